@@ -1,0 +1,282 @@
+"""Raw access to the bpf(2) syscall: command numbers, attribute and *_info structs (ctypes).
+
+Layouts follow include/uapi/linux/bpf.h. Every call passes the size of the struct it sends, so
+an older kernel zero-fills the fields it does not know or refuses what it cannot do, and a newer
+kernel sees zeroes in the fields we do not know.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+from enum import IntEnum
+
+from .errors import BPFError
+
+u8 = ctypes.c_uint8
+u32 = ctypes.c_uint32
+s32 = ctypes.c_int32
+u64 = ctypes.c_uint64
+
+OBJ_NAME_LEN = 16
+TAG_SIZE = 8
+
+_SYSCALL_NR = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351}
+
+
+class Cmd(IntEnum):
+    """enum bpf_cmd."""
+
+    MAP_CREATE = 0
+    MAP_LOOKUP_ELEM = 1
+    MAP_UPDATE_ELEM = 2
+    MAP_DELETE_ELEM = 3
+    MAP_GET_NEXT_KEY = 4
+    PROG_LOAD = 5
+    OBJ_PIN = 6
+    OBJ_GET = 7
+    PROG_ATTACH = 8
+    PROG_DETACH = 9
+    PROG_TEST_RUN = 10
+    PROG_GET_NEXT_ID = 11
+    MAP_GET_NEXT_ID = 12
+    PROG_GET_FD_BY_ID = 13
+    MAP_GET_FD_BY_ID = 14
+    OBJ_GET_INFO_BY_FD = 15
+    PROG_QUERY = 16
+    RAW_TRACEPOINT_OPEN = 17
+    BTF_LOAD = 18
+    BTF_GET_FD_BY_ID = 19
+    TASK_FD_QUERY = 20
+    MAP_LOOKUP_AND_DELETE_ELEM = 21
+    MAP_FREEZE = 22
+    BTF_GET_NEXT_ID = 23
+    MAP_LOOKUP_BATCH = 24
+    MAP_LOOKUP_AND_DELETE_BATCH = 25
+    MAP_UPDATE_BATCH = 26
+    MAP_DELETE_BATCH = 27
+    LINK_CREATE = 28
+    LINK_UPDATE = 29
+    LINK_GET_FD_BY_ID = 30
+    LINK_GET_NEXT_ID = 31
+    ENABLE_STATS = 32
+    ITER_CREATE = 33
+    LINK_DETACH = 34
+
+
+# Map update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST).
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+
+# Open flags for *_GET_FD_BY_ID and OBJ_GET.
+BPF_F_RDONLY = 1 << 3
+
+BPF_STATS_RUN_TIME = 0
+
+
+class GetNextIdAttr(ctypes.Structure):
+    _fields_ = (("start_id", u32), ("next_id", u32), ("open_flags", u32))
+
+
+class GetFdByIdAttr(ctypes.Structure):
+    _fields_ = (("id", u32), ("next_id", u32), ("open_flags", u32))
+
+
+class InfoByFdAttr(ctypes.Structure):
+    _fields_ = (("bpf_fd", u32), ("info_len", u32), ("info", u64))
+
+
+class ObjPinAttr(ctypes.Structure):
+    _fields_ = (("pathname", u64), ("bpf_fd", u32), ("file_flags", u32), ("path_fd", s32))
+
+
+class MapElemAttr(ctypes.Structure):
+    _fields_ = (
+        ("map_fd", u32),
+        ("_pad", u32),
+        ("key", u64),
+        ("value_or_next_key", u64),
+        ("flags", u64),
+    )
+
+
+class MapBatchAttr(ctypes.Structure):
+    _fields_ = (
+        ("in_batch", u64),
+        ("out_batch", u64),
+        ("keys", u64),
+        ("values", u64),
+        ("count", u32),
+        ("map_fd", u32),
+        ("elem_flags", u64),
+        ("flags", u64),
+    )
+
+
+class MapCreateAttr(ctypes.Structure):
+    _fields_ = (
+        ("map_type", u32),
+        ("key_size", u32),
+        ("value_size", u32),
+        ("max_entries", u32),
+        ("map_flags", u32),
+        ("inner_map_fd", u32),
+        ("numa_node", u32),
+        ("map_name", ctypes.c_char * OBJ_NAME_LEN),
+        ("map_ifindex", u32),
+        ("btf_fd", u32),
+        ("btf_key_type_id", u32),
+        ("btf_value_type_id", u32),
+        ("btf_vmlinux_value_type_id", u32),
+        ("map_extra", u64),
+    )
+
+
+class EnableStatsAttr(ctypes.Structure):
+    _fields_ = (("type", u32),)
+
+
+class TaskFdQueryAttr(ctypes.Structure):
+    _fields_ = (
+        ("pid", u32),
+        ("fd", u32),
+        ("flags", u32),
+        ("buf_len", u32),
+        ("buf", u64),
+        ("prog_id", u32),
+        ("fd_type", u32),
+        ("probe_offset", u64),
+        ("probe_addr", u64),
+    )
+
+
+class ProgInfo(ctypes.Structure):
+    """struct bpf_prog_info."""
+
+    _fields_ = (
+        ("type", u32),
+        ("id", u32),
+        ("tag", u8 * TAG_SIZE),
+        ("jited_prog_len", u32),
+        ("xlated_prog_len", u32),
+        ("jited_prog_insns", u64),
+        ("xlated_prog_insns", u64),
+        ("load_time", u64),
+        ("created_by_uid", u32),
+        ("nr_map_ids", u32),
+        ("map_ids", u64),
+        ("name", ctypes.c_char * OBJ_NAME_LEN),
+        ("ifindex", u32),
+        ("gpl_compatible", u32),  # bit 0; the other 31 bits are padding
+        ("netns_dev", u64),
+        ("netns_ino", u64),
+        ("nr_jited_ksyms", u32),
+        ("nr_jited_func_lens", u32),
+        ("jited_ksyms", u64),
+        ("jited_func_lens", u64),
+        ("btf_id", u32),
+        ("func_info_rec_size", u32),
+        ("func_info", u64),
+        ("nr_func_info", u32),
+        ("nr_line_info", u32),
+        ("line_info", u64),
+        ("jited_line_info", u64),
+        ("nr_jited_line_info", u32),
+        ("line_info_rec_size", u32),
+        ("jited_line_info_rec_size", u32),
+        ("nr_prog_tags", u32),
+        ("prog_tags", u64),
+        ("run_time_ns", u64),
+        ("run_cnt", u64),
+        ("recursion_misses", u64),
+        ("verified_insns", u32),
+        ("attach_btf_obj_id", u32),
+        ("attach_btf_id", u32),
+        ("_pad", u32),
+    )
+
+
+class MapInfo(ctypes.Structure):
+    """struct bpf_map_info (without the 6.16+ hash fields, which are input pointers)."""
+
+    _fields_ = (
+        ("type", u32),
+        ("id", u32),
+        ("key_size", u32),
+        ("value_size", u32),
+        ("max_entries", u32),
+        ("map_flags", u32),
+        ("name", ctypes.c_char * OBJ_NAME_LEN),
+        ("ifindex", u32),
+        ("btf_vmlinux_value_type_id", u32),
+        ("netns_dev", u64),
+        ("netns_ino", u64),
+        ("btf_id", u32),
+        ("btf_key_type_id", u32),
+        ("btf_value_type_id", u32),
+        ("btf_vmlinux_id", u32),
+        ("map_extra", u64),
+    )
+
+
+class BtfInfo(ctypes.Structure):
+    """struct bpf_btf_info."""
+
+    _fields_ = (
+        ("btf", u64),
+        ("btf_size", u32),
+        ("id", u32),
+        ("name", u64),
+        ("name_len", u32),
+        ("kernel_btf", u32),
+    )
+
+
+LINK_INFO_UNION_SIZE = 64
+
+
+class LinkInfo(ctypes.Structure):
+    """struct bpf_link_info; the per-type union is kept as raw bytes and decoded in links.py."""
+
+    _fields_ = (
+        ("type", u32),
+        ("id", u32),
+        ("prog_id", u32),
+        ("_pad", u32),
+        ("union", u8 * LINK_INFO_UNION_SIZE),
+    )
+
+
+def _load_libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+_libc = _load_libc()
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_NR_BPF = _SYSCALL_NR.get(platform.machine(), 321)
+
+
+def addr(obj: ctypes._CData | None) -> int:
+    """Address of a ctypes object as the u64 the kernel expects (0 for None)."""
+    return 0 if obj is None else ctypes.addressof(obj)
+
+
+def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
+    """Issue one bpf() command; return its result or raise the matching BPFError."""
+    ret = _syscall(_NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise BPFError.from_errno(err, cmd.name, what)
+    return int(ret)
+
+
+def close_fd(fd: int) -> None:
+    """Close an fd, ignoring EBADF (double close in error paths)."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass

@@ -1,0 +1,74 @@
+"""The kernel's errno, wrapped once: every other module handles these named exceptions."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+PRIVILEGE_HINT = "run as root, or with CAP_BPF + CAP_SYS_ADMIN (and CAP_PERFMON for run statistics)"
+
+
+class BPFError(OSError):
+    """A bpf() command failed. `op` is the command, `what` names the object it was about."""
+
+    def __init__(self, err: int, op: str = "", what: str = "", detail: str = "") -> None:
+        self.op = op
+        self.what = what
+        self.detail = detail
+        super().__init__(err, self._message(err))
+
+    def _message(self, err: int) -> str:
+        parts = []
+        if self.what:
+            parts.append(self.what)
+        if self.op:
+            parts.append(self.op)
+        reason = self.detail or os.strerror(err)
+        head = ": ".join(parts)
+        return f"{head}: {reason}" if head else reason
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    @staticmethod
+    def from_errno(err: int, op: str = "", what: str = "") -> BPFError:
+        """The most specific BPFError subclass for this errno."""
+        cls = _BY_ERRNO.get(err, BPFError)
+        return cls(err, op, what)
+
+
+class NotFound(BPFError):
+    """The object (or the key) does not exist, or vanished meanwhile (ENOENT)."""
+
+
+class PermissionDenied(BPFError):
+    """Missing privileges (EPERM / EACCES)."""
+
+    def _message(self, err: int) -> str:
+        return f"{super()._message(err)} ({PRIVILEGE_HINT})"
+
+
+class NotSupported(BPFError):
+    """The kernel or the map type does not support this operation."""
+
+
+class AlreadyExists(BPFError):
+    """The key or the pin already exists (EEXIST)."""
+
+
+class InvalidArgument(BPFError):
+    """The kernel rejected the arguments (EINVAL, E2BIG, ...)."""
+
+
+_BY_ERRNO: dict[int, type[BPFError]] = {
+    _errno.ENOENT: NotFound,
+    _errno.ESRCH: NotFound,
+    _errno.EPERM: PermissionDenied,
+    _errno.EACCES: PermissionDenied,
+    _errno.ENOTSUP: NotSupported,
+    _errno.EOPNOTSUPP: NotSupported,
+    524: NotSupported,  # ENOTSUPP, kernel-internal but leaks to user space
+    _errno.EEXIST: AlreadyExists,
+    _errno.EINVAL: InvalidArgument,
+    _errno.E2BIG: InvalidArgument,
+}

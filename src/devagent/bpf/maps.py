@@ -1,0 +1,312 @@
+"""Map access: lookup, whole-map reads (batched, with a fallback), update, delete.
+
+Whole-map reads return two contiguous buffers (keys, values) rather than Python objects, so the
+consumers can format a million entries with vectorised code instead of a per-entry loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import _sys
+from ._sys import BPF_ANY, Cmd
+from .errors import BPFError, InvalidArgument, NotFound, NotSupported
+from .objects import Fd, MapInfo, map_info, open_map
+
+# Map types whose entries user space cannot list (no keys, or keys that are fds / sockets
+# of the caller): PerfEventArray, XSKMap, Queue, Stack, SkStorage, RingBuf, InodeStorage,
+# TaskStorage, BloomFilter, UserRingbuf, CgroupStorage (cgrp local storage), Arena.
+_UNLISTABLE_TYPES = frozenset({0, 4, 17, 22, 23, 24, 27, 28, 29, 30, 31, 32, 33})
+
+# Array-like maps: every index from 0 to max_entries-1 always holds a value.
+_ALWAYS_FULL_TYPES = frozenset({2, 6})
+
+BATCH_MAX_BYTES = 32 << 20
+BATCH_MAX_ENTRIES = 1 << 17
+
+
+@functools.cache
+def possible_cpus() -> int:
+    """Number of possible CPUs: per-CPU values have one slot for each of them."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        spec = f.read().strip()
+    count = 0
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        count += (int(hi) if hi else int(lo)) - int(lo) + 1
+    return count
+
+
+def is_lookup_supported(map_type: int) -> bool:
+    """True for the map types whose entries can be enumerated and read from user space."""
+    return map_type not in _UNLISTABLE_TYPES
+
+
+@dataclass(frozen=True)
+class MapDump:
+    """A whole-map read: `count` keys and values packed back to back.
+
+    For per-CPU maps each value is `ncpus` slots of `slot_size` bytes (value_size rounded up
+    to 8, as the kernel lays them out); `value_size` is the meaningful part of a slot.
+    """
+
+    key_size: int
+    value_size: int
+    slot_size: int
+    ncpus: int  # 1 for plain maps
+    count: int
+    keys: bytes
+    values: bytes
+    per_cpu: bool
+
+    @property
+    def stride(self) -> int:
+        return self.slot_size * self.ncpus
+
+    def key(self, i: int) -> bytes:
+        return self.keys[i * self.key_size : (i + 1) * self.key_size]
+
+    def value(self, i: int) -> bytes:
+        """The raw value of entry i (all CPU slots for a per-CPU map)."""
+        return self.values[i * self.stride : (i + 1) * self.stride]
+
+    def cpu_values(self, i: int) -> list[bytes]:
+        """The per-CPU values of entry i, each trimmed to value_size."""
+        base = i * self.stride
+        return [
+            self.values[base + c * self.slot_size : base + c * self.slot_size + self.value_size]
+            for c in range(self.ncpus)
+        ]
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        for i in range(self.count):
+            yield self.key(i), self.value(i)
+
+
+class MapHandle:
+    """An open map plus what is needed to size its buffers. Use as a context manager."""
+
+    def __init__(self, fd: Fd, info: MapInfo) -> None:
+        self.fd = fd
+        self.info = info
+        self.per_cpu = info.is_per_cpu
+        self.ncpus = possible_cpus() if self.per_cpu else 1
+        self.slot_size = (info.value_size + 7) & ~7 if self.per_cpu else info.value_size
+        self.value_buf_size = self.slot_size * self.ncpus
+        self._what = f"map {info.id}" + (f" ({info.name})" if info.name else "")
+
+    @classmethod
+    def open(cls, map_id: int, *, read_only: bool = False) -> MapHandle:
+        """Open map `map_id`; raises NotFound if it does not exist."""
+        fd = open_map(map_id, read_only=read_only)
+        try:
+            return cls(fd, map_info(fd, map_id))
+        except BaseException:
+            fd.close()
+            raise
+
+    def close(self) -> None:
+        self.fd.close()
+
+    def __enter__(self) -> MapHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ single entries
+
+    def _key_buf(self, key: bytes | None) -> ctypes.Array[ctypes.c_char] | None:
+        if key is None:
+            return None
+        if len(key) != self.info.key_size:
+            raise InvalidArgument(
+                22, "", self._what, f"key is {len(key)} bytes, the map's keys are "
+                f"{self.info.key_size}"
+            )  # fmt: skip
+        return ctypes.create_string_buffer(key, len(key))
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """The raw value for `key` (all CPU slots for per-CPU maps), None if absent."""
+        kbuf = self._key_buf(key)
+        vbuf = ctypes.create_string_buffer(self.value_buf_size)
+        attr = _sys.MapElemAttr(
+            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(vbuf)
+        )
+        try:
+            _sys.bpf(Cmd.MAP_LOOKUP_ELEM, attr, what=self._what)
+        except NotFound:
+            return None
+        return vbuf.raw
+
+    def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
+        """Write one entry. `value` must be value_buf_size bytes (all CPUs for per-CPU maps)."""
+        kbuf = self._key_buf(key)
+        if len(value) != self.value_buf_size:
+            raise InvalidArgument(
+                22, "", self._what,
+                f"value is {len(value)} bytes, the map needs {self.value_buf_size}",
+            )  # fmt: skip
+        vbuf = ctypes.create_string_buffer(value, len(value))
+        attr = _sys.MapElemAttr(
+            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(vbuf), flags=flags
+        )
+        _sys.bpf(Cmd.MAP_UPDATE_ELEM, attr, what=self._what)
+
+    def delete(self, key: bytes) -> None:
+        """Delete one entry; raises NotFound if the key is absent."""
+        kbuf = self._key_buf(key)
+        attr = _sys.MapElemAttr(map_fd=self.fd.fd, key=_sys.addr(kbuf))
+        _sys.bpf(Cmd.MAP_DELETE_ELEM, attr, what=self._what)
+
+    def next_key(self, key: bytes | None) -> bytes | None:
+        """The key after `key` (the first key for None); None at the end."""
+        kbuf = self._key_buf(key)
+        nbuf = ctypes.create_string_buffer(max(self.info.key_size, 1))
+        attr = _sys.MapElemAttr(
+            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(nbuf)
+        )
+        try:
+            _sys.bpf(Cmd.MAP_GET_NEXT_KEY, attr, what=self._what)
+        except NotFound:
+            return None
+        return nbuf.raw[: self.info.key_size]
+
+    def iter_keys(self) -> Iterator[bytes]:
+        """All keys, by GET_NEXT_KEY. Bounded by max_entries so concurrent deletes, which
+        make a hash map restart from its first bucket, cannot loop forever."""
+        key: bytes | None = None
+        for _ in range(max(self.info.max_entries, 1)):
+            key = self.next_key(key)
+            if key is None:
+                return
+            yield key
+
+    def count_entries(self) -> int:
+        """Number of entries present (array maps are always full)."""
+        if self.info.type in _ALWAYS_FULL_TYPES:
+            return self.info.max_entries
+        return sum(1 for _ in self.iter_keys())
+
+    # ------------------------------------------------------------ whole-map reads
+
+    def read_all(self) -> MapDump:
+        """Every entry, through BPF_MAP_LOOKUP_BATCH where the kernel allows it, else by
+        GET_NEXT_KEY + LOOKUP (a key deleted meanwhile is skipped)."""
+        if not is_lookup_supported(self.info.type):
+            raise NotSupported(95, "", self._what, f"{self.info.type_name} maps cannot be listed")
+        try:
+            return self._read_batched()
+        except (NotSupported, InvalidArgument):
+            return self._read_by_keys()
+
+    def _dump(self, count: int, keys: bytes, values: bytes) -> MapDump:
+        return MapDump(
+            key_size=self.info.key_size,
+            value_size=self.info.value_size,
+            slot_size=self.slot_size,
+            ncpus=self.ncpus,
+            count=count,
+            keys=keys,
+            values=values,
+            per_cpu=self.per_cpu,
+        )
+
+    def _read_batched(self) -> MapDump:
+        ks, vs = self.info.key_size, self.value_buf_size
+        chunk = max(1, min(self.info.max_entries, BATCH_MAX_ENTRIES, BATCH_MAX_BYTES // (ks + vs)))
+        # The batch token is opaque: a bucket index for hashes, an index for arrays.
+        token_size = max(ks, 8)
+        in_batch = ctypes.create_string_buffer(token_size)
+        out_batch = ctypes.create_string_buffer(token_size)
+        kbuf = ctypes.create_string_buffer(ks * chunk)
+        vbuf = ctypes.create_string_buffer(vs * chunk)
+        key_parts: list[bytes] = []
+        value_parts: list[bytes] = []
+        total = 0
+        first = True
+        while True:
+            attr = _sys.MapBatchAttr(
+                in_batch=0 if first else _sys.addr(in_batch),
+                out_batch=_sys.addr(out_batch),
+                keys=_sys.addr(kbuf),
+                values=_sys.addr(vbuf),
+                count=chunk,
+                map_fd=self.fd.fd,
+            )
+            done = False
+            try:
+                _sys.bpf(Cmd.MAP_LOOKUP_BATCH, attr, what=self._what)
+            except NotFound:
+                done = True  # ENOENT: the last batch; attr.count holds what it returned
+            except BPFError as exc:
+                if exc.errno == 28 and chunk < (1 << 22):  # ENOSPC: a bucket is bigger
+                    chunk *= 2
+                    kbuf = ctypes.create_string_buffer(ks * chunk)
+                    vbuf = ctypes.create_string_buffer(vs * chunk)
+                    continue
+                raise
+            n = attr.count
+            if n:
+                key_parts.append(ctypes.string_at(kbuf, ks * n))
+                value_parts.append(ctypes.string_at(vbuf, vs * n))
+                total += n
+            if done:
+                break
+            ctypes.memmove(in_batch, out_batch, token_size)
+            first = False
+        return self._dump(total, b"".join(key_parts), b"".join(value_parts))
+
+    def _read_by_keys(self) -> MapDump:
+        key_parts: list[bytes] = []
+        value_parts: list[bytes] = []
+        for key in self.iter_keys():
+            value = self.lookup(key)
+            if value is None:  # deleted since GET_NEXT_KEY returned it
+                continue
+            key_parts.append(key)
+            value_parts.append(value)
+        return self._dump(len(key_parts), b"".join(key_parts), b"".join(value_parts))
+
+    # ------------------------------------------------------------ bulk writes
+
+    def update_batch(self, keys: bytes, values: bytes, flags: int = BPF_ANY) -> int:
+        """Write many entries in one BPF_MAP_UPDATE_BATCH; returns how many were written."""
+        ks, vs = self.info.key_size, self.value_buf_size
+        count = len(keys) // ks
+        if count * vs != len(values):
+            raise InvalidArgument(22, "", self._what, "keys and values differ in count")
+        kbuf = ctypes.create_string_buffer(keys, len(keys))
+        vbuf = ctypes.create_string_buffer(values, len(values))
+        attr = _sys.MapBatchAttr(
+            keys=_sys.addr(kbuf), values=_sys.addr(vbuf), count=count,
+            map_fd=self.fd.fd, elem_flags=flags,
+        )  # fmt: skip
+        _sys.bpf(Cmd.MAP_UPDATE_BATCH, attr, what=self._what)
+        return int(attr.count)
+
+
+def create_map(
+    map_type: int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    *,
+    name: str = "",
+    flags: int = 0,
+    inner_map_fd: int = 0,
+) -> Fd:
+    """Create a map (used by tests and benchmarks to make real kernel objects)."""
+    attr = _sys.MapCreateAttr(
+        map_type=map_type,
+        key_size=key_size,
+        value_size=value_size,
+        max_entries=max_entries,
+        map_flags=flags,
+        inner_map_fd=inner_map_fd,
+        map_name=name.encode()[: _sys.OBJ_NAME_LEN - 1],
+    )
+    return Fd(_sys.bpf(Cmd.MAP_CREATE, attr, what=f"new map {name!r}"))

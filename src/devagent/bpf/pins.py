@@ -1,0 +1,69 @@
+"""Pinning objects in bpffs, opening pinned objects, and mapping object ids to pin paths."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+
+from . import _sys
+from ._sys import Cmd
+from .errors import BPFError
+from .objects import Fd
+from .procfs import bpf_object_of_fd
+
+
+def _path_attr(path: str, fd: int = 0, flags: int = 0) -> tuple[_sys.ObjPinAttr, ctypes.Array[ctypes.c_char]]:
+    buf = ctypes.create_string_buffer(os.fsencode(path))
+    return _sys.ObjPinAttr(pathname=_sys.addr(buf), bpf_fd=fd, file_flags=flags), buf
+
+
+def pin_object(fd: int | Fd, path: str) -> None:
+    """Pin the object behind fd at `path` (BPF_OBJ_PIN); EEXIST if the path is taken."""
+    attr, _keep = _path_attr(path, int(fd))
+    _sys.bpf(Cmd.OBJ_PIN, attr, what=f"pin {path}")
+
+
+def open_pinned(path: str, *, read_only: bool = False) -> Fd:
+    """An fd for the object pinned at `path` (BPF_OBJ_GET)."""
+    attr, _keep = _path_attr(path, flags=_sys.BPF_F_RDONLY if read_only else 0)
+    return Fd(_sys.bpf(Cmd.OBJ_GET, attr, what=f"pinned object {path}"))
+
+
+@dataclass
+class PinIndex:
+    """Pin paths found under a bpffs directory, by object kind and id."""
+
+    root: str
+    programs: dict[int, list[str]] = field(default_factory=dict)
+    maps: dict[int, list[str]] = field(default_factory=dict)
+    links: dict[int, list[str]] = field(default_factory=dict)
+
+    def of(self, kind: str) -> dict[int, list[str]]:
+        return {"program": self.programs, "map": self.maps, "link": self.links}[kind]
+
+
+def scan_pins(root: str) -> PinIndex:
+    """Walk a bpffs directory and index every pinned program, map and link by id.
+
+    A missing or unreadable directory gives an empty index: pins are optional.
+    """
+    index = PinIndex(root)
+    if not os.path.isdir(root):
+        return index
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                fd = open_pinned(path, read_only=True)
+            except BPFError:
+                try:
+                    fd = open_pinned(path)
+                except BPFError:
+                    continue
+            with fd:
+                obj = bpf_object_of_fd("self", fd.fd)
+            if obj is not None:
+                index.of(obj[0]).setdefault(obj[1], []).append(path)
+    return index

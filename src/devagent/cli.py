@@ -1,0 +1,262 @@
+"""The `phydev` command. Imports stay lean: the GraphQL/HTTP stack loads only for `server`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ABOUT = (
+    "phydev (dev-agent for Python) lets you debug a host's eBPF programs, maps and links:\n"
+    "a CLI, a GraphQL API for the explorer web UI, and a Prometheus exporter."
+)
+
+
+@contextmanager
+def kernel_errors() -> Iterator[None]:
+    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except PermissionDenied:
+        click.echo(f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}", err=True)
+        sys.exit(1)
+    except BPFError as exc:
+        click.echo(f"phydev: {exc}", err=True)
+        sys.exit(1)
+
+
+def bpf_dir_option(func: F) -> F:
+    return click.option(
+        "--bpf_dir",
+        "--bpf-dir",
+        "bpf_dir",
+        envvar="BPF_DIR",
+        default="/sys/fs/bpf",
+        show_default=True,
+        help="bpffs directory searched for pinned objects (env BPF_DIR).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON array instead of a table."
+    )(func)
+
+
+def emit_json(value: object) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="phydev")
+def main() -> None:
+    """phydev: remote debugging of a Linux host's eBPF subsystem."""
+
+
+@main.command()
+def about() -> None:
+    """Say what this tool is."""
+    click.echo(ABOUT)
+
+
+@main.group()
+def inspect() -> None:
+    """Inspect loaded eBPF objects from the command line."""
+
+
+@inspect.group()
+def progs() -> None:
+    """Loaded eBPF programs."""
+
+
+@inspect.group()
+def maps() -> None:
+    """eBPF maps."""
+
+
+@inspect.group()
+def links() -> None:
+    """eBPF links (program attachments)."""
+
+
+@progs.command("list")
+@json_option
+def progs_list(as_json: bool) -> None:
+    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
+    from .bpf.objects import ObjectError, list_programs
+    from .listing import PROG_HEADER, error_cells, error_json, program_cells, program_json
+    from .textfmt import table
+
+    with kernel_errors():
+        items = list_programs()
+    if as_json:
+        emit_json(
+            [error_json(p) if isinstance(p, ObjectError) else program_json(p) for p in items]
+        )
+        return
+    rows = [error_cells(p) if isinstance(p, ObjectError) else program_cells(p) for p in items]
+    click.echo(table(PROG_HEADER, rows), nl=False)
+
+
+@maps.command("list")
+@bpf_dir_option
+@json_option
+def maps_list(bpf_dir: str, as_json: bool) -> None:
+    """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
+    from .bpf.objects import ObjectError, list_maps
+    from .bpf.pins import scan_pins
+    from .listing import MAP_HEADER, error_cells, error_json, map_cells, map_json
+    from .textfmt import table
+
+    with kernel_errors():
+        items = list_maps()
+        pins = scan_pins(bpf_dir)
+    if as_json:
+        emit_json([error_json(m) if isinstance(m, ObjectError) else map_json(m, pins) for m in items])
+        return
+    rows = [error_cells(m) if isinstance(m, ObjectError) else map_cells(m, pins) for m in items]
+    click.echo(table(MAP_HEADER, rows), nl=False)
+
+
+@links.command("list")
+@bpf_dir_option
+@json_option
+def links_list(bpf_dir: str, as_json: bool) -> None:
+    """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
+    from .bpf.objects import ObjectError, list_links
+    from .bpf.pins import scan_pins
+    from .listing import LINK_HEADER, error_cells, error_json, link_cells, link_json
+    from .textfmt import table
+
+    with kernel_errors():
+        items = list_links()
+        pins = scan_pins(bpf_dir)
+    if as_json:
+        emit_json(
+            [error_json(x) if isinstance(x, ObjectError) else link_json(x, pins) for x in items]
+        )
+        return
+    rows = [error_cells(x) if isinstance(x, ObjectError) else link_cells(x) for x in items]
+    click.echo(table(LINK_HEADER, rows), nl=False)
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get("PORT", "8080")
+    try:
+        port = int(raw)
+    except ValueError:
+        raise click.UsageError(f"PORT must be a number, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise click.UsageError(f"PORT must be between 1 and 65535, got {port}")
+    return port
+
+
+@main.command()
+@bpf_dir_option
+@click.option(
+    "--path-prefix",
+    default="/",
+    show_default=True,
+    help="URL prefix under which a reverse proxy serves the agent (the page queries PREFIX/query).",
+)
+@click.option("--skip-welcome", is_flag=True, help="Do not print the start-up banner.")
+@click.option(
+    "--entries-to-metrics",
+    "--etm",
+    "etm",
+    multiple=True,
+    metavar="SPEC",
+    help="Export entries of matching maps to /metrics. SPEC is "
+    "<id_start>-<id_end>:<name_regexp>:<key_format>; ids may be empty (open range), the regexp "
+    "is searched in the map name, key_format is string, number, hex or btf. Repeatable; the "
+    "first matching rule wins. Example: --etm -:AT_SYSCALLNUM:string",
+)
+@click.option(
+    "--etm-max-entries",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="At most this many entries of one map are exported (first ones in key order).",
+)
+@click.option(
+    "--listen",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "
+    "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token.",
+)
+@click.option(
+    "--allow-writes",
+    is_flag=True,
+    help="Allow GraphQL mutations (map updates, deletes, pins). Off by default.",
+)
+@click.option(
+    "--auth-token",
+    envvar="DEVAGENT_AUTH_TOKEN",
+    default=None,
+    help="Require 'Authorization: Bearer TOKEN' on /query and /metrics (env DEVAGENT_AUTH_TOKEN).",
+)
+@click.option(
+    "--cors-origin",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Allow cross-origin requests from ORIGIN (repeatable). None allowed by default.",
+)
+@click.option(
+    "--enable-stats",
+    is_flag=True,
+    help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
+    "without changing the kernel.bpf_stats_enabled sysctl.",
+)
+def server(
+    bpf_dir: str,
+    path_prefix: str,
+    skip_welcome: bool,
+    etm: tuple[str, ...],
+    etm_max_entries: int,
+    listen: str,
+    allow_writes: bool,
+    auth_token: str | None,
+    cors_origin: tuple[str, ...],
+    enable_stats: bool,
+) -> None:
+    """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
+
+    The port comes from env PORT (default 8080).
+    """
+    from .etm import EtmRuleError, parse_rules
+    from .settings import Settings
+
+    try:
+        rules = parse_rules(etm)
+    except EtmRuleError as exc:
+        raise click.BadParameter(str(exc), param_hint="--etm") from None
+    prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
+    settings = Settings(
+        bpf_dir=bpf_dir,
+        listen=listen,
+        port=_port_from_env(),
+        path_prefix=prefix,
+        skip_welcome=skip_welcome,
+        etm_rules=rules,
+        etm_max_entries=etm_max_entries,
+        allow_writes=allow_writes,
+        auth_token=auth_token or None,
+        cors_origins=tuple(cors_origin),
+        enable_stats=enable_stats,
+    )
+    from .server import serve
+
+    with kernel_errors():
+        serve(settings)

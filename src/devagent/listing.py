@@ -1,0 +1,107 @@
+"""Rows of the `phydev inspect ... list` commands, as table cells and as JSON objects.
+
+JSON field names follow the GraphQL types (camelCase), so scripts can move between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .bpf.objects import LinkInfo, MapInfo, ObjectError, ProgramInfo
+from .bpf.pins import PinIndex
+from .textfmt import go_bool, go_duration
+
+PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
+MAP_HEADER = ["ID", "Name", "Type", "Flags", "IsPinned", "KeySize", "ValueSize", "MaxEntries"]
+LINK_HEADER = ["ID", "Type", "ProgramID", "Attach"]
+
+
+def program_cells(p: ProgramInfo) -> list[str]:
+    return [
+        str(p.id),
+        p.name,
+        p.type_name,
+        p.tag,
+        str(p.run_count),
+        go_duration(p.run_time_ns),
+        go_duration(p.avg_run_time_ns),
+    ]
+
+
+def program_json(p: ProgramInfo, pins: Sequence[str] = ()) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "type": p.type_name,
+        "tag": p.tag,
+        "runCount": p.run_count,
+        "runTime": p.run_time_ns / 1e9,
+        "avgRunTime": p.avg_run_time_ns / 1e9,
+        "btfId": p.btf_id or None,
+        "loadedAt": p.loaded_at.isoformat(),
+        "uid": p.uid,
+        "xlatedSize": p.xlated_size,
+        "jitedSize": p.jited_size,
+        "verifiedInsns": p.verified_insns,
+        "recursionMisses": p.recursion_misses,
+        "gplCompatible": p.gpl_compatible,
+        "mapIds": list(p.map_ids),
+        "isPinned": bool(pins),
+        "pins": list(pins),
+    }
+
+
+def map_cells(m: MapInfo, pins: PinIndex) -> list[str]:
+    return [
+        str(m.id),
+        m.name,
+        m.type_name,
+        str(m.flags),
+        go_bool(m.id in pins.maps),
+        str(m.key_size),
+        str(m.value_size),
+        str(m.max_entries),
+    ]
+
+
+def map_json(m: MapInfo, pins: PinIndex) -> dict[str, object]:
+    paths = pins.maps.get(m.id, [])
+    return {
+        "id": m.id,
+        "name": m.name,
+        "type": m.type_name,
+        "flags": m.flags,
+        "isPinned": bool(paths),
+        "pins": paths,
+        "keySize": m.key_size,
+        "valueSize": m.value_size,
+        "maxEntries": m.max_entries,
+        "isPerCPU": m.is_per_cpu,
+        "btfId": m.btf_id or None,
+    }
+
+
+def link_attach_text(link: LinkInfo) -> str:
+    return " ".join(f"{k}={v}" for k, v in link.details.items() if v is not None)
+
+
+def link_cells(link: LinkInfo) -> list[str]:
+    return [str(link.id), link.type_name, str(link.prog_id), link_attach_text(link)]
+
+
+def link_json(link: LinkInfo, pins: PinIndex) -> dict[str, object]:
+    return {
+        "id": link.id,
+        "type": link.type_name,
+        "programId": link.prog_id,
+        "pins": pins.links.get(link.id, []),
+        **link.details,
+    }
+
+
+def error_cells(err: ObjectError) -> list[str]:
+    return [str(err.id), err.error]
+
+
+def error_json(err: ObjectError) -> dict[str, object]:
+    return {"id": err.id, "error": err.error}

@@ -1,0 +1,29 @@
+"""Settings: one immutable dataclass built by the CLI and passed down (no global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `phydev server` was told; consumers read it, nobody changes it."""
+
+    bpf_dir: str = "/sys/fs/bpf"
+    listen: str = "0.0.0.0"
+    port: int = 8080
+    path_prefix: str = "/"
+    skip_welcome: bool = False
+    # Parsed --etm rules (devagent.etm.EtmRule), in command-line order.
+    etm_rules: tuple[Any, ...] = ()
+    etm_max_entries: int = 10_000
+    allow_writes: bool = False
+    auth_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    enable_stats: bool = False
+    cache_max_age: float = 1.0
+    max_query_depth: int = 12
+    max_entries_limit: int = 10_000
+    max_request_bytes: int = 1 << 20
+    extra: dict[str, Any] = field(default_factory=dict)

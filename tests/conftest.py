@@ -1,0 +1,212 @@
+"""Shared test harness: real eBPF objects built from tests/bpf/*.bpf.c, loaded with bpftool
+into a private bpffs mount, with a socket filter on loopback so counters move for real.
+
+Without eBPF privileges or the build tools, kernel tests skip; with DEVAGENT_REQUIRE_KERNEL=1
+(as .ci/run sets) they fail instead, so a green CI means they really ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BPF_SRC = ROOT / "tests" / "bpf"
+REQUIRE_KERNEL = os.environ.get("DEVAGENT_REQUIRE_KERNEL") == "1"
+SO_ATTACH_BPF = 50
+ETH_P_ALL = 0x0003
+
+
+def kernel_unavailable_reason() -> str | None:
+    """Why kernel tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "not root (kernel tests need CAP_BPF + CAP_SYS_ADMIN)"
+    for tool in ("clang", "bpftool"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (the test command installs it)"
+    from devagent.bpf.errors import BPFError
+    from devagent.bpf.objects import iter_map_ids
+
+    try:
+        next(iter_map_ids(), None)
+    except BPFError as exc:
+        return f"bpf() is not usable: {exc}"
+    return None
+
+
+def require_kernel() -> None:
+    """Skip (or, under DEVAGENT_REQUIRE_KERNEL=1, fail) when kernel tests cannot run."""
+    reason = kernel_unavailable_reason()
+    if reason is None:
+        return
+    if REQUIRE_KERNEL:
+        pytest.fail(f"DEVAGENT_REQUIRE_KERNEL=1 but {reason}")
+    pytest.skip(reason)
+
+
+def bpftool_json(*args: str) -> object:
+    """Run `bpftool -j ARGS` and parse its JSON output."""
+    out = subprocess.run(
+        ["bpftool", "-j", *args], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out) if out.strip() else None
+
+
+def run_phydev(*args: str, check: bool = True, env: dict[str, str] | None = None,
+               user: int | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `phydev` console script as a separate process."""
+    exe = Path(sys.executable).parent / "phydev"
+    return subprocess.run(
+        [str(exe), *args], check=check, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, user=user,
+    )  # fmt: skip
+
+
+def compile_bpf(source: Path, out_dir: Path) -> Path:
+    """clang -O2 -g -target bpf: the object carries BTF for map keys and values."""
+    obj = out_dir / (source.name.removesuffix(".c") + ".o")
+    arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
+    subprocess.run(
+        ["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c", str(source), "-o", str(obj)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return obj
+
+
+@dataclass
+class LoadedObject:
+    """A compiled .bpf.o loaded with `bpftool prog loadall` into a private bpffs mount."""
+
+    bpffs: Path
+    prog_ids: dict[str, int] = field(default_factory=dict)
+    map_ids: dict[str, int] = field(default_factory=dict)
+
+    def prog_pin(self, name: str) -> str:
+        return str(self.bpffs / "progs" / name)
+
+    def map_pin(self, name: str) -> str:
+        return str(self.bpffs / "maps" / name)
+
+
+class BpffsMount:
+    """A private bpffs instance in a temp dir; unmounting it drops every pin inside."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="devagent-bpffs-"))
+        subprocess.run(["mount", "-t", "bpf", "bpf", str(self.path)], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["umount", str(self.path)], check=False)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def load_object(obj: Path, mount: BpffsMount, subdir: str = "") -> LoadedObject:
+    """Load every program of `obj`, pinning programs and maps under the mount."""
+    base = mount.path / subdir if subdir else mount.path
+    base.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["bpftool", "prog", "loadall", str(obj), str(base / "progs"), "pinmaps", str(base / "maps")],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    loaded = LoadedObject(base)
+    for pin in sorted((base / "progs").iterdir()):
+        info = bpftool_json("prog", "show", "pinned", str(pin))
+        assert isinstance(info, dict)
+        loaded.prog_ids[pin.name] = int(info["id"])
+    for pin in sorted((base / "maps").iterdir()):
+        info = bpftool_json("map", "show", "pinned", str(pin))
+        assert isinstance(info, dict)
+        loaded.map_ids[pin.name] = int(info["id"])
+    return loaded
+
+
+@dataclass
+class PacketFixture:
+    """The main fixture: fixture.bpf.c loaded, count_packets attached to a loopback socket."""
+
+    obj: LoadedObject
+    mount: BpffsMount
+    sock: socket.socket
+
+    @property
+    def bpf_dir(self) -> str:
+        return str(self.mount.path)
+
+    def pump(self, packets: int = 10) -> None:
+        """Send UDP packets over loopback; the attached socket filter sees each of them."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for i in range(packets):
+                udp.sendto(b"x" * (16 + 40 * (i % 8)), ("127.0.0.1", 9))
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def build_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="devagent-build-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stats_enabled() -> Iterator[None]:
+    """Turn run statistics on (BPF_ENABLE_STATS fd) for the session, so run counts move."""
+    require_kernel()
+    from devagent.bpf.stats import enable_stats
+
+    fd = enable_stats()
+    yield
+    fd.close()
+
+
+@pytest.fixture(scope="session")
+def packet_fixture(build_dir: Path, stats_enabled: None) -> Iterator[PacketFixture]:
+    """fixture.bpf.c loaded and pinned in a private bpffs, count_packets attached to an
+    AF_PACKET socket on lo, the program array and LPM trie populated, traffic pumped."""
+    require_kernel()
+    obj_file = compile_bpf(BPF_SRC / "fixture.bpf.c", build_dir)
+    mount = BpffsMount()
+    sock: socket.socket | None = None
+    try:
+        obj = load_object(obj_file, mount)
+        subprocess.run(
+            ["bpftool", "map", "update", "pinned", obj.map_pin("jmp_table"), "key", "0", "0", "0",
+             "0", "value", "pinned", obj.prog_pin("tail_target")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        for prefix, addr, value in ((8, (10, 0, 0, 0), 1), (24, (192, 168, 1, 0), 2)):
+            key = [prefix, 0, 0, 0, *addr]
+            subprocess.run(
+                ["bpftool", "map", "update", "pinned", obj.map_pin("lpm"), "key",
+                 *map(str, key), "value", str(value), "0", "0", "0"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        from devagent.bpf.pins import open_pinned
+
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock.bind(("lo", 0))
+        with open_pinned(obj.prog_pin("count_packets")) as prog_fd:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, prog_fd.fd)
+        fixture = PacketFixture(obj, mount, sock)
+        fixture.pump(20)
+        yield fixture
+    finally:
+        if sock is not None:
+            sock.close()
+        mount.close()
+
+
+@pytest.fixture
+def kernel() -> None:
+    """Request this in any test that needs eBPF privileges."""
+    require_kernel()
