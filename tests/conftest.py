@@ -63,14 +63,19 @@ def bpftool_json(*args: str) -> object:
     return json.loads(out) if out.strip() else None
 
 
-def run_phydev(*args: str, check: bool = True, env: dict[str, str] | None = None,
-               user: int | None = None) -> subprocess.CompletedProcess[str]:
+def run_phydev(
+    *args: str, check: bool = True, env: dict[str, str] | None = None, user: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `phydev` console script as a separate process."""
     exe = Path(sys.executable).parent / "phydev"
     return subprocess.run(
-        [str(exe), *args], check=check, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, user=user,
-    )  # fmt: skip
+        [str(exe), *args],
+        check=check,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        user=user,
+    )
 
 
 def compile_bpf(source: Path, out_dir: Path) -> Path:
@@ -78,9 +83,22 @@ def compile_bpf(source: Path, out_dir: Path) -> Path:
     obj = out_dir / (source.name.removesuffix(".c") + ".o")
     arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
     subprocess.run(
-        ["clang", "-O2", "-g", "-target", "bpf", f"-I{arch_inc}", "-c", str(source), "-o", str(obj)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "clang",
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            f"-I{arch_inc}",
+            "-c",
+            str(source),
+            "-o",
+            str(obj),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return obj
 
 
@@ -116,9 +134,19 @@ def load_object(obj: Path, mount: BpffsMount, subdir: str = "") -> LoadedObject:
     base = mount.path / subdir if subdir else mount.path
     base.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["bpftool", "prog", "loadall", str(obj), str(base / "progs"), "pinmaps", str(base / "maps")],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "bpftool",
+            "prog",
+            "loadall",
+            str(obj),
+            str(base / "progs"),
+            "pinmaps",
+            str(base / "maps"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     loaded = LoadedObject(base)
     for pin in sorted((base / "progs").iterdir()):
         info = bpftool_json("prog", "show", "pinned", str(pin))
@@ -180,17 +208,44 @@ def packet_fixture(build_dir: Path, stats_enabled: None) -> Iterator[PacketFixtu
     try:
         obj = load_object(obj_file, mount)
         subprocess.run(
-            ["bpftool", "map", "update", "pinned", obj.map_pin("jmp_table"), "key", "0", "0", "0",
-             "0", "value", "pinned", obj.prog_pin("tail_target")],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "bpftool",
+                "map",
+                "update",
+                "pinned",
+                obj.map_pin("jmp_table"),
+                "key",
+                "0",
+                "0",
+                "0",
+                "0",
+                "value",
+                "pinned",
+                obj.prog_pin("tail_target"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         for prefix, addr, value in ((8, (10, 0, 0, 0), 1), (24, (192, 168, 1, 0), 2)):
             key = [prefix, 0, 0, 0, *addr]
             subprocess.run(
-                ["bpftool", "map", "update", "pinned", obj.map_pin("lpm"), "key",
-                 *map(str, key), "value", str(value), "0", "0", "0"],
-                check=True, capture_output=True,
-            )  # fmt: skip
+                [
+                    "bpftool",
+                    "map",
+                    "update",
+                    "pinned",
+                    obj.map_pin("lpm"),
+                    "key",
+                    *map(str, key),
+                    "value",
+                    str(value),
+                    "0",
+                    "0",
+                    "0",
+                ],
+                check=True,
+                capture_output=True,
+            )
         from devagent.bpf.pins import open_pinned
 
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -210,3 +265,53 @@ def packet_fixture(build_dir: Path, stats_enabled: None) -> Iterator[PacketFixtu
 def kernel() -> None:
     """Request this in any test that needs eBPF privileges."""
     require_kernel()
+
+
+def cgroup2_root() -> str | None:
+    """Where the cgroup v2 hierarchy is mounted (hybrid systems mount it at .../unified)."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+@dataclass
+class LinkFixture:
+    """Real links made with BPF_LINK_CREATE: XDP on lo and cgroup_skb ingress on the cgroup2
+    root; the XDP link is also pinned in the private bpffs."""
+
+    xdp_link_id: int
+    cgroup_link_id: int
+    xdp_pin: str
+    cgroup_path: str
+
+
+@pytest.fixture(scope="session")
+def link_fixture(packet_fixture: PacketFixture) -> Iterator[LinkFixture]:
+    from devagent.bpf.links import create_link
+    from devagent.bpf.names import ATTACH_TYPES
+    from devagent.bpf.objects import link_info
+    from devagent.bpf.pins import open_pinned, pin_object
+
+    cg_root = cgroup2_root()
+    if cg_root is None:
+        pytest.fail("no cgroup2 mount: cgroup links cannot be tested")
+    obj = packet_fixture.obj
+    xdp_prog = open_pinned(obj.prog_pin("xdp_pass"))
+    cg_prog = open_pinned(obj.prog_pin("cgroup_allow"))
+    cg_fd = os.open(cg_root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        xdp_link = create_link(xdp_prog.fd, socket.if_nametoindex("lo"), ATTACH_TYPES.index("xdp"))
+        cg_link = create_link(cg_prog.fd, cg_fd, ATTACH_TYPES.index("cgroup_inet_ingress"))
+        xdp_pin = str(packet_fixture.mount.path / "xdp_lo_link")
+        pin_object(xdp_link, xdp_pin)
+        yield LinkFixture(link_info(xdp_link).id, link_info(cg_link).id, xdp_pin, cg_root)
+        os.unlink(xdp_pin)
+        xdp_link.close()
+        cg_link.close()
+    finally:
+        os.close(cg_fd)
+        xdp_prog.close()
+        cg_prog.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -12,8 +12,10 @@ import click
 
 from . import __version__
 from .bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+from .bpf.objects import ObjectError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 ABOUT = (
     "phydev (dev-agent for Python) lets you debug a host's eBPF programs, maps and links:\n"
@@ -90,23 +92,35 @@ def links() -> None:
     """eBPF links (program attachments)."""
 
 
+def show_listing(
+    items: Sequence[T | ObjectError],
+    header: list[str],
+    cells: Callable[[T], list[str]],
+    to_json: Callable[[T], dict[str, object]],
+    as_json: bool,
+) -> None:
+    """Print a listing as a tab-separated table or a JSON array; an object that could not be
+    read is an `ID<TAB>error` row (or `{"id", "error"}`), never a failure of the listing."""
+    from .listing import error_cells, error_json
+    from .textfmt import table
+
+    if as_json:
+        emit_json([error_json(x) if isinstance(x, ObjectError) else to_json(x) for x in items])
+        return
+    rows = [error_cells(x) if isinstance(x, ObjectError) else cells(x) for x in items]
+    click.echo(table(header, rows), nl=False)
+
+
 @progs.command("list")
 @json_option
 def progs_list(as_json: bool) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
-    from .bpf.objects import ObjectError, list_programs
-    from .listing import PROG_HEADER, error_cells, error_json, program_cells, program_json
-    from .textfmt import table
+    from .bpf.objects import list_programs
+    from .listing import PROG_HEADER, program_cells, program_json
 
     with kernel_errors():
         items = list_programs()
-    if as_json:
-        emit_json(
-            [error_json(p) if isinstance(p, ObjectError) else program_json(p) for p in items]
-        )
-        return
-    rows = [error_cells(p) if isinstance(p, ObjectError) else program_cells(p) for p in items]
-    click.echo(table(PROG_HEADER, rows), nl=False)
+    show_listing(items, PROG_HEADER, program_cells, program_json, as_json)
 
 
 @maps.command("list")
@@ -114,19 +128,16 @@ def progs_list(as_json: bool) -> None:
 @json_option
 def maps_list(bpf_dir: str, as_json: bool) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
-    from .bpf.objects import ObjectError, list_maps
+    from .bpf.objects import list_maps
     from .bpf.pins import scan_pins
-    from .listing import MAP_HEADER, error_cells, error_json, map_cells, map_json
-    from .textfmt import table
+    from .listing import MAP_HEADER, map_cells, map_json
 
     with kernel_errors():
         items = list_maps()
         pins = scan_pins(bpf_dir)
-    if as_json:
-        emit_json([error_json(m) if isinstance(m, ObjectError) else map_json(m, pins) for m in items])
-        return
-    rows = [error_cells(m) if isinstance(m, ObjectError) else map_cells(m, pins) for m in items]
-    click.echo(table(MAP_HEADER, rows), nl=False)
+    show_listing(
+        items, MAP_HEADER, lambda m: map_cells(m, pins), lambda m: map_json(m, pins), as_json
+    )
 
 
 @links.command("list")
@@ -134,21 +145,14 @@ def maps_list(bpf_dir: str, as_json: bool) -> None:
 @json_option
 def links_list(bpf_dir: str, as_json: bool) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
-    from .bpf.objects import ObjectError, list_links
+    from .bpf.objects import list_links
     from .bpf.pins import scan_pins
-    from .listing import LINK_HEADER, error_cells, error_json, link_cells, link_json
-    from .textfmt import table
+    from .listing import LINK_HEADER, link_cells, link_json
 
     with kernel_errors():
         items = list_links()
         pins = scan_pins(bpf_dir)
-    if as_json:
-        emit_json(
-            [error_json(x) if isinstance(x, ObjectError) else link_json(x, pins) for x in items]
-        )
-        return
-    rows = [error_cells(x) if isinstance(x, ObjectError) else link_cells(x) for x in items]
-    click.echo(table(LINK_HEADER, rows), nl=False)
+    show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
 
 
 def _port_from_env() -> int:

@@ -7,6 +7,7 @@ kernel sees zeroes in the fields we do not know.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -132,6 +133,18 @@ class MapCreateAttr(ctypes.Structure):
         ("btf_value_type_id", u32),
         ("btf_vmlinux_value_type_id", u32),
         ("map_extra", u64),
+    )
+
+
+class LinkCreateAttr(ctypes.Structure):
+    """link_create: prog_fd, target fd or ifindex, attach type, flags, then a per-type union."""
+
+    _fields_ = (
+        ("prog_fd", u32),
+        ("target", u32),
+        ("attach_type", u32),
+        ("flags", u32),
+        ("_union", u8 * 32),
     )
 
 
@@ -267,7 +280,8 @@ def addr(obj: ctypes._CData | None) -> int:
 
 def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
     """Issue one bpf() command; return its result or raise the matching BPFError."""
-    ret = _syscall(_NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    size = ctypes.c_uint(ctypes.sizeof(attr))
+    ret = _syscall(_NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr), size)
     if ret < 0:
         err = ctypes.get_errno()
         raise BPFError.from_errno(err, cmd.name, what)
@@ -276,7 +290,5 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
 
 def close_fd(fd: int) -> None:
     """Close an fd, ignoring EBADF (double close in error paths)."""
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass

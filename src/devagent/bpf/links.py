@@ -10,7 +10,9 @@ import socket
 import struct
 
 from . import _sys
+from ._sys import Cmd
 from .names import NETFILTER_HOOKS, NETFILTER_PF, attach_type_name
+from .objects import Fd, get_info_by_fd
 
 RAW_TRACEPOINT, TRACING, CGROUP, ITER, NETNS, XDP, PERF_EVENT = 1, 2, 3, 4, 5, 6, 7
 KPROBE_MULTI, STRUCT_OPS, NETFILTER, TCX, UPROBE_MULTI, NETKIT, SOCKMAP = (
@@ -41,7 +43,7 @@ def ifname(ifindex: int) -> str | None:
         return None
 
 
-def _string_field(fd: int, link_type: int, ptr_off: int, len_off: int, length: int) -> str:
+def _string_field(fd: int, ptr_off: int, len_off: int, length: int) -> str:
     """Second OBJ_GET_INFO_BY_FD pass that gives the kernel a buffer for a name field."""
     if length <= 0:
         return ""
@@ -51,8 +53,6 @@ def _string_field(fd: int, link_type: int, ptr_off: int, len_off: int, length: i
     struct.pack_into("=Q", raw, ptr_off, _sys.addr(buf))
     struct.pack_into("=I", raw, len_off, len(buf))
     info.union[:] = raw
-    from .objects import get_info_by_fd
-
     get_info_by_fd(fd, info, "link")
     return buf.value.decode("utf-8", "replace")
 
@@ -63,7 +63,7 @@ def decode_link_details(fd: int, info: _sys.LinkInfo) -> dict[str, object]:
     t = info.type
     d: dict[str, object] = {}
     if t == RAW_TRACEPOINT:
-        d["tp_name"] = _string_field(fd, t, 0, 8, _u32(raw, 8))
+        d["tp_name"] = _string_field(fd, 0, 8, _u32(raw, 8))
     elif t == TRACING:
         d["attach_type"] = attach_type_name(_u32(raw, 0))
         d["target_obj_id"] = _u32(raw, 4)
@@ -72,7 +72,7 @@ def decode_link_details(fd: int, info: _sys.LinkInfo) -> dict[str, object]:
         d["cgroup_id"] = _u64(raw, 0)
         d["attach_type"] = attach_type_name(_u32(raw, 8))
     elif t == ITER:
-        d["target_name"] = _string_field(fd, t, 0, 8, _u32(raw, 8))
+        d["target_name"] = _string_field(fd, 0, 8, _u32(raw, 8))
         map_id = _u32(raw, 12)
         if map_id:
             d["map_id"] = map_id
@@ -108,3 +108,11 @@ def decode_link_details(fd: int, info: _sys.LinkInfo) -> dict[str, object]:
     elif t == PERF_EVENT:
         d["perf_event_type"] = _u32(raw, 0)
     return d
+
+
+def create_link(prog_fd: int, target: int, attach_type: int, flags: int = 0) -> Fd:
+    """BPF_LINK_CREATE: attach a program through a link. `target` is an fd (cgroup, netns) or
+    an ifindex (XDP, tcx), depending on the attach type. Closing the last fd (and pin) of the
+    link detaches it."""
+    attr = _sys.LinkCreateAttr(prog_fd=prog_fd, target=target, attach_type=attach_type, flags=flags)
+    return Fd(_sys.bpf(Cmd.LINK_CREATE, attr, what=f"link for program fd {prog_fd}"))

@@ -286,7 +286,7 @@ def map_info(fd: int | Fd, map_id: int = 0) -> MapInfo:
 
 def link_info(fd: int | Fd, link_id: int = 0) -> LinkInfo:
     """Read struct bpf_link_info for a link fd and decode its per-type details."""
-    from .links import decode_link_details
+    from .links import decode_link_details  # links.py imports this module
 
     info = _sys.LinkInfo()
     get_info_by_fd(int(fd), info, f"link {link_id}" if link_id else "link")
@@ -340,9 +340,7 @@ def get_link(link_id: int) -> LinkInfo:
     return _by_id(open_link, link_info, link_id)
 
 
-def _list(
-    ids: Iterator[int], getter: Callable[[int], T], kind: str
-) -> list[T | ObjectError]:
+def _list(ids: Iterator[int], getter: Callable[[int], T], kind: str) -> list[T | ObjectError]:
     out: list[T | ObjectError] = []
     for obj_id in ids:
         try:

@@ -13,7 +13,10 @@ from .objects import Fd
 from .procfs import bpf_object_of_fd
 
 
-def _path_attr(path: str, fd: int = 0, flags: int = 0) -> tuple[_sys.ObjPinAttr, ctypes.Array[ctypes.c_char]]:
+def _path_attr(
+    path: str, fd: int = 0, flags: int = 0
+) -> tuple[_sys.ObjPinAttr, ctypes.Array[ctypes.c_char]]:
+    """The attr for OBJ_PIN/OBJ_GET, and the path buffer it points to (keep it alive)."""
     buf = ctypes.create_string_buffer(os.fsencode(path))
     return _sys.ObjPinAttr(pathname=_sys.addr(buf), bpf_fd=fd, file_flags=flags), buf
 

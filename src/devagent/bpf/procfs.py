@@ -1,8 +1,8 @@
 """Reading /proc: which processes hold which bpf objects, and what an fd refers to.
 
-The kernel names bpf fds `anon_inode:bpf-prog`, `anon_inode:bpf-map` and `anon_inode:bpf_link`
-and prints their ids in /proc/PID/fdinfo/FD (`prog_id:`, `map_id:`, `link_id:`), which is how
-bpftool finds the "pids" of an object too.
+The kernel names bpf fds `anon_inode:bpf-prog`, `anon_inode:bpf-map` and `anon_inode:bpf-link`
+(`bpf_link` on older kernels) and prints their ids in /proc/PID/fdinfo/FD (`prog_id:`,
+`map_id:`, `link_id:`), which is how bpftool finds the "pids" of an object too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 FD_KINDS = {
     "anon_inode:bpf-prog": "program",
     "anon_inode:bpf-map": "map",
-    "anon_inode:bpf_link": "link",
+    "anon_inode:bpf-link": "link",  # 6.x kernels
+    "anon_inode:bpf_link": "link",  # older kernels
 }
 ID_FIELDS = {"program": "prog_id", "map": "map_id", "link": "link_id"}
 

@@ -13,7 +13,7 @@ from .procfs import iter_fds, iter_pids
 
 # fds that BPF_TASK_FD_QUERY can describe: perf events (kprobe, uprobe, tracepoint) and raw
 # tracepoint links.
-_QUERYABLE = ("anon_inode:[perf_event]", "anon_inode:bpf_link")
+_QUERYABLE = ("anon_inode:[perf_event]", "anon_inode:bpf-link", "anon_inode:bpf_link")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,249 @@
+"""devagent.bpf against real kernel objects: map reads equal bpftool's, writes read back."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from devagent.bpf import maps as bpfmaps
+from devagent.bpf import objects, pins, procfs, stats, tasks
+from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
+from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
+from devagent.bpf.maps import MapHandle, create_map
+from devagent.bpf.names import MAP_TYPE_IDS
+from tests.conftest import BpffsMount, PacketFixture, bpftool_json
+
+LISTABLE = ["flows", "AT_pkts", "counters", "pcpu_counters", "lru_lens", "outer", "inner",
+            "jmp_table", "lpm"]  # fmt: skip
+
+
+def raw(hex_bytes: object) -> bytes:
+    assert isinstance(hex_bytes, list)
+    return bytes(int(str(b), 16) for b in hex_bytes)
+
+
+def bpftool_entries(map_id: int) -> dict[bytes, bytes | list[bytes]]:
+    """bpftool's raw dump: key -> value, or key -> per-CPU values."""
+    out: dict[bytes, bytes | list[bytes]] = {}
+    dump = bpftool_json("map", "dump", "id", str(map_id))
+    assert isinstance(dump, list)
+    for entry in dump:
+        if "values" in entry:
+            out[raw(entry["key"])] = [raw(v["value"]) for v in entry["values"]]
+        else:
+            out[raw(entry["key"])] = raw(entry["value"])
+    return out
+
+
+def our_entries(map_id: int) -> dict[bytes, bytes | list[bytes]]:
+    with MapHandle.open(map_id) as handle:
+        dump = handle.read_all()
+    out: dict[bytes, bytes | list[bytes]] = {}
+    for i in range(dump.count):
+        out[dump.key(i)] = dump.cpu_values(i) if dump.per_cpu else dump.value(i)
+    return out
+
+
+@pytest.mark.parametrize("name", LISTABLE)
+def test_whole_map_read_equals_bpftool(packet_fixture: PacketFixture, name: str) -> None:
+    map_id = packet_fixture.obj.map_ids[name]
+    packet_fixture.pump(3)
+    # Counters move with any stray loopback packet: compare when two reads of ours agree.
+    for _ in range(5):
+        first = our_entries(map_id)
+        ref = bpftool_entries(map_id)
+        if first == our_entries(map_id) == ref:
+            break
+    assert first == ref
+    if name in ("flows", "AT_pkts", "counters", "lru_lens", "lpm", "jmp_table", "outer"):
+        assert first, f"{name} should hold entries"
+
+
+def test_per_cpu_values_have_one_slot_per_possible_cpu(packet_fixture: PacketFixture) -> None:
+    with MapHandle.open(packet_fixture.obj.map_ids["AT_pkts"]) as handle:
+        dump = handle.read_all()
+    assert dump.per_cpu and dump.ncpus == bpfmaps.possible_cpus() == os.cpu_count()
+    ipv4 = b"ipv4".ljust(16, b"\0")
+    totals = {dump.key(i): sum(int.from_bytes(v, "little") for v in dump.cpu_values(i))
+              for i in range(dump.count)}  # fmt: skip
+    assert totals[ipv4] > 0
+
+
+def test_batch_read_equals_key_by_key_read(packet_fixture: PacketFixture) -> None:
+    map_id = packet_fixture.obj.map_ids["lru_lens"]
+    for _ in range(5):
+        with MapHandle.open(map_id) as handle:
+            batched = handle._read_batched()
+            by_keys = handle._read_by_keys()
+        if dict(batched.items()) == dict(by_keys.items()):
+            break
+    assert dict(batched.items()) == dict(by_keys.items())
+    assert batched.count == by_keys.count > 0
+
+
+@pytest.fixture
+def own_mount(kernel: None) -> Iterator[BpffsMount]:
+    mount = BpffsMount()
+    yield mount
+    mount.close()
+
+
+def test_big_hash_batch_read_crosses_chunks(kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More entries than one batch holds: every entry comes back exactly once."""
+    monkeypatch.setattr(bpfmaps, "BATCH_MAX_ENTRIES", 1000)
+    n = 5000
+    with create_map(MAP_TYPE_IDS["Hash"], 8, 8, 8192, name="t_big") as fd:
+        handle = MapHandle(fd, objects.map_info(fd))
+        keys = b"".join(struct.pack("<Q", i * 7919) for i in range(n))
+        values = b"".join(struct.pack("<Q", i) for i in range(n))
+        assert handle.update_batch(keys, values) == n
+        dump = handle.read_all()
+        assert dump.count == n
+        got = {struct.unpack("<Q", k)[0]: struct.unpack("<Q", v)[0] for k, v in dump.items()}
+        assert got == {i * 7919: i for i in range(n)}
+        assert handle.count_entries() == n
+
+
+def test_update_lookup_delete_with_flags(kernel: None) -> None:
+    with create_map(MAP_TYPE_IDS["Hash"], 4, 8, 16, name="t_rw") as fd:
+        handle = MapHandle(fd, objects.map_info(fd))
+        key, other = struct.pack("<I", 7), struct.pack("<I", 8)
+        handle.update(key, struct.pack("<Q", 1), BPF_NOEXIST)
+        assert handle.lookup(key) == struct.pack("<Q", 1)
+        with pytest.raises(AlreadyExists, match="t_rw"):
+            handle.update(key, struct.pack("<Q", 2), BPF_NOEXIST)
+        with pytest.raises(NotFound):
+            handle.update(other, struct.pack("<Q", 2), BPF_EXIST)
+        handle.update(key, struct.pack("<Q", 3), BPF_EXIST)
+        assert handle.lookup(key) == struct.pack("<Q", 3)
+        assert list(handle.iter_keys()) == [key]
+        handle.delete(key)
+        assert handle.lookup(key) is None
+        with pytest.raises(NotFound):
+            handle.delete(key)
+        with pytest.raises(InvalidArgument, match="key is 2 bytes, the map's keys are 4"):
+            handle.lookup(b"ab")
+        with pytest.raises(InvalidArgument, match="value is 4 bytes, the map needs 8"):
+            handle.update(key, b"abcd")
+
+
+def test_per_cpu_update_writes_each_slot(kernel: None) -> None:
+    ncpus = bpfmaps.possible_cpus()
+    with create_map(MAP_TYPE_IDS["PerCPUHash"], 4, 4, 8, name="t_pcpu") as fd:
+        handle = MapHandle(fd, objects.map_info(fd))
+        assert handle.slot_size == 8 and handle.value_buf_size == 8 * ncpus
+        value = b"".join(struct.pack("<Q", 100 + c) for c in range(ncpus))
+        handle.update(b"\x01\0\0\0", value)
+        dump = handle.read_all()
+        assert dump.cpu_values(0) == [struct.pack("<I", 100 + c) for c in range(ncpus)]
+        ref = bpftool_json("map", "dump", "id", str(handle.info.id))
+        assert isinstance(ref, list)
+        assert [raw(v["value"]) for v in ref[0]["values"]] == dump.cpu_values(0)
+
+
+def test_unlistable_map_types_say_so(packet_fixture: PacketFixture) -> None:
+    for name, type_name in (("events", "RingBuf"), ("lens_queue", "Queue")):
+        with MapHandle.open(packet_fixture.obj.map_ids[name]) as handle:
+            assert not bpfmaps.is_lookup_supported(handle.info.type)
+            with pytest.raises(NotSupported, match=f"{type_name} maps cannot be listed"):
+                handle.read_all()
+    assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["LPMTrie"])
+    assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["ArrayOfMaps"])
+
+
+def test_vanished_object_is_a_per_object_error(kernel: None) -> None:
+    fd = create_map(MAP_TYPE_IDS["Array"], 4, 4, 1, name="t_gone")
+    gone_id = objects.map_info(fd).id
+    fd.close()
+    # The kernel frees maps asynchronously; wait until the id is really gone.
+    for _ in range(200):
+        try:
+            objects.get_map(gone_id)
+        except NotFound:
+            break
+    with pytest.raises(NotFound, match=f"map {gone_id}"):
+        objects.get_map(gone_id)
+    listed = objects._list(iter([gone_id]), objects.get_map, "map")
+    assert len(listed) == 1 and isinstance(listed[0], objects.ObjectError)
+    assert listed[0].id == gone_id and "No such file" in listed[0].error
+    with pytest.raises(NotFound, match="program 4000000000"):
+        objects.get_program(4_000_000_000)
+
+
+def test_pins_round_trip_and_index(packet_fixture: PacketFixture, own_mount: BpffsMount) -> None:
+    with create_map(MAP_TYPE_IDS["Array"], 4, 4, 1, name="t_pin") as fd:
+        map_id = objects.map_info(fd).id
+        path = str(own_mount.path / "sub" / "t_pin")
+        os.mkdir(own_mount.path / "sub")
+        pins.pin_object(fd, path)
+        with pytest.raises(AlreadyExists):
+            pins.pin_object(fd, path)
+        with pins.open_pinned(path) as again:
+            assert objects.map_info(again).id == map_id
+        index = pins.scan_pins(str(own_mount.path))
+        assert index.maps == {map_id: [path]}
+    fixture_index = pins.scan_pins(packet_fixture.bpf_dir)
+    for name, prog_id in packet_fixture.obj.prog_ids.items():
+        assert fixture_index.programs[prog_id] == [packet_fixture.obj.prog_pin(name)]
+    assert pins.scan_pins("/nonexistent/dir").maps == {}
+
+
+def test_owners_include_this_process(kernel: None) -> None:
+    with create_map(MAP_TYPE_IDS["Array"], 4, 4, 1, name="t_owner") as fd:
+        map_id = objects.map_info(fd).id
+        owners = procfs.scan_owners()["map"][map_id]
+        assert procfs.Owner(os.getpid(), procfs.read_comm(os.getpid()), fd.fd) in owners
+        assert procfs.bpf_object_of_fd("self", fd.fd) == ("map", map_id)
+
+
+def test_program_maps_match_kernel(packet_fixture: PacketFixture) -> None:
+    prog = objects.get_program(packet_fixture.obj.prog_ids["count_packets"])
+    ref = bpftool_json("prog", "show", "id", str(prog.id))
+    assert isinstance(ref, dict)
+    assert list(prog.map_ids) == ref["map_ids"]
+    assert {packet_fixture.obj.map_ids[n] for n in ("flows", "AT_pkts", "jmp_table")} <= set(
+        prog.map_ids
+    )
+    assert prog.run_count > 0 and prog.run_time_ns > 0
+    assert prog.verified_insns > 0 and prog.gpl_compatible
+
+
+def test_btf_objects_are_listed_and_readable(packet_fixture: PacketFixture) -> None:
+    listed = [b for b in objects.list_btf() if isinstance(b, objects.BtfObjectInfo)]
+    vmlinux = [b for b in listed if b.name == "vmlinux"]
+    assert vmlinux and vmlinux[0].kernel_btf
+    prog = objects.get_program(packet_fixture.obj.prog_ids["count_packets"])
+    data = objects.read_btf_data(prog.btf_id)
+    assert struct.unpack_from("<H", data)[0] == 0xEB9F
+
+
+def test_stats_fd_turns_statistics_on(kernel: None) -> None:
+    with stats.enable_stats():
+        assert stats.stats_enabled()
+
+
+def test_no_task_attachments_on_this_kernel(kernel: None) -> None:
+    """This kernel has no kprobes/tracepoints (CONFIG_BPF_EVENTS off), so no process can hold
+    a perf-event attachment: the scan must find none and not fail."""
+    assert tasks.scan_tasks() == {}
+
+
+def test_task_query_decoding() -> None:
+    """Decoding of a BPF_TASK_FD_QUERY answer. Synthetic attr: this kernel cannot create
+    kprobe or tracepoint attachments (no CONFIG_BPF_EVENTS)."""
+    attr = TaskFdQueryAttr(prog_id=42, fd_type=3, probe_offset=0x10, probe_addr=0xFFFF0000)
+    task = tasks.decode_task_query(100, 7, attr, b"do_sys_open\0garbage")
+    assert task == tasks.Task(100, 7, 42, 3, "do_sys_open", 0x10, 0xFFFF0000)
+    assert task.type_name == "Kretprobe"
+    assert tasks.query_task_fd(os.getpid(), 0) is None
+
+
+def test_errno_names_the_operation(kernel: None) -> None:
+    with pytest.raises(NotFound) as info:
+        objects.open_map(4_000_000_000)
+    assert info.value.errno == errno.ENOENT
+    assert "map 4000000000" in str(info.value) and "MAP_GET_FD_BY_ID" in str(info.value)
