@@ -267,16 +267,6 @@ def kernel() -> None:
     require_kernel()
 
 
-def cgroup2_root() -> str | None:
-    """Where the cgroup v2 hierarchy is mounted (hybrid systems mount it at .../unified)."""
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) > 2 and parts[2] == "cgroup2":
-                return parts[1]
-    return None
-
-
 @dataclass
 class LinkFixture:
     """Real links made with BPF_LINK_CREATE: XDP on lo and cgroup_skb ingress on the cgroup2
@@ -290,12 +280,13 @@ class LinkFixture:
 
 @pytest.fixture(scope="session")
 def link_fixture(packet_fixture: PacketFixture) -> Iterator[LinkFixture]:
+    from devagent.bpf.cgroups import cgroup2_mount
     from devagent.bpf.links import create_link
     from devagent.bpf.names import ATTACH_TYPES
     from devagent.bpf.objects import link_info
     from devagent.bpf.pins import open_pinned, pin_object
 
-    cg_root = cgroup2_root()
+    cg_root = cgroup2_mount()
     if cg_root is None:
         pytest.fail("no cgroup2 mount: cgroup links cannot be tested")
     obj = packet_fixture.obj

@@ -155,6 +155,40 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
     show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
 
 
+@progs.command("show")
+@click.argument("prog_id", type=int, metavar="ID")
+@bpf_dir_option
+@json_option
+def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
+    """Everything about one program: kernel info, maps, links, pins and owning processes."""
+    from .details import details_text, program_details
+    from .inventory import take_snapshot
+
+    with kernel_errors():
+        details = program_details(take_snapshot(bpf_dir), prog_id)
+    if as_json:
+        emit_json(details)
+    else:
+        click.echo(details_text(details), nl=False)
+
+
+@maps.command("show")
+@click.argument("map_id", type=int, metavar="ID")
+@bpf_dir_option
+@json_option
+def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
+    """Everything about one map: kernel info, flags, BTF ids, programs, pins and owners."""
+    from .details import details_text, map_details
+    from .inventory import take_snapshot
+
+    with kernel_errors():
+        details = map_details(take_snapshot(bpf_dir), map_id)
+    if as_json:
+        emit_json(details)
+    else:
+        click.echo(details_text(details), nl=False)
+
+
 def _port_from_env() -> int:
     raw = os.environ.get("PORT", "8080")
     try:
@@ -183,8 +217,8 @@ def _port_from_env() -> int:
     metavar="SPEC",
     help="Export entries of matching maps to /metrics. SPEC is "
     "<id_start>-<id_end>:<name_regexp>:<key_format>; ids may be empty (open range), the regexp "
-    "is searched in the map name, key_format is string, number, hex or btf. Repeatable; the "
-    "first matching rule wins. Example: --etm -:AT_SYSCALLNUM:string",
+    "is searched in the map name, key_format is string, number or hex (any case). Repeatable; "
+    "the first matching rule wins. Example: --etm -:AT_SYSCALLNUM:string",
 )
 @click.option(
     "--etm-max-entries",

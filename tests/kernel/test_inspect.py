@@ -325,3 +325,49 @@ def test_help_everywhere(args: list[str]) -> None:
     if args[-1:] == ["server"]:
         for flag in ("--bpf_dir", "--path-prefix", "--skip-welcome", "--etm", "--allow-writes"):
             assert flag in out
+
+
+def test_progs_show_has_maps_links_pins(
+    packet_fixture: PacketFixture, link_fixture: LinkFixture
+) -> None:
+    prog_id = packet_fixture.obj.prog_ids["xdp_pass"]
+    out = run_phydev(
+        "inspect", "progs", "show", str(prog_id), "--json", "--bpf_dir", packet_fixture.bpf_dir
+    )
+    details = json.loads(out.stdout)
+    ref = bpftool_json("prog", "show", "id", str(prog_id))
+    assert isinstance(ref, dict)
+    assert details["id"] == prog_id and details["tag"] == ref["tag"]
+    assert [m["id"] for m in details["maps"]] == ref["map_ids"]
+    assert [link["id"] for link in details["links"]] == [link_fixture.xdp_link_id]
+    assert details["pins"] == [packet_fixture.obj.prog_pin("xdp_pass")]
+    text = run_phydev("inspect", "progs", "show", str(prog_id)).stdout
+    assert f"id               {prog_id}\n" in text and "type             XDP\n" in text
+
+
+def test_maps_show_lists_programs_and_owners(packet_fixture: PacketFixture) -> None:
+    from devagent.bpf.maps import create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+    from devagent.bpf.objects import map_info
+
+    with create_map(MAP_TYPE_IDS["Hash"], 4, 4, 4, name="t_show", flags=1) as fd:
+        map_id = map_info(fd).id
+        details = json.loads(run_phydev("inspect", "maps", "show", str(map_id), "--json").stdout)
+        assert details["name"] == "t_show" and details["flagNames"] == ["NO_PREALLOC"]
+        assert {"pid": os.getpid(), "comm": details["owners"][0]["comm"], "fd": fd.fd} in details[
+            "owners"
+        ]
+    flows = packet_fixture.obj.map_ids["flows"]
+    details = json.loads(run_phydev("inspect", "maps", "show", str(flows), "--json").stdout)
+    assert [p["id"] for p in details["programs"]] == [packet_fixture.obj.prog_ids["count_packets"]]
+    ref = bpftool_json("map", "show", "id", str(flows))
+    assert isinstance(ref, dict)
+    assert details["btfId"] == ref["btf_id"]
+
+
+def test_show_unknown_id_is_one_line(kernel: None) -> None:
+    for what in ("progs", "maps"):
+        result = run_phydev("inspect", what, "show", "4000000000", check=False)
+        assert result.returncode == 1
+        kind = "program" if what == "progs" else "map"
+        assert result.stderr == f"phydev: {kind} 4000000000: not found\n"

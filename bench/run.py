@@ -1,0 +1,239 @@
+"""Run every benchmark once and write docs/PERFORMANCE.md.
+
+    sudo ./bench/run [--repeat N] [--quick]
+
+Each benchmark creates its own kernel objects (owned by this process, freed at exit), compares
+against bpftool in the same run where a comparison exists, and reports medians and min–max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Summary, time_calls, time_processes
+from bench.objects import filled_hash, many_programs, raise_fd_limit
+from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
+from devagent.bpf.objects import map_info
+
+ROOT = Path(__file__).resolve().parent.parent
+PHYDEV = str(Path(sys.executable).parent / "phydev")
+Row = tuple[str, str]
+
+
+def machine() -> list[Row]:
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    bpftool = subprocess.run(["bpftool", "version"], capture_output=True, text=True).stdout
+    return [
+        ("kernel", platform.release()),
+        ("CPU", f"{cpu} × {os.cpu_count()}"),
+        ("memory", f"{mem_kib / 1048576:.1f} GiB"),
+        ("Python", platform.python_version()),
+        ("bpftool", bpftool.splitlines()[0] if bpftool else "?"),
+    ]
+
+
+def ratio(slow: Summary, fast: Summary) -> str:
+    return f"{slow.median / fast.median:.2f}×"
+
+
+def bench_dump(entries: int, per_cpu: bool, repeat: int) -> list[Row]:
+    """Whole-map JSON dump as whole processes: phydev vs bpftool."""
+    fd = filled_hash(entries, per_cpu=per_cpu)
+    map_id = map_info(fd).id
+    ours_t, ours_rss = time_processes(
+        [PHYDEV, "inspect", "maps", "dump", str(map_id), "--json"], repeat
+    )
+    tool_t, tool_rss = time_processes(["bpftool", "-j", "map", "dump", "id", str(map_id)], repeat)
+    ours_num, _ = time_processes(
+        [PHYDEV, "inspect", "maps", "dump", str(map_id), "--json", "--format", "number"], repeat
+    )
+    fd.close()
+    kind = "per-CPU hash" if per_cpu else "hash"
+    return [
+        (f"{kind}, {entries:,} entries: `phydev inspect maps dump --json` (hex)", ours_t.fmt()),
+        (f"{kind}, {entries:,} entries: same with `--format number`", ours_num.fmt()),
+        (f"{kind}, {entries:,} entries: `bpftool -j map dump`", tool_t.fmt()),
+        (f"{kind}, {entries:,} entries: speed-up over bpftool (hex)", ratio(tool_t, ours_t)),
+        (f"{kind}, {entries:,} entries: peak RSS phydev", ours_rss.fmt("MiB", 1 / 1024, 1)),
+        (f"{kind}, {entries:,} entries: peak RSS bpftool", tool_rss.fmt("MiB", 1 / 1024, 1)),
+    ]
+
+
+def bench_cli_list(repeat: int) -> list[Row]:
+    """`inspect progs list` with the 1000 programs loaded, against bpftool and bare Python."""
+    ours, ours_rss = time_processes([PHYDEV, "inspect", "progs", "list"], repeat)
+    tool, _ = time_processes(["bpftool", "prog", "show"], repeat)
+    floor, _ = time_processes([sys.executable, "-c", "pass"], repeat)
+    imports, _ = time_processes([sys.executable, "-c", "import devagent.cli"], repeat)
+    return [
+        ("`phydev inspect progs list`", ours.fmt()),
+        ("`bpftool prog show`", tool.fmt()),
+        ("`python3 -c pass` (interpreter floor)", floor.fmt()),
+        ("`python3 -c 'import devagent.cli'`", imports.fmt()),
+        ("phydev / bpftool", ratio(ours, tool)),
+        ("peak RSS `phydev inspect progs list`", ours_rss.fmt("MiB", 1 / 1024, 1)),
+    ]
+
+
+def latencies(func: Callable[[], object], count: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def throughput(port: int, query: str, clients: int, seconds: float) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        client = Client(port)
+        while time.monotonic() < stop:
+            client.query(query)
+            done[i] += 1
+        client.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - start)
+
+
+def bench_server(big_entries: int, metric_entries: int, requests: int) -> list[Row]:
+    """GraphQL and /metrics against a real server, with 1000 programs + 1000 maps loaded."""
+    rows: list[Row] = []
+    big = filled_hash(big_entries, name="bench_big")
+    big_id = map_info(big).id
+    exported = filled_hash(metric_entries, name="bench_etm")
+    etm_id = map_info(exported).id
+    agent = AgentProcess("--etm", f"{etm_id}-{etm_id}::number", "--etm-max-entries", "200000")
+    try:
+        client = Client(agent.port)
+        time.sleep(1.0)
+        rows.append(("server RSS, idle after start", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        cpu0 = agent.cpu_seconds()
+        time.sleep(10)
+        idle_cpu = (agent.cpu_seconds() - cpu0) / 10
+        rows.append(("server CPU while idle (10 s)", f"{idle_cpu * 100:.2f} % of one core"))
+
+        p50, p99 = latencies(lambda: client.query(NAVIGATION), requests)
+        rows.append(("Navigation query (1000 programs + 1000 maps): p50", f"{p50 * 1e3:.1f} ms"))
+        rows.append(("Navigation query: p99", f"{p99 * 1e3:.1f} ms"))
+        qps = throughput(agent.port, NAVIGATION, 8, 10.0)
+        rows.append(("Navigation query, 8 concurrent clients", f"{qps:.1f} requests/s"))
+
+        def page(offset: int) -> dict[str, Any]:
+            variables = {"mapId": big_id, "offset": offset, "limit": 100,
+                         "keyFormat": "HEX", "valueFormat": "HEX"}  # fmt: skip
+            return client.query(ENTRIES, variables)
+
+        time.sleep(1.1)  # let any cached read of the big map expire: the first page reads it
+        start = time.perf_counter()
+        first = page(0)
+        first_s = time.perf_counter() - start
+        assert first["map"]["entriesCount"] == big_entries
+        later = time_calls(lambda: page(500_000 % big_entries), 20)
+        rows.append(
+            (f"entries page 1 (limit 100) of a {big_entries:,}-entry map", f"{first_s:.3f} s")
+        )
+        rows.append(("a later entries page (limit 100), map read cached", later.fmt("ms", 1e3, 2)))
+        rows.append(("server RSS after serving the big map", f"{agent.rss_kib() / 1024:.1f} MiB"))
+
+        scrape = time_calls(lambda: client.get("/metrics"), 5)
+        rows.append((f"/metrics with --etm covering a {metric_entries:,}-entry map", scrape.fmt()))
+    finally:
+        agent.stop()
+    exported.close()
+    agent = AgentProcess()
+    try:
+        client = Client(agent.port)
+        idle = time_calls(lambda: client.get("/metrics"), 20)
+        rows.append(("/metrics, no --etm, 1000 programs + 1000 maps", idle.fmt("ms", 1e3, 1)))
+    finally:
+        agent.stop()
+    big.close()
+    return rows
+
+
+def write_report(sections: dict[str, list[Row]], args: argparse.Namespace) -> str:
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `sudo ./bench/run` (do not edit by hand; rerun it). Medians with "
+        f"min–max over {args.repeat} runs unless stated; every comparison was taken in the "
+        "same run on the same machine. Whole-process timings include interpreter start.",
+        "",
+        f"Run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
+    for title, rows in sections.items():
+        lines += [f"## {title}", "", "| what | result |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in rows]
+        lines.append("")
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per whole-process timing")
+    parser.add_argument("--quick", action="store_true", help="smaller objects, for a smoke run")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "PERFORMANCE.md"))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/run: needs root (it creates eBPF maps and programs)")
+    raise_fd_limit()
+    scale = 10 if args.quick else 1
+    sections: dict[str, list[Row]] = {"Machine": machine()}
+    print("dump benchmarks ...", file=sys.stderr)
+    sections["Whole-map dump as JSON (target: ≥ 3× faster than bpftool)"] = bench_dump(
+        1_000_000 // scale, False, args.repeat
+    ) + bench_dump(100_000 // scale, True, args.repeat)
+    print("loading 1000 programs + 1000 maps ...", file=sys.stderr)
+    fds = many_programs(1000 // scale)
+    sections["CLI listing with 1000 programs loaded"] = bench_cli_list(args.repeat)
+    print("server benchmarks ...", file=sys.stderr)
+    sections["Server (1000 programs + 1000 maps loaded)"] = bench_server(
+        1_000_000 // scale, 100_000 // scale, 200 // scale
+    )
+    for fd in fds:
+        fd.close()
+    report = write_report(sections, args)
+    Path(args.out).write_text(report + "\n")
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps(sections, indent=1))
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

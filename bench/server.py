@@ -1,0 +1,108 @@
+"""A real `phydev server` process for the benchmarks, and a small keep-alive HTTP client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+NAVIGATION = (
+    "query Navigation { programs { id error name type tag runTime runCount btfId } "
+    "maps { id error name type flags isPinned keySize valueSize maxEntries } }"
+)
+ENTRIES = (
+    "query GetMapEntries($mapId: Int!, $offset: Int, $limit: Int, $keyFormat: MapEntryFormat, "
+    "$valueFormat: MapEntryFormat) { map(id: $mapId) { isPerCPU entries(offset: $offset, "
+    "limit: $limit, keyFormat: $keyFormat, valueFormat: $valueFormat) { key value cpuValues } "
+    "entriesCount } }"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Client:
+    """One keep-alive connection to the agent."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables or {}})
+        self.conn.request("POST", "/query", body, {"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        data = json.loads(resp.read())
+        if resp.status != 200 or data.get("errors"):
+            raise RuntimeError(f"query failed: {resp.status} {str(data)[:300]}")
+        return dict(data["data"])
+
+    def get(self, path: str) -> bytes:
+        self.conn.request("GET", path)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"GET {path}: {resp.status}")
+        return body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class AgentProcess:
+    """`phydev server` on 127.0.0.1 with a free port; stopped by PID."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        exe = str(Path(sys.executable).parent / "phydev")
+        env = {**os.environ, "PORT": str(self.port)}
+        self.proc = subprocess.Popen(
+            [exe, "server", "--listen", "127.0.0.1", "--skip-welcome", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("phydev server did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

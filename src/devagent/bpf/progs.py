@@ -1,0 +1,84 @@
+"""Loading small programs from raw instructions (BPF_PROG_LOAD).
+
+The agent itself never loads programs; tests and benchmarks use this to create real kernel
+objects (e.g. a thousand programs that each use a map) without a compiler.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from . import _sys
+from ._sys import Cmd
+from .errors import BPFError
+from .objects import Fd
+
+# Opcodes used by the tiny programs we build.
+BPF_LD_IMM64 = 0x18
+BPF_MOV64_IMM = 0xB7
+BPF_EXIT = 0x95
+BPF_PSEUDO_MAP_FD = 1
+
+
+class ProgLoadAttr(ctypes.Structure):
+    _fields_ = (
+        ("prog_type", _sys.u32),
+        ("insn_cnt", _sys.u32),
+        ("insns", _sys.u64),
+        ("license", _sys.u64),
+        ("log_level", _sys.u32),
+        ("log_size", _sys.u32),
+        ("log_buf", _sys.u64),
+        ("kern_version", _sys.u32),
+        ("prog_flags", _sys.u32),
+        ("prog_name", ctypes.c_char * _sys.OBJ_NAME_LEN),
+        ("prog_ifindex", _sys.u32),
+        ("expected_attach_type", _sys.u32),
+    )
+
+
+def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    """One struct bpf_insn (8 bytes)."""
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def return_imm(value: int, map_fds: tuple[int, ...] = ()) -> bytes:
+    """`r0 = value; exit`, preceded by one `r1 = map` load per map fd so that the kernel
+    records those maps as used by the program (they show in its map_ids)."""
+    code = b""
+    for fd in map_fds:
+        code += insn(BPF_LD_IMM64, dst=1, src=BPF_PSEUDO_MAP_FD, imm=fd) + insn(0)
+    return code + insn(BPF_MOV64_IMM, dst=0, imm=value) + insn(BPF_EXIT)
+
+
+def load_program(
+    prog_type: int,
+    insns: bytes,
+    *,
+    name: str = "",
+    license: str = "GPL",
+    expected_attach_type: int = 0,
+) -> Fd:
+    """Load a program; a verifier rejection raises BPFError with the verifier's log."""
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    log = ctypes.create_string_buffer(64 * 1024)
+    attr = ProgLoadAttr(
+        prog_type=prog_type,
+        insn_cnt=len(insns) // 8,
+        insns=_sys.addr(code),
+        license=_sys.addr(lic),
+        log_level=1,
+        log_size=len(log),
+        log_buf=_sys.addr(log),
+        prog_name=name.encode()[: _sys.OBJ_NAME_LEN - 1],
+        expected_attach_type=expected_attach_type,
+    )
+    try:
+        return Fd(_sys.bpf(Cmd.PROG_LOAD, attr, what=f"load program {name!r}"))
+    except BPFError as exc:
+        verifier = log.value.decode("utf-8", "replace").strip()
+        if verifier:
+            exc.detail = f"{exc.strerror}; verifier: {verifier[-500:]}"
+        raise

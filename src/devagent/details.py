@@ -1,0 +1,69 @@
+"""Full details of one program or map for `phydev inspect progs show` / `maps show`:
+everything the kernel says plus relations (maps, links, pins, owning processes)."""
+
+from __future__ import annotations
+
+from .bpf.names import map_flag_names
+from .inventory import Snapshot
+from .listing import link_json, map_json, program_json
+from .textfmt import go_bool, go_duration
+
+
+def _owners(snap: Snapshot, kind: str, obj_id: int) -> list[dict[str, object]]:
+    return [{"pid": o.pid, "comm": o.comm, "fd": o.fd} for o in snap.owners(kind, obj_id)]
+
+
+def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
+    """The program as JSON: listing fields plus maps, links and owners."""
+    prog = snap.program(prog_id)
+    out = program_json(prog, snap.program_pins(prog_id))
+    out["maps"] = [
+        {"id": m.id, "name": m.name, "type": m.type_name} for m in snap.maps_of_program(prog_id)
+    ]
+    out["links"] = [link_json(link, snap.pins) for link in snap.links_of_program(prog_id)]
+    out["owners"] = _owners(snap, "program", prog_id)
+    return out
+
+
+def map_details(snap: Snapshot, map_id: int) -> dict[str, object]:
+    """The map as JSON: listing fields plus decoded flags, BTF ids, programs and owners."""
+    info = snap.map(map_id)
+    out = map_json(info, snap.pins)
+    out["flagNames"] = map_flag_names(info.flags)
+    out["btfKeyTypeId"] = info.btf_key_type_id or None
+    out["btfValueTypeId"] = info.btf_value_type_id or None
+    out["mapExtra"] = info.map_extra
+    out["programs"] = [
+        {"id": p.id, "name": p.name, "type": p.type_name} for p in snap.programs_using_map(map_id)
+    ]
+    out["owners"] = _owners(snap, "map", map_id)
+    return out
+
+
+def _value_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return go_bool(value)
+    if value is None:
+        return "-"
+    if key in ("runTime", "avgRunTime") and isinstance(value, float):
+        return go_duration(round(value * 1e9))
+    if isinstance(value, list):
+        if not value:
+            return "-"
+        if isinstance(value[0], dict):
+            return "\n".join(
+                " ".join(f"{k}={v}" for k, v in item.items() if v is not None) for item in value
+            )
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def details_text(details: dict[str, object]) -> str:
+    """`key  value` lines; multi-line values (maps, links, owners) indented below their key."""
+    width = max(len(k) for k in details) + 2
+    lines = []
+    for key, value in details.items():
+        text = _value_text(key, value).split("\n")
+        lines.append(f"{key.ljust(width)}{text[0]}")
+        lines.extend(" " * width + more for more in text[1:])
+    return "\n".join(lines) + "\n"
