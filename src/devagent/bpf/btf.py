@@ -1,0 +1,620 @@
+"""A pure-Python reader for BTF, the type information the kernel keeps for programs and maps.
+
+Map keys and values are raw bytes; BTF is what turns them into named fields. The kernel hands the
+BTF blob out as-is (struct btf_header, the type section, the string section), so this module
+parses that wire format itself rather than depending on libbpf.
+
+Parsing is lazy on purpose: vmlinux BTF has over 100k types and a value dump touches a handful.
+`parse_btf` only validates the header and walks the type section once to index where each type
+record starts (which also rejects truncated records and unknown kinds); `Btf.type(id)` decodes
+a record into a frozen dataclass on first use and caches it.
+
+Rendering values (what `bpftool map dump` shows under "formatted") lives in btf_render.py.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .errors import BPFError
+
+
+class BTFError(ValueError):
+    """Malformed BTF, a type id that does not exist, or data that does not fit its type."""
+
+
+class Kind(IntEnum):
+    """BTF_KIND_* (include/uapi/linux/btf.h)."""
+
+    UNKN = 0  # only type id 0, void
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+# BTF_INT_ENCODING bits.
+INT_SIGNED = 1
+INT_CHAR = 2
+INT_BOOL = 4
+
+BTF_MAGIC = 0xEB9F
+_HEADER_FORMAT = "HBBIIIII"  # struct btf_header; the byte order comes from the magic
+HEADER_SIZE = struct.calcsize("<" + _HEADER_FORMAT)  # 24
+MAX_RESOLVE_DEPTH = 32  # libbpf's bound on typedef/modifier chains; deeper means a loop
+POINTER_SIZE = 8  # BPF pointers are 64-bit whatever the host
+
+# Words (u32) after the 12-byte struct btf_type: a fixed part, plus one part per vlen item.
+_FIXED_WORDS: dict[int, int] = {k: 0 for k in Kind if k != Kind.UNKN}
+_FIXED_WORDS.update({Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1})
+_VLEN_WORDS: dict[int, int] = {
+    Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2, Kind.DATASEC: 3,
+    Kind.ENUM64: 3,
+}  # fmt: skip
+_MODIFIERS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
+
+
+# ---------------------------------------------------------------- types
+
+
+@dataclass(frozen=True, slots=True)
+class BtfType:
+    """Fields common to every kind; `name` is "" for anonymous types."""
+
+    kind: Kind
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Void(BtfType):
+    """Type id 0: `void`, no record of its own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Int(BtfType):
+    """An integer; `bit_offset`/`bits` describe where the value sits within `size` bytes."""
+
+    size: int
+    encoding: int
+    bit_offset: int
+    bits: int
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.encoding & INT_SIGNED)
+
+    @property
+    def is_char(self) -> bool:
+        return bool(self.encoding & INT_CHAR)
+
+    @property
+    def is_bool(self) -> bool:
+        return bool(self.encoding & INT_BOOL)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref(BtfType):
+    """A kind that only points at another type: PTR, TYPEDEF, VOLATILE, CONST, RESTRICT,
+    TYPE_TAG (whose name is the tag)."""
+
+    type: int
+
+
+@dataclass(frozen=True, slots=True)
+class Array(BtfType):
+    type: int
+    index_type: int
+    nelems: int
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A struct/union member; `bitfield_size` is 0 unless it is a kind_flag bitfield."""
+
+    name: str
+    type: int
+    bit_offset: int
+    bitfield_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Struct(BtfType):
+    """STRUCT or UNION."""
+
+    size: int
+    members: tuple[Member, ...]
+
+    @property
+    def is_union(self) -> bool:
+        return self.kind == Kind.UNION
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValue:
+    name: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enum(BtfType):
+    """ENUM or ENUM64; values are decoded signed when `signed` (the kind_flag) is set."""
+
+    size: int
+    signed: bool
+    values: tuple[EnumValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Fwd(BtfType):
+    is_union: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Func(BtfType):
+    """A function; `type` is its FUNC_PROTO, linkage 0 static, 1 global, 2 extern."""
+
+    type: int
+    linkage: int
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: int
+
+
+@dataclass(frozen=True, slots=True)
+class FuncProto(BtfType):
+    """A function signature; a last parameter with type 0 means `...`."""
+
+    return_type: int
+    params: tuple[Param, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Var(BtfType):
+    type: int
+    linkage: int
+
+
+@dataclass(frozen=True, slots=True)
+class VarSecinfo:
+    type: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Datasec(BtfType):
+    """An ELF section of global variables (.data, .bss, ...): what a global-data map holds."""
+
+    size: int
+    vars: tuple[VarSecinfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Float(BtfType):
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeclTag(BtfType):
+    """A tag on `type`, or on its member/parameter `component_idx` (-1 for the type itself)."""
+
+    type: int
+    component_idx: int
+
+
+VOID = Void(Kind.UNKN, "")
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _s64(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
+
+
+# ---------------------------------------------------------------- the parsed blob
+
+
+class Btf:
+    """One parsed BTF object. Immutable from the outside; decoded types are cached inside.
+
+    Type ids of a split BTF (a kernel module's, extending vmlinux) continue after its base's,
+    and its string offsets continue after the base's string section; both are looked up in
+    the base transparently.
+    """
+
+    __slots__ = (
+        "__weakref__", "_base", "_decoded", "_names", "_offsets", "_sizes", "_start_id",
+        "_str_start", "_strs", "_words",
+    )  # fmt: skip
+
+    def __init__(self, data: bytes, base: Btf | None = None) -> None:
+        if len(data) < HEADER_SIZE:
+            raise BTFError(f"BTF truncated: {len(data)} bytes, the header alone is {HEADER_SIZE}")
+        order = "<"
+        if struct.unpack_from("<H", data)[0] != BTF_MAGIC:
+            order = ">"
+            if struct.unpack_from(">H", data)[0] != BTF_MAGIC:
+                raise BTFError(f"bad BTF magic {data[:2].hex()} (expected 0xeb9f)")
+        _, version, _, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+            order + _HEADER_FORMAT, data
+        )
+        if version != 1:
+            raise BTFError(f"unsupported BTF version {version}")
+        if hdr_len < HEADER_SIZE or hdr_len > len(data):
+            raise BTFError(f"bad BTF header length {hdr_len}")
+        t0, s0 = hdr_len + type_off, hdr_len + str_off
+        if t0 + type_len > len(data) or s0 + str_len > len(data):
+            raise BTFError(
+                f"BTF truncated: sections end at {max(t0 + type_len, s0 + str_len)}, "
+                f"data is {len(data)} bytes"
+            )
+        if type_len % 4:
+            raise BTFError(f"BTF type section length {type_len} is not a multiple of 4")
+        strs = data[s0 : s0 + str_len]
+        if strs and strs[-1] != 0:
+            raise BTFError("BTF string section is not NUL-terminated")
+        if base is None and (not strs or strs[0] != 0):
+            raise BTFError("BTF string section must start with an empty string")
+        words = array("I")
+        assert words.itemsize == 4
+        words.frombytes(data[t0 : t0 + type_len])
+        if (order == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        self._base = base
+        self._start_id = base.type_count if base is not None else 1
+        self._str_start = base.string_section_end if base is not None else 0
+        self._strs = strs
+        self._words = words
+        self._offsets = _index_types(words)
+        self._decoded: dict[int, BtfType] = {}
+        self._sizes: dict[int, int] = {}
+        self._names: dict[str, list[int]] | None = None
+
+    # ------------------------------------------------------------ ids and strings
+
+    @property
+    def base(self) -> Btf | None:
+        """The BTF this one extends (vmlinux for a module), or None for standalone BTF."""
+        return self._base
+
+    @property
+    def start_id(self) -> int:
+        """The first type id defined here (1, or the base's type_count for split BTF)."""
+        return self._start_id
+
+    @property
+    def type_count(self) -> int:
+        """One past the last valid type id (counting void and the base's types)."""
+        return self._start_id + len(self._offsets)
+
+    @property
+    def string_section_end(self) -> int:
+        """Where string offsets of a BTF split off this one start."""
+        return self._str_start + len(self._strs)
+
+    def string(self, offset: int) -> str:
+        """The NUL-terminated string at `offset` of the (base + own) string section."""
+        if offset < self._str_start:
+            assert self._base is not None
+            return self._base.string(offset)
+        local = offset - self._str_start
+        if local >= len(self._strs):
+            raise BTFError(f"BTF string offset {offset} is out of range")
+        end = self._strs.index(b"\0", local)
+        return self._strs[local:end].decode("utf-8", "replace")
+
+    def __len__(self) -> int:
+        return self.type_count
+
+    def __repr__(self) -> str:
+        split = f", split from {self._start_id}" if self._base is not None else ""
+        return f"<Btf {len(self._offsets)} types{split}>"
+
+    # ------------------------------------------------------------ types
+
+    def type(self, type_id: int) -> BtfType:
+        """The type with id `type_id` (0 is void); BTFError if there is none."""
+        t = self._decoded.get(type_id)
+        if t is not None:
+            return t
+        if type_id < self._start_id:
+            if type_id == 0:
+                return VOID
+            if self._base is None or type_id < 0:
+                raise BTFError(f"BTF type id {type_id} is out of range")
+            return self._base.type(type_id)
+        idx = type_id - self._start_id
+        if idx >= len(self._offsets):
+            raise BTFError(f"BTF type id {type_id} is out of range (last is {self.type_count - 1})")
+        t = self._decode(self._offsets[idx])
+        self._decoded[type_id] = t
+        return t
+
+    def types(self) -> Iterator[tuple[int, BtfType]]:
+        """(id, type) of the types defined here (not the base's), in id order."""
+        for i in range(len(self._offsets)):
+            yield self._start_id + i, self.type(self._start_id + i)
+
+    def name_of(self, type_id: int) -> str:
+        """The type's own name ("" for anonymous types and modifiers)."""
+        return self.type(type_id).name
+
+    def find(self, name: str, kind: Kind | None = None) -> int | None:
+        """The first type id named `name` (of `kind` if given), searching the base first."""
+        if self._base is not None:
+            found = self._base.find(name, kind)
+            if found is not None:
+                return found
+        if self._names is None:
+            names: dict[str, list[int]] = {}
+            words = self._words
+            for i, w in enumerate(self._offsets):
+                if words[w]:
+                    names.setdefault(self.string(words[w]), []).append(self._start_id + i)
+            self._names = names
+        for type_id in self._names.get(name, ()):
+            if kind is None or self.type(type_id).kind == kind:
+                return type_id
+        return None
+
+    def resolve(self, type_id: int) -> int:
+        """Skip typedefs, const/volatile/restrict and type tags: the id of the real type."""
+        for _ in range(MAX_RESOLVE_DEPTH):
+            t = self.type(type_id)
+            if t.kind not in _MODIFIERS:
+                return type_id
+            assert isinstance(t, Ref)
+            type_id = t.type
+        raise BTFError(f"BTF type chain from id {type_id} is too deep or loops")
+
+    def size_of(self, type_id: int) -> int:
+        """Size in bytes of a value of this type (through typedefs, modifiers and vars)."""
+        size = self._sizes.get(type_id)
+        if size is not None:
+            return size
+        start, nelems = type_id, 1
+        for _ in range(MAX_RESOLVE_DEPTH):
+            t = self.type(type_id)
+            if isinstance(t, Int | Struct | Enum | Float | Datasec):
+                size = nelems * t.size
+                break
+            if t.kind == Kind.PTR:
+                size = nelems * POINTER_SIZE
+                break
+            if isinstance(t, Ref | Var):
+                type_id = t.type
+            elif isinstance(t, Array):
+                nelems *= t.nelems
+                type_id = t.type
+            else:
+                raise BTFError(f"BTF type {type_id} ({t.kind.name}) has no size")
+        else:
+            raise BTFError(f"BTF type chain from id {start} is too deep or loops")
+        self._sizes[start] = size
+        return size
+
+    # ------------------------------------------------------------ decoding one record
+
+    def _decode(self, w: int) -> BtfType:
+        words, string = self._words, self.string
+        info, sot = words[w + 1], words[w + 2]
+        kind = Kind((info >> 24) & 0x1F)
+        vlen, kflag = info & 0xFFFF, bool(info >> 31)
+        name = string(words[w]) if words[w] else ""
+        p = w + 3
+        if kind == Kind.INT:
+            enc = words[p]
+            return Int(kind, name, sot, (enc >> 24) & 0x0F, (enc >> 16) & 0xFF, enc & 0xFF)
+        if kind in (Kind.STRUCT, Kind.UNION):
+            members = []
+            for i in range(p, p + 3 * vlen, 3):
+                off = words[i + 2]
+                bits, off = (off >> 24, off & 0xFFFFFF) if kflag else (0, off)
+                mname = string(words[i]) if words[i] else ""
+                members.append(Member(mname, words[i + 1], off, bits))
+            return Struct(kind, name, sot, tuple(members))
+        if kind == Kind.ARRAY:
+            return Array(kind, name, words[p], words[p + 1], words[p + 2])
+        if kind in (Kind.ENUM, Kind.ENUM64):
+            values = []
+            step = 2 if kind == Kind.ENUM else 3
+            for i in range(p, p + step * vlen, step):
+                if kind == Kind.ENUM:
+                    v = _s32(words[i + 1]) if kflag else words[i + 1]
+                else:
+                    v = words[i + 1] | (words[i + 2] << 32)
+                    v = _s64(v) if kflag else v
+                values.append(EnumValue(string(words[i]), v))
+            return Enum(kind, name, sot, kflag, tuple(values))
+        if kind == Kind.FWD:
+            return Fwd(kind, name, kflag)
+        if kind == Kind.FUNC:
+            return Func(kind, name, sot, vlen)
+        if kind == Kind.FUNC_PROTO:
+            params = tuple(
+                Param(string(words[i]) if words[i] else "", words[i + 1])
+                for i in range(p, p + 2 * vlen, 2)
+            )
+            return FuncProto(kind, name, sot, params)
+        if kind == Kind.VAR:
+            return Var(kind, name, sot, words[p])
+        if kind == Kind.DATASEC:
+            vsi = tuple(
+                VarSecinfo(words[i], words[i + 1], words[i + 2]) for i in range(p, p + 3 * vlen, 3)
+            )
+            return Datasec(kind, name, sot, vsi)
+        if kind == Kind.FLOAT:
+            return Float(kind, name, sot)
+        if kind == Kind.DECL_TAG:
+            return DeclTag(kind, name, sot, _s32(words[p]))
+        return Ref(kind, name, sot)  # PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG
+
+
+def _index_types(words: array[int]) -> array[int]:
+    """Word offsets of each type record; rejects unknown kinds and truncated records."""
+    offsets = array("I")
+    fixed = [_FIXED_WORDS.get(k, -1) for k in range(32)]
+    per_vlen = [_VLEN_WORDS.get(k, 0) for k in range(32)]
+    append = offsets.append
+    w, n = 0, len(words)
+    while w < n:
+        if w + 3 > n:
+            raise BTFError(f"BTF type {len(offsets) + 1} is truncated")
+        info = words[w + 1]
+        kind = (info >> 24) & 0x1F
+        extra = fixed[kind]
+        if extra < 0:
+            raise BTFError(f"BTF type {len(offsets) + 1} has unknown kind {kind}")
+        append(w)
+        w += 3 + extra + per_vlen[kind] * (info & 0xFFFF)
+    if w != n:
+        raise BTFError(f"BTF type {len(offsets)} is truncated")
+    return offsets
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_btf(data: bytes, base: Btf | None = None) -> Btf:
+    """Parse a raw BTF blob; pass `base` (vmlinux) for split BTF such as a module's."""
+    return Btf(bytes(data), base)
+
+
+_CACHE_MAX = 64
+_cache: OrderedDict[int, Btf] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _vmlinux_btf_id() -> int:
+    from .objects import btf_info, iter_btf_ids, open_btf
+
+    for btf_id in iter_btf_ids():
+        try:
+            with open_btf(btf_id) as fd:
+                info = btf_info(fd, btf_id)
+        except BPFError:
+            continue
+        if info.kernel_btf and info.name == "vmlinux":
+            return btf_id
+    raise BTFError("the kernel has no vmlinux BTF object")
+
+
+def load_btf(btf_id: int) -> Btf:
+    """The parsed BTF object `btf_id` from the kernel (module BTF gets vmlinux as its base).
+
+    Parsed objects are cached per process by id (BTF ids are allocated cyclically, so an id
+    is not reused while the cache could plausibly hold it); BPFError (NotFound) if it is gone.
+    """
+    with _cache_lock:
+        cached = _cache.get(btf_id)
+        if cached is not None:
+            _cache.move_to_end(btf_id)
+            return cached
+    from .objects import btf_info, open_btf, read_btf_data
+
+    with open_btf(btf_id) as fd:
+        info = btf_info(fd, btf_id)
+    base = None
+    if info.kernel_btf and info.name != "vmlinux":
+        base = load_btf(_vmlinux_btf_id())
+    btf = parse_btf(read_btf_data(btf_id), base)
+    with _cache_lock:
+        _cache[btf_id] = btf
+        while len(_cache) > _CACHE_MAX:
+            _cache.popitem(last=False)
+    return btf
+
+
+def clear_btf_cache() -> None:
+    """Forget every parsed BTF object (tests, or after a long-running process's churn)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# ---------------------------------------------------------------- C-ish names
+
+
+def type_to_c(btf: Btf, type_id: int) -> str:
+    """A short C-like name for display: `struct flow_key`, `__u64`, `char[16]`, `void *`."""
+    return _c_name(btf, type_id, 0)
+
+
+def _c_name(btf: Btf, type_id: int, depth: int) -> str:
+    if depth > MAX_RESOLVE_DEPTH:
+        raise BTFError(f"BTF type chain at id {type_id} is too deep or loops")
+    t = btf.type(type_id)
+    name = t.name or "(anon)"
+    kind = t.kind
+    if kind == Kind.UNKN:
+        return "void"
+    if kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64):
+        return f"{'enum' if isinstance(t, Enum) else kind.name.lower()} {name}"
+    if isinstance(t, Fwd):
+        return f"{'union' if t.is_union else 'struct'} {name}"
+    if isinstance(t, Array):
+        dims = ""
+        while isinstance(t, Array):
+            dims += f"[{t.nelems}]"
+            type_id = t.type
+            t = btf.type(type_id)
+        return f"{_c_name(btf, type_id, depth + 1)}{dims}"
+    if isinstance(t, Ref):
+        if kind == Kind.PTR:
+            target = btf.type(t.type)
+            if isinstance(target, FuncProto):
+                return _proto(btf, target, "(*)", depth)
+            inner = _c_name(btf, t.type, depth + 1)
+            return f"{inner}*" if inner.endswith("*") else f"{inner} *"
+        if kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
+            inner = _c_name(btf, t.type, depth + 1)
+            qual = kind.name.lower()
+            return f"{inner} {qual}" if inner.endswith("*") else f"{qual} {inner}"
+        if kind == Kind.TYPE_TAG:
+            return _c_name(btf, t.type, depth + 1)
+        return name  # TYPEDEF
+    if isinstance(t, Func):
+        proto = btf.type(t.type)
+        return _proto(btf, proto, name, depth) if isinstance(proto, FuncProto) else name
+    if isinstance(t, FuncProto):
+        return _proto(btf, t, "", depth)
+    if isinstance(t, Var):
+        return _c_name(btf, t.type, depth + 1)
+    if isinstance(t, Datasec):
+        return f"section {name}"
+    if isinstance(t, DeclTag):
+        return f'__attribute__((btf_decl_tag("{t.name}")))'
+    return name  # INT, FLOAT
+
+
+def _proto(btf: Btf, proto: FuncProto, middle: str, depth: int) -> str:
+    args = [_c_name(btf, p.type, depth + 1) if p.type else "..." for p in proto.params]
+    args = args or ["void"]
+    ret = _c_name(btf, proto.return_type, depth + 1)
+    return f"{ret} {middle}({', '.join(args)})".replace("  ", " ")
