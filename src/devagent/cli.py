@@ -155,21 +155,27 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
     show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
 
 
+def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
+    """Print the details of one program or map, text or JSON; unknown ids exit 1."""
+    from .details import details_text, map_details, program_details
+    from .inventory import take_snapshot
+
+    builder = program_details if kind == "program" else map_details
+    with kernel_errors():
+        details = builder(take_snapshot(bpf_dir), obj_id)
+    if as_json:
+        emit_json(details)
+    else:
+        click.echo(details_text(details), nl=False)
+
+
 @progs.command("show")
 @click.argument("prog_id", type=int, metavar="ID")
 @bpf_dir_option
 @json_option
 def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
     """Everything about one program: kernel info, maps, links, pins and owning processes."""
-    from .details import details_text, program_details
-    from .inventory import take_snapshot
-
-    with kernel_errors():
-        details = program_details(take_snapshot(bpf_dir), prog_id)
-    if as_json:
-        emit_json(details)
-    else:
-        click.echo(details_text(details), nl=False)
+    show_details("program", prog_id, bpf_dir, as_json)
 
 
 @maps.command("show")
@@ -178,15 +184,7 @@ def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
 @json_option
 def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
     """Everything about one map: kernel info, flags, BTF ids, programs, pins and owners."""
-    from .details import details_text, map_details
-    from .inventory import take_snapshot
-
-    with kernel_errors():
-        details = map_details(take_snapshot(bpf_dir), map_id)
-    if as_json:
-        emit_json(details)
-    else:
-        click.echo(details_text(details), nl=False)
+    show_details("map", map_id, bpf_dir, as_json)
 
 
 def _port_from_env() -> int:

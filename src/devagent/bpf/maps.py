@@ -129,18 +129,22 @@ class MapHandle:
             )  # fmt: skip
         return ctypes.create_string_buffer(key, len(key))
 
-    def lookup(self, key: bytes) -> bytes | None:
-        """The raw value for `key` (all CPU slots for per-CPU maps), None if absent."""
+    def _read_elem(self, cmd: Cmd, key: bytes | None, out_size: int) -> bytes | None:
+        """LOOKUP_ELEM or GET_NEXT_KEY: send a key, receive `out_size` bytes; None on ENOENT."""
         kbuf = self._key_buf(key)
-        vbuf = ctypes.create_string_buffer(self.value_buf_size)
+        out = ctypes.create_string_buffer(max(out_size, 1))
         attr = _sys.MapElemAttr(
-            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(vbuf)
+            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(out)
         )
         try:
-            _sys.bpf(Cmd.MAP_LOOKUP_ELEM, attr, what=self._what)
+            _sys.bpf(cmd, attr, what=self._what)
         except NotFound:
             return None
-        return vbuf.raw
+        return out.raw[:out_size]
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """The raw value for `key` (all CPU slots for per-CPU maps), None if absent."""
+        return self._read_elem(Cmd.MAP_LOOKUP_ELEM, key, self.value_buf_size)
 
     def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
         """Write one entry. `value` must be value_buf_size bytes (all CPUs for per-CPU maps)."""
@@ -164,16 +168,7 @@ class MapHandle:
 
     def next_key(self, key: bytes | None) -> bytes | None:
         """The key after `key` (the first key for None); None at the end."""
-        kbuf = self._key_buf(key)
-        nbuf = ctypes.create_string_buffer(max(self.info.key_size, 1))
-        attr = _sys.MapElemAttr(
-            map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(nbuf)
-        )
-        try:
-            _sys.bpf(Cmd.MAP_GET_NEXT_KEY, attr, what=self._what)
-        except NotFound:
-            return None
-        return nbuf.raw[: self.info.key_size]
+        return self._read_elem(Cmd.MAP_GET_NEXT_KEY, key, self.info.key_size)
 
     def iter_keys(self) -> Iterator[bytes]:
         """All keys, by GET_NEXT_KEY. Bounded by max_entries so concurrent deletes, which
