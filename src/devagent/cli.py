@@ -187,6 +187,28 @@ def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
     show_details("map", map_id, bpf_dir, as_json)
 
 
+@maps.command("dump")
+@click.argument("map_id", type=int, metavar="ID")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["hex", "string", "number", "btf"], case_sensitive=False),
+    default="hex",
+    show_default=True,
+    help="How keys and values are shown; btf decodes them through the map's BTF types, "
+    "as bpftool's 'formatted' output does.",
+)
+@json_option
+def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
+    """Every entry of one map. With --json: one array of {"key", "value"} objects, or
+    {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape)."""
+    from .dump import dump_map
+
+    with kernel_errors():
+        out = dump_map(map_id, fmt.lower(), as_json)
+    sys.stdout.buffer.write(out)
+
+
 def _port_from_env() -> int:
     raw = os.environ.get("PORT", "8080")
     try:

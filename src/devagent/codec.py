@@ -269,11 +269,14 @@ def _dump_hex(
         pieces.append(_hex_matrix(records(values, count, value_size, stride)))
         pieces.append(b'"},')
     width = sum(p.shape[1] if isinstance(p, np.ndarray) else len(p) for p in pieces)
-    rows = np.empty((count, width), dtype=np.uint8)
+    # One flat buffer: "[" then the rows; the last row's trailing "," becomes "]".
+    flat = np.empty(1 + count * width, dtype=np.uint8)
+    flat[0] = ord("[")
+    rows = flat[1:].reshape(count, width)
     pos = 0
     for p in pieces:
         n = p.shape[1] if isinstance(p, np.ndarray) else len(p)
         rows[:, pos : pos + n] = p if isinstance(p, np.ndarray) else np.frombuffer(p, np.uint8)
         pos += n
-    body = rows.tobytes()
-    return b"[" + body[:-1] + b"]"
+    flat[-1] = ord("]")
+    return flat.tobytes()

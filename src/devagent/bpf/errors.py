@@ -40,6 +40,11 @@ class BPFError(OSError):
 class NotFound(BPFError):
     """The object (or the key) does not exist, or vanished meanwhile (ENOENT)."""
 
+    def __init__(self, err: int, op: str = "", what: str = "", detail: str = "") -> None:
+        if not detail:
+            detail = "no such key" if op.endswith("_ELEM") else "not found"
+        super().__init__(err, op, what, detail)
+
 
 class PermissionDenied(BPFError):
     """Missing privileges (EPERM / EACCES)."""

@@ -1,0 +1,108 @@
+"""`phydev inspect maps dump` against bpftool -j map dump of the same real maps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devagent.bpf.maps import create_map
+from devagent.bpf.names import MAP_TYPE_IDS
+from devagent.bpf.objects import map_info
+from devagent.codec import Format, format_bytes
+from tests.conftest import PacketFixture, bpftool_json, run_phydev
+
+QUIET_MAPS = ["lpm", "jmp_table", "outer"]  # not touched by the socket filter after setup
+ALL_MAPS = ["flows", "AT_pkts", "counters", "pcpu_counters", "lru_lens", *QUIET_MAPS]
+
+
+def raw(hex_bytes: list[str]) -> bytes:
+    return bytes(int(b, 16) for b in hex_bytes)
+
+
+def expected(ref: list[dict[str, object]], fmt: Format, key_size: int) -> list[dict[str, object]]:
+    """bpftool's raw dump re-expressed in our --json shape and format."""
+    out: list[dict[str, object]] = []
+    for entry in ref:
+        key = format_bytes(raw(entry["key"]), fmt)  # type: ignore[arg-type]
+        if "values" in entry:
+            values = [
+                {"cpu": v["cpu"], "value": format_bytes(raw(v["value"]), fmt)}
+                for v in entry["values"]  # type: ignore[attr-defined]
+            ]
+            out.append({"key": key, "values": values})
+        else:
+            out.append({"key": key, "value": format_bytes(raw(entry["value"]), fmt)})  # type: ignore[arg-type]
+    return out
+
+
+def by_key(entries: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {json.dumps(e["key"]): e for e in entries}
+
+
+def stable_dump(map_id: int, *args: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """(ours, bpftool's) taken when two of our reads agree: counters move with stray packets."""
+    for _ in range(5):
+        ours = json.loads(
+            run_phydev("inspect", "maps", "dump", str(map_id), "--json", *args).stdout
+        )
+        ref = bpftool_json("map", "dump", "id", str(map_id))
+        again = json.loads(
+            run_phydev("inspect", "maps", "dump", str(map_id), "--json", *args).stdout
+        )
+        if by_key(ours) == by_key(again):
+            break
+    assert isinstance(ref, list)
+    return ours, ref
+
+
+@pytest.mark.parametrize("name", ALL_MAPS)
+@pytest.mark.parametrize("fmt", ["hex", "number", "string"])
+def test_dump_json_equals_bpftool(packet_fixture: PacketFixture, name: str, fmt: str) -> None:
+    map_id = packet_fixture.obj.map_ids[name]
+    ours, ref = stable_dump(map_id, "--format", fmt)
+    info = bpftool_json("map", "show", "id", str(map_id))
+    assert isinstance(info, dict)
+    assert by_key(ours) == by_key(expected(ref, Format.parse(fmt), int(str(info["bytes_key"]))))
+    assert len(ours) == len(ref)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_MAPS if n != "outer"])
+def test_dump_btf_equals_bpftool_formatted(packet_fixture: PacketFixture, name: str) -> None:
+    map_id = packet_fixture.obj.map_ids[name]
+    ours, ref = stable_dump(map_id, "--format", "btf")
+    assert by_key(ours) == by_key([e["formatted"] for e in ref])
+
+
+def test_dump_table_output(packet_fixture: PacketFixture) -> None:
+    map_id = packet_fixture.obj.map_ids["lpm"]
+    out = run_phydev("inspect", "maps", "dump", str(map_id)).stdout.splitlines()
+    assert out[0] == "Key\tValue"
+    assert sorted(out[1:]) == sorted(["080000000a000000\t01000000", "18000000c0a80100\t02000000"])
+    pcpu = packet_fixture.obj.map_ids["pcpu_counters"]
+    lines = run_phydev("inspect", "maps", "dump", str(pcpu), "--format", "number").stdout
+    header, *rows = lines.splitlines()
+    assert header.split("\t")[0] == "Key" and header.split("\t")[1] == "CPU0"
+    assert [r.split("\t")[0] for r in rows] == ["0", "1"]
+
+
+def test_dump_errors_are_one_line(packet_fixture: PacketFixture) -> None:
+    ring = packet_fixture.obj.map_ids["events"]
+    result = run_phydev("inspect", "maps", "dump", str(ring), check=False)
+    assert result.returncode == 1
+    assert result.stderr == f"phydev: map {ring} (events): RingBuf maps cannot be listed\n"
+    result = run_phydev("inspect", "maps", "dump", "4000000000", check=False)
+    assert result.stderr == "phydev: map 4000000000: MAP_GET_FD_BY_ID: not found\n"
+    outer = packet_fixture.obj.map_ids["outer"]  # map-in-map: the kernel keeps no BTF for it
+    result = run_phydev("inspect", "maps", "dump", str(outer), "--format", "btf", check=False)
+    assert result.stderr == f"phydev: map {outer}: has no BTF: use --format hex, string or number\n"
+    assert "formatted" not in json.dumps(bpftool_json("map", "dump", "id", str(outer)))
+    with create_map(MAP_TYPE_IDS["Hash"], 4, 4, 4, name="t_nobtf") as fd:
+        map_id = map_info(fd).id
+        result = run_phydev("inspect", "maps", "dump", str(map_id), "--format", "btf", check=False)
+        assert result.returncode == 1
+        assert "has no BTF: use --format hex, string or number" in result.stderr
+        result = run_phydev(
+            "inspect", "maps", "dump", str(map_id), "--format", "weird", check=False
+        )
+        assert result.returncode == 2 and "'weird' is not one of" in result.stderr
