@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .bpf import objects, procfs, tasks
+from .bpf import cgroups, objects, procfs, tasks
 from .bpf.errors import BPFError, NotFound
 from .bpf.maps import MapDump, MapHandle
 from .bpf.objects import LinkInfo, MapInfo, ObjectError, ProgramInfo
@@ -67,6 +67,7 @@ class Snapshot:
     _tasks: _Lazy[dict[int, list[tasks.Task]]] = field(
         default_factory=lambda: _Lazy(tasks.scan_tasks), repr=False
     )
+    _cgroups: _Lazy[dict[int, str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         users: dict[int, list[int]] = {}
@@ -78,6 +79,12 @@ class Snapshot:
         for link in self.links.values():
             links.setdefault(link.prog_id, []).append(link.id)
         self.program_links = {k: tuple(v) for k, v in links.items()}
+        wanted = {
+            int(str(link.details["cgroup_id"]))
+            for link in self.links.values()
+            if "cgroup_id" in link.details
+        }
+        self._cgroups = _Lazy(lambda: cgroups.cgroup_paths(wanted))
 
     # ------------------------------------------------------------ lookups
 
@@ -126,6 +133,11 @@ class Snapshot:
     def owners(self, kind: str, obj_id: int) -> list[procfs.Owner]:
         """Processes holding an fd to the object (kind: program, map or link)."""
         return self._owners.get()[kind].get(obj_id, [])
+
+    def cgroup_path(self, cgroup_id: int) -> str | None:
+        """Path of a cgroup that a link of this snapshot attaches to (one walk, on demand)."""
+        assert self._cgroups is not None
+        return self._cgroups.get().get(cgroup_id)
 
     def tasks_of_program(self, prog_id: int) -> list[tasks.Task]:
         """Perf-event / raw-tracepoint attachments of the program held by processes."""

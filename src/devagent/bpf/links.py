@@ -12,7 +12,7 @@ import struct
 from . import _sys
 from ._sys import Cmd
 from .names import NETFILTER_HOOKS, NETFILTER_PF, attach_type_name
-from .objects import Fd, get_info_by_fd
+from .objects import Fd, LinkInfo, get_info_by_fd
 
 RAW_TRACEPOINT, TRACING, CGROUP, ITER, NETNS, XDP, PERF_EVENT = 1, 2, 3, 4, 5, 6, 7
 KPROBE_MULTI, STRUCT_OPS, NETFILTER, TCX, UPROBE_MULTI, NETKIT, SOCKMAP = (
@@ -116,3 +116,18 @@ def create_link(prog_fd: int, target: int, attach_type: int, flags: int = 0) -> 
     link detaches it."""
     attr = _sys.LinkCreateAttr(prog_fd=prog_fd, target=target, attach_type=attach_type, flags=flags)
     return Fd(_sys.bpf(Cmd.LINK_CREATE, attr, what=f"link for program fd {prog_fd}"))
+
+
+def tracing_target_name(link: LinkInfo) -> str | None:
+    """The function a tracing link (fentry/fexit/...) attaches to, from the target's BTF."""
+    obj_id = link.details.get("target_obj_id")
+    btf_id = link.details.get("target_btf_id")
+    if not isinstance(obj_id, int) or not isinstance(btf_id, int) or not btf_id:
+        return None
+    from .btf import BTFError, load_btf
+    from .errors import BPFError
+
+    try:
+        return load_btf(obj_id).name_of(btf_id) or None
+    except (BTFError, BPFError):
+        return None

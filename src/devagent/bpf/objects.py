@@ -315,6 +315,18 @@ def read_btf_data(btf_id: int) -> bytes:
         return buf.raw[: info2.btf_size]
 
 
+def map_frozen(map_id: int) -> bool | None:
+    """Whether user space can no longer write to the map (BPF_MAP_FREEZE); the kernel shows
+    it only in the fd's fdinfo. None if the map is gone."""
+    from .procfs import read_fdinfo
+
+    try:
+        with open_map(map_id, read_only=True) as fd:
+            return read_fdinfo("self", fd.fd).get("frozen", "0") != "0"
+    except BPFError:
+        return None
+
+
 # ---------------------------------------------------------------- by id, and listings
 
 T = TypeVar("T")

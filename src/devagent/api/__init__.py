@@ -1,0 +1,21 @@
+"""The GraphQL API: schema-first (schema.graphqls) with Ariadne bindables."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from graphql import GraphQLSchema
+
+SCHEMA_PATH = Path(__file__).with_name("schema.graphqls")
+
+
+@cache
+def build_schema() -> GraphQLSchema:
+    """The executable schema (built once per process: it is immutable)."""
+    from ariadne import make_executable_schema
+
+    from .mutations import mutation
+    from .resolvers import BINDABLES
+
+    return make_executable_schema(SCHEMA_PATH.read_text(), *BINDABLES, mutation)

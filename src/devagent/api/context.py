@@ -1,0 +1,35 @@
+"""What every resolver of one GraphQL request shares: one snapshot, the pager, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..inventory import Inventory, Snapshot
+from ..settings import Settings
+from .entries import EntryPager
+
+
+@dataclass
+class RequestContext:
+    """Built once per request: all resolvers read the same snapshot, so one response is
+    consistent even while programs come and go."""
+
+    settings: Settings
+    inventory: Inventory
+    pager: EntryPager
+    _snapshot: Snapshot | None = None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        # Taken on first use (single-flight and max-age live in the Inventory), then kept.
+        if self._snapshot is None:
+            self._snapshot = self.inventory.snapshot()
+        return self._snapshot
+
+
+def request_context(info: Any) -> RequestContext:
+    """The RequestContext of a resolver's GraphQLResolveInfo."""
+    ctx = info.context
+    assert isinstance(ctx, RequestContext)
+    return ctx

@@ -1,0 +1,148 @@
+"""Paging through map entries: one whole-map read and one sort serve every page.
+
+The first page (offset 0) and entriesCount want fresh data, so a read older than
+`fresh_age` is redone for them; later pages reuse the read for up to `paging_age` seconds so
+that paging through a million entries neither re-reads the map per page nor reshuffles
+entries between pages. Keys are sorted numerically for NUMBER, by byte order (which is the
+HEX text order) for HEX and BTF, and by the text for STRING.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..bpf.maps import MapDump, is_lookup_supported
+from ..bpf.objects import MapInfo
+from ..codec import Format, format_bytes, sort_order
+from ..inventory import Inventory
+
+BTF = "BTF"
+
+
+class EntriesError(ValueError):
+    """A request for entries that cannot be answered as asked (bad paging, no BTF, ...)."""
+
+
+@dataclass
+class _Read:
+    at: float
+    dump: MapDump
+    orders: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
+
+
+def _codec_format(name: str) -> Format:
+    return Format.HEX if name == BTF else Format(name)
+
+
+class EntryPager:
+    """Cached, sorted whole-map reads for the `entries` and `entriesCount` fields."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        fresh_age: float = 1.0,
+        paging_age: float = 30.0,
+        max_maps: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inventory = inventory
+        self._fresh_age = fresh_age
+        self._paging_age = paging_age
+        self._max_maps = max_maps
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._reads: OrderedDict[int, _Read] = OrderedDict()
+
+    def _read(self, map_id: int, fresh: bool) -> _Read:
+        max_age = self._fresh_age if fresh else self._paging_age
+        with self._lock:
+            cached = self._reads.get(map_id)
+            if cached is not None and self._clock() - cached.at < max_age:
+                self._reads.move_to_end(map_id)
+                return cached
+        dump = self._inventory.map_dump(map_id)  # single-flight per map inside the inventory
+        read = _Read(self._clock(), dump)
+        with self._lock:
+            self._reads[map_id] = read
+            self._reads.move_to_end(map_id)
+            while len(self._reads) > self._max_maps:
+                self._reads.popitem(last=False)
+        return read
+
+    def forget(self, map_id: int) -> None:
+        """Drop the cached read of a map (after a mutation wrote to it)."""
+        with self._lock:
+            self._reads.pop(map_id, None)
+
+    def count(self, info: MapInfo) -> int:
+        """Entries in the map now (0 for types whose entries cannot be listed)."""
+        if not is_lookup_supported(info.type):
+            return 0
+        return self._read(info.id, fresh=True).dump.count
+
+    def page(
+        self, info: MapInfo, offset: int, limit: int, key_format: str, value_format: str
+    ) -> list[dict[str, Any]]:
+        """Entries [offset, offset+limit) in key order, formatted for GraphQL's MapEntry."""
+        if not is_lookup_supported(info.type):
+            return []
+        key_text = self._formatter(info, "key", key_format)
+        value_text = self._formatter(info, "value", value_format)
+        read = self._read(info.id, fresh=offset == 0)
+        dump = read.dump
+        order_key = BTF if key_format == BTF else key_format
+        with self._lock:
+            order = read.orders.get(order_key)
+        if order is None:
+            order = sort_order(dump.keys, dump.count, dump.key_size, _codec_format(key_format))
+            with self._lock:
+                read.orders[order_key] = order
+        page = []
+        for i in order[offset : offset + limit].tolist():
+            if dump.per_cpu:
+                value = None
+                cpu_values = [value_text(v) for v in dump.cpu_values(i)]
+            else:
+                value = value_text(dump.value(i))
+                cpu_values = []
+            page.append({"key": key_text(dump.key(i)), "value": value, "cpuValues": cpu_values})
+        return page
+
+    @staticmethod
+    def _formatter(info: MapInfo, part: str, fmt: str) -> Callable[[bytes], str]:
+        if fmt != BTF:
+            codec_fmt = Format(fmt)
+            return lambda data: format_bytes(data, codec_fmt)
+        return btf_formatter(info, part)
+
+
+def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:
+    """Render keys or values through the map's BTF type, as compact JSON text."""
+    import orjson
+
+    from ..bpf.btf import BTFError
+    from ..bpf.btf_render import compile_renderer, load_map_btf
+
+    if part == "key":
+        type_id = info.btf_key_type_id
+    else:
+        type_id = info.btf_value_type_id or info.btf_vmlinux_value_type_id
+    btf = load_map_btf(info)
+    if btf is None or not type_id:
+        raise EntriesError(
+            f"map {info.id} has no BTF type for its {part}s: use HEX, STRING or NUMBER"
+        )
+    try:
+        render = compile_renderer(btf, type_id)
+    except BTFError as exc:
+        raise EntriesError(f"map {info.id}: cannot render its {part}s by BTF: {exc}") from None
+    return lambda data: orjson.dumps(render(data)).decode()

@@ -1,0 +1,140 @@
+"""GraphQL over HTTP: POST with a JSON body, GET with query parameters (queries only).
+
+Execution runs in a worker thread (resolvers make bpf() calls and must not block the event
+loop); each request gets its own RequestContext, hence one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import anyio.to_thread
+from ariadne import graphql_sync
+from graphql import GraphQLSchema
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..bpf.errors import NotFound
+from ..codec import CodecError
+from ..inventory import Inventory
+from ..settings import Settings
+from .context import RequestContext
+from .entries import EntriesError, EntryPager
+from .limits import limits_rule
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge
+    return bytes(body)
+
+
+LOGGER = "devagent.graphql"
+
+
+class _ExpectedErrors(logging.Filter):
+    """Errors the client caused (unknown id, bad paging, ...) are answers, not server faults:
+    they go back in `errors` without a traceback in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, (NotFound, EntriesError, CodecError))
+
+
+logging.getLogger(LOGGER).addFilter(_ExpectedErrors())
+
+
+class GraphQLEndpoint:
+    """The /query route."""
+
+    def __init__(
+        self, schema: GraphQLSchema, settings: Settings, inventory: Inventory, pager: EntryPager
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.inventory = inventory
+        self.pager = pager
+        self.rules = [limits_rule(settings.max_query_depth)]
+
+    def execute(self, data: dict[str, Any], queries_only: bool) -> tuple[bool, dict[str, Any]]:
+        """Run one operation synchronously (called in a worker thread)."""
+        ctx = RequestContext(self.settings, self.inventory, self.pager)
+        success, result = graphql_sync(
+            self.schema,
+            data,
+            context_value=ctx,
+            validation_rules=self.rules,
+            require_query=queries_only,
+            debug=False,
+            logger=LOGGER,
+        )
+        return success, result
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "GET":
+            params = request.query_params
+            data: Any = {"query": params.get("query")}
+            if params.get("operationName"):
+                data["operationName"] = params["operationName"]
+            if params.get("variables"):
+                try:
+                    data["variables"] = json.loads(params["variables"])
+                except ValueError:
+                    return _error("variables must be a JSON object", 400)
+        else:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return _error("POST /query needs Content-Type: application/json", 415)
+            try:
+                body = await read_limited(request, self.settings.max_request_bytes)
+            except TooLarge:
+                limit = self.settings.max_request_bytes
+                return _error(f"request body is larger than {limit} bytes", 413)
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return _error("request body is not valid JSON", 400)
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
+            return _error("expected a JSON object with a 'query' string", 400)
+        if len(data["query"]) > self.settings.max_request_bytes:
+            return _error("query text is too long", 413)
+        if request.method == "GET" and _is_mutation(data):
+            return _error("mutations are not allowed over GET: use POST", 405)
+        success, result = await anyio.to_thread.run_sync(
+            self.execute, data, request.method == "GET"
+        )
+        return JSONResponse(result, status_code=200 if success else 400)
+
+
+def _is_mutation(data: dict[str, Any]) -> bool:
+    """Whether the operation a GET would run is a mutation (refused before execution)."""
+    from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+
+    try:
+        document = parse(data["query"])
+    except GraphQLError:
+        return False  # reported as a syntax error by execution
+    wanted = data.get("operationName")
+    return any(
+        isinstance(d, OperationDefinitionNode)
+        and (wanted is None or (d.name is not None and d.name.value == wanted))
+        and d.operation == OperationType.MUTATION
+        for d in document.definitions
+    )

@@ -1,0 +1,403 @@
+"""Ariadne bindables for the read side of the schema: programs, maps, links, the graph.
+
+Resolvers only read the request's snapshot (api.context); objects are passed between them as
+small `Node` values holding the snapshot entry or, for an object that could not be read, its
+error text (the Go agent's `error` field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ariadne import EnumType, ObjectType, QueryType
+
+from ..bpf.links import CGROUP, TRACING
+from ..bpf.maps import is_lookup_supported
+from ..bpf.names import map_flag_names
+from ..bpf.objects import LinkInfo, MapInfo, ProgramInfo
+from ..bpf.procfs import Owner
+from .context import RequestContext, request_context
+from .entries import EntriesError
+
+DEFAULT_ENTRIES_LIMIT = 32
+
+
+@dataclass(frozen=True)
+class ProgramNode:
+    id: int
+    prog: ProgramInfo | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MapNode:
+    id: int
+    map: MapInfo | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkNode:
+    id: int
+    link: LinkInfo | None
+    error: str | None = None
+
+
+def program_nodes(ctx: RequestContext, ids: Any = None) -> list[ProgramNode]:
+    snap = ctx.snapshot
+    if ids is None:
+        ids = sorted({*snap.programs, *snap.program_errors})
+    return [
+        ProgramNode(i, snap.programs.get(i), snap.program_errors.get(i))
+        for i in ids
+        if i in snap.programs or i in snap.program_errors
+    ]
+
+
+def map_nodes(ctx: RequestContext, ids: Any = None) -> list[MapNode]:
+    snap = ctx.snapshot
+    if ids is None:
+        ids = sorted({*snap.maps, *snap.map_errors})
+    return [
+        MapNode(i, snap.maps.get(i), snap.map_errors.get(i))
+        for i in ids
+        if i in snap.maps or i in snap.map_errors
+    ]
+
+
+def link_nodes(ctx: RequestContext, ids: Any = None) -> list[LinkNode]:
+    snap = ctx.snapshot
+    if ids is None:
+        ids = sorted({*snap.links, *snap.link_errors})
+    return [
+        LinkNode(i, snap.links.get(i), snap.link_errors.get(i))
+        for i in ids
+        if i in snap.links or i in snap.link_errors
+    ]
+
+
+def _owners(owners: list[Owner]) -> list[dict[str, Any]]:
+    return [{"pid": o.pid, "comm": o.comm, "fd": o.fd} for o in owners]
+
+
+# ---------------------------------------------------------------- Query
+
+query = QueryType()
+
+
+@query.field("programs")
+def resolve_programs(_: None, info: Any) -> list[ProgramNode]:
+    return program_nodes(request_context(info))
+
+
+@query.field("program")
+def resolve_program(_: None, info: Any, id: int) -> ProgramNode:
+    ctx = request_context(info)
+    return ProgramNode(id, ctx.snapshot.program(id))
+
+
+@query.field("maps")
+def resolve_maps(_: None, info: Any) -> list[MapNode]:
+    return map_nodes(request_context(info))
+
+
+@query.field("map")
+def resolve_map(_: None, info: Any, id: int) -> MapNode:
+    ctx = request_context(info)
+    return MapNode(id, ctx.snapshot.map(id))
+
+
+@query.field("links")
+def resolve_links(_: None, info: Any) -> list[LinkNode]:
+    return link_nodes(request_context(info))
+
+
+@query.field("link")
+def resolve_link(_: None, info: Any, id: int) -> LinkNode:
+    ctx = request_context(info)
+    return LinkNode(id, ctx.snapshot.link(id))
+
+
+@query.field("connectedGraph")
+def resolve_connected_graph(_: None, info: Any, **kwargs: Any) -> dict[str, Any]:
+    ctx = request_context(info)
+    kind = {"PROGRAM": "program", "MAP": "map", "LINK": "link"}[kwargs["fromType"]]
+    progs, maps, links = ctx.snapshot.connected(kind, kwargs["from"])
+    return {
+        "programs": program_nodes(ctx, sorted(progs)),
+        "maps": map_nodes(ctx, sorted(maps)),
+        "links": link_nodes(ctx, sorted(links)),
+    }
+
+
+# ---------------------------------------------------------------- Program
+
+program = ObjectType("Program")
+
+_PROGRAM_FIELDS = {
+    "name": lambda p: p.name,
+    "tag": lambda p: p.tag,
+    "runTime": lambda p: p.run_time_ns / 1e9,
+    "runCount": lambda p: p.run_count,
+    "avgRunTime": lambda p: p.avg_run_time_ns / 1e9,
+    "btfId": lambda p: p.btf_id or None,
+    "loadedAt": lambda p: p.loaded_at.isoformat(),
+    "uid": lambda p: p.uid,
+    "xlatedSize": lambda p: p.xlated_size,
+    "jitedSize": lambda p: p.jited_size,
+    "verifiedInsns": lambda p: p.verified_insns,
+    "recursionMisses": lambda p: p.recursion_misses,
+    "gplCompatible": lambda p: p.gpl_compatible,
+}
+
+
+def _program_field(getter: Any) -> Any:
+    def resolve(node: ProgramNode, _info: Any) -> Any:
+        return None if node.prog is None else getter(node.prog)
+
+    return resolve
+
+
+for _name, _getter in _PROGRAM_FIELDS.items():
+    program.set_field(_name, _program_field(_getter))
+
+
+@program.field("type")
+def resolve_program_type(node: ProgramNode, _info: Any) -> str:
+    return node.prog.type_name if node.prog else "UnspecifiedProgram"
+
+
+@program.field("verifierLog")
+def resolve_verifier_log(_node: ProgramNode, _info: Any) -> None:
+    return None  # the kernel keeps no verifier log for loaded programs
+
+
+@program.field("isPinned")
+def resolve_program_is_pinned(node: ProgramNode, info: Any) -> bool | None:
+    if node.prog is None:
+        return None
+    return bool(request_context(info).snapshot.program_pins(node.id))
+
+
+@program.field("pins")
+def resolve_program_pins(node: ProgramNode, info: Any) -> list[str]:
+    return request_context(info).snapshot.program_pins(node.id)
+
+
+@program.field("maps")
+def resolve_program_maps(node: ProgramNode, info: Any) -> list[MapNode]:
+    if node.prog is None:
+        return []
+    return map_nodes(request_context(info), node.prog.map_ids)
+
+
+@program.field("links")
+def resolve_program_links(node: ProgramNode, info: Any) -> list[LinkNode]:
+    ctx = request_context(info)
+    return link_nodes(ctx, ctx.snapshot.program_links.get(node.id, ()))
+
+
+@program.field("owners")
+def resolve_program_owners(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
+    return _owners(request_context(info).snapshot.owners("program", node.id))
+
+
+@program.field("tasks")
+def resolve_program_tasks(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "pid": t.pid,
+            "fd": t.fd,
+            "type": t.type_name,
+            "name": t.name or None,
+            "probeOffset": f"0x{t.probe_offset:x}",
+            "probeAddr": f"0x{t.probe_addr:x}",
+        }
+        for t in request_context(info).snapshot.tasks_of_program(node.id)
+    ]
+
+
+# ---------------------------------------------------------------- Map
+
+map_type = ObjectType("Map")
+
+_MAP_FIELDS = {
+    "name": lambda m: m.name,
+    "flags": lambda m: m.flags,
+    "keySize": lambda m: m.key_size,
+    "valueSize": lambda m: m.value_size,
+    "maxEntries": lambda m: m.max_entries,
+    "btfId": lambda m: m.btf_id or None,
+    "btfKeyTypeId": lambda m: m.btf_key_type_id or None,
+    "btfValueTypeId": lambda m: m.btf_value_type_id or None,
+}
+
+
+def _map_field(getter: Any) -> Any:
+    def resolve(node: MapNode, _info: Any) -> Any:
+        return None if node.map is None else getter(node.map)
+
+    return resolve
+
+
+for _name, _getter in _MAP_FIELDS.items():
+    map_type.set_field(_name, _map_field(_getter))
+
+
+@map_type.field("type")
+def resolve_map_type(node: MapNode, _info: Any) -> str:
+    return node.map.type_name if node.map else "UnspecifiedMap"
+
+
+@map_type.field("isPinned")
+def resolve_map_is_pinned(node: MapNode, info: Any) -> bool:
+    return bool(request_context(info).snapshot.map_pins(node.id))
+
+
+@map_type.field("pins")
+def resolve_map_pins(node: MapNode, info: Any) -> list[str]:
+    return request_context(info).snapshot.map_pins(node.id)
+
+
+@map_type.field("isPerCPU")
+def resolve_is_per_cpu(node: MapNode, _info: Any) -> bool:
+    return node.map is not None and node.map.is_per_cpu
+
+
+@map_type.field("isLookupSupported")
+def resolve_is_lookup_supported(node: MapNode, _info: Any) -> bool:
+    return node.map is not None and is_lookup_supported(node.map.type)
+
+
+@map_type.field("flagNames")
+def resolve_flag_names(node: MapNode, _info: Any) -> list[str]:
+    return map_flag_names(node.map.flags) if node.map else []
+
+
+@map_type.field("frozen")
+def resolve_frozen(node: MapNode, _info: Any) -> bool | None:
+    from ..bpf.objects import map_frozen
+
+    return map_frozen(node.id) if node.map else None
+
+
+@map_type.field("programs")
+def resolve_map_programs(node: MapNode, info: Any) -> list[ProgramNode]:
+    ctx = request_context(info)
+    return program_nodes(ctx, ctx.snapshot.map_programs.get(node.id, ()))
+
+
+@map_type.field("owners")
+def resolve_map_owners(node: MapNode, info: Any) -> list[dict[str, Any]]:
+    return _owners(request_context(info).snapshot.owners("map", node.id))
+
+
+@map_type.field("entriesCount")
+def resolve_entries_count(node: MapNode, info: Any) -> int:
+    if node.map is None:
+        return 0
+    return request_context(info).pager.count(node.map)
+
+
+@map_type.field("entries")
+def resolve_entries(
+    node: MapNode,
+    info: Any,
+    offset: int | None = None,
+    limit: int | None = None,
+    keyFormat: str = "HEX",
+    valueFormat: str = "HEX",
+) -> list[dict[str, Any]]:
+    ctx = request_context(info)
+    offset = 0 if offset is None else offset
+    limit = DEFAULT_ENTRIES_LIMIT if limit is None else limit
+    if offset < 0 or limit < 0:
+        raise EntriesError(f"offset and limit must not be negative (got {offset}, {limit})")
+    maximum = ctx.settings.max_entries_limit
+    if limit > maximum:
+        raise EntriesError(f"limit {limit} is over the maximum of {maximum} entries per page")
+    if node.map is None:
+        return []
+    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat)
+
+
+# ---------------------------------------------------------------- Link
+
+link_type = ObjectType("Link")
+
+
+def _detail(key: str) -> Any:
+    def resolve(node: LinkNode, _info: Any) -> Any:
+        return None if node.link is None else node.link.details.get(key)
+
+    return resolve
+
+
+for _field, _key in {
+    "attachType": "attach_type",
+    "cgroupId": "cgroup_id",
+    "ifindex": "ifindex",
+    "interfaceName": "devname",
+    "netnsIno": "netns_ino",
+    "netfilterFamily": "pf",
+    "netfilterHook": "hook",
+    "netfilterPriority": "prio",
+    "mapId": "map_id",
+}.items():
+    link_type.set_field(_field, _detail(_key))
+
+
+@link_type.field("type")
+def resolve_link_type(node: LinkNode, _info: Any) -> str:
+    return node.link.type_name if node.link else "Unspecified"
+
+
+@link_type.field("program")
+def resolve_link_program(node: LinkNode, info: Any) -> ProgramNode | None:
+    if node.link is None:
+        return None
+    nodes = program_nodes(request_context(info), [node.link.prog_id])
+    return nodes[0] if nodes else None
+
+
+@link_type.field("pins")
+def resolve_link_pins(node: LinkNode, info: Any) -> list[str]:
+    return request_context(info).snapshot.link_pins(node.id)
+
+
+@link_type.field("owners")
+def resolve_link_owners(node: LinkNode, info: Any) -> list[dict[str, Any]]:
+    return _owners(request_context(info).snapshot.owners("link", node.id))
+
+
+@link_type.field("cgroupPath")
+def resolve_cgroup_path(node: LinkNode, info: Any) -> str | None:
+    if node.link is None or node.link.type != CGROUP:
+        return None
+    return request_context(info).snapshot.cgroup_path(int(str(node.link.details["cgroup_id"])))
+
+
+@link_type.field("tracingTarget")
+def resolve_tracing_target(node: LinkNode, _info: Any) -> str | None:
+    if node.link is None or node.link.type != TRACING:
+        return None
+    from ..bpf.links import tracing_target_name
+
+    return tracing_target_name(node.link)
+
+
+@link_type.field("details")
+def resolve_link_details(node: LinkNode, _info: Any) -> str | None:
+    """Every attach detail the kernel gave, as JSON text (for types without own fields)."""
+    if node.link is None:
+        return None
+    import orjson
+
+    return orjson.dumps(node.link.details).decode()
+
+
+entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
+id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
+
+BINDABLES = [query, program, map_type, link_type, entry_format, id_type]

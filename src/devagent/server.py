@@ -1,0 +1,114 @@
+"""Wiring: one Starlette app serving the playground, GraphQL and metrics. No logic here."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from . import __version__
+from .api import build_schema
+from .api.entries import EntryPager
+from .api.http import GraphQLEndpoint
+from .inventory import Inventory
+from .metrics import MetricsExporter
+from .playground import playground_html
+from .security import Guard
+from .settings import Settings
+
+
+def create_app(settings: Settings, inventory: Inventory | None = None) -> Starlette:
+    """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
+    works whether or not the reverse proxy strips the prefix."""
+    inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
+    graphql = GraphQLEndpoint(build_schema(), settings, inventory, EntryPager(inventory))
+    exporter = MetricsExporter(settings, inventory)
+    page = playground_html(settings.path_prefix)
+
+    async def playground(_: Request) -> Response:
+        return HTMLResponse(page)
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = await anyio.to_thread.run_sync(
+            exporter.render, request.headers.get("accept")
+        )
+        return Response(body, media_type=content_type)
+
+    routes = []
+    for prefix in dict.fromkeys(["/", settings.path_prefix]):
+        routes += [
+            Route(prefix, playground, methods=["GET"]),
+            Route(prefix + "query", graphql.handle, methods=["GET", "POST"]),
+            Route(prefix + "metrics", metrics, methods=["GET"]),
+        ]
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "Authorization"],
+            )
+        )
+    middleware.append(Middleware(Guard, settings=settings))
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.inventory = inventory
+    return app
+
+
+def banner(settings: Settings) -> str:
+    """The start-up text: where to go, and what is (not) protected."""
+    host = "localhost" if settings.listen in ("0.0.0.0", "::") else settings.listen
+    base = f"http://{host}:{settings.port}{settings.path_prefix}"
+    lines = [
+        f"phydev {__version__}: dev-agent for Python",
+        f"  GraphQL playground  {base}",
+        f"  GraphQL endpoint    {base}query",
+        f"  Prometheus metrics  {base}metrics",
+        f"  writes              {'ENABLED' if settings.allow_writes else 'disabled'}",
+        f"  auth token          {'required' if settings.auth_token else 'none'}",
+    ]
+    if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:
+        lines.append(
+            "  warning: listening on all interfaces without --auth-token: anyone who can "
+            "reach this port can read your eBPF state"
+        )
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
+    import uvicorn
+
+    from .bpf.stats import enable_stats
+
+    app = create_app(settings)
+    stats_fd = enable_stats() if settings.enable_stats else None
+    host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
+    print(f"phydev: serving on http://{host}:{settings.port}{settings.path_prefix}", flush=True)
+    if not settings.skip_welcome:
+        print(banner(settings), flush=True)
+    config = uvicorn.Config(
+        app,
+        host=settings.listen,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        if stats_fd is not None:
+            stats_fd.close()
+    if not server.started:
+        sys.exit(1)
