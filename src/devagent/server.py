@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import anyio.to_thread
@@ -83,6 +84,10 @@ def banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _note_signal(signum: int, _frame: object) -> None:
+    """Stand-in handler while uvicorn runs (it installs and removes its own)."""
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
@@ -105,9 +110,15 @@ def serve(settings: Settings) -> None:
         server_header=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn drains requests on SIGINT/SIGTERM, restores the previous handlers and re-raises
+    # the signal; with these no-op handlers as "previous", the re-raise is absorbed, the stats
+    # fd is released below and the exit status is 0.
+    previous = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if stats_fd is not None:
             stats_fd.close()
     if not server.started:

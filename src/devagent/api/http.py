@@ -117,10 +117,10 @@ class GraphQLEndpoint:
             return _error("query text is too long", 413)
         if request.method == "GET" and _is_mutation(data):
             return _error("mutations are not allowed over GET: use POST", 405)
-        success, result = await anyio.to_thread.run_sync(
-            self.execute, data, request.method == "GET"
-        )
-        return JSONResponse(result, status_code=200 if success else 400)
+        _, result = await anyio.to_thread.run_sync(self.execute, data, request.method == "GET")
+        # 200 whenever the operation ran, even with field errors (as gqlgen answered); 400
+        # only when it could not run at all (syntax, validation, limits).
+        return JSONResponse(result, status_code=200 if "data" in result else 400)
 
 
 def _is_mutation(data: dict[str, Any]) -> bool:
