@@ -37,18 +37,29 @@ class Client:
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
+    def _send(self, method: str, path: str, body: str | None = None) -> http.client.HTTPResponse:
+        """Send a request, reconnecting once if the server closed the idle connection."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body, headers)
+                return self.conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}})
-        self.conn.request("POST", "/query", body, {"Content-Type": "application/json"})
-        resp = self.conn.getresponse()
+        resp = self._send("POST", "/query", body)
         data = json.loads(resp.read())
         if resp.status != 200 or data.get("errors"):
             raise RuntimeError(f"query failed: {resp.status} {str(data)[:300]}")
         return dict(data["data"])
 
     def get(self, path: str) -> bytes:
-        self.conn.request("GET", path)
-        resp = self.conn.getresponse()
+        resp = self._send("GET", path)
         body = resp.read()
         if resp.status != 200:
             raise RuntimeError(f"GET {path}: {resp.status}")
