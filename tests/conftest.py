@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,18 +64,37 @@ def bpftool_json(*args: str) -> object:
     return json.loads(out) if out.strip() else None
 
 
+# How `run_phydev(..., unprivileged=...)` drops privileges, with util-linux's setpriv:
+# - "nobody": uid/gid 65534 with only CAP_DAC_READ_SEARCH + CAP_DAC_OVERRIDE, so it can read
+#   the interpreter wherever it lives (e.g. under /root, mode 700) but has no CAP_BPF,
+#   CAP_SYS_ADMIN or CAP_PERFMON: a normal user as far as bpf() is concerned;
+# - "nocaps": uid 0 with an empty capability bounding set: root by name, not by power.
+_FILE_CAPS = "-all,+dac_override,+dac_read_search"
+UNPRIVILEGED = {
+    "nobody": [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        f"--inh-caps={_FILE_CAPS}", f"--ambient-caps={_FILE_CAPS}", f"--bounding-set={_FILE_CAPS}",
+    ],
+    "nocaps": ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"],
+}  # fmt: skip
+
+
 def run_phydev(
-    *args: str, check: bool = True, env: dict[str, str] | None = None, user: int | None = None
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    unprivileged: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `phydev` console script as a separate process."""
+    """Run the installed `phydev` console script as a separate process (optionally with the
+    privileges dropped, see UNPRIVILEGED)."""
     exe = Path(sys.executable).parent / "phydev"
+    wrapper = [*UNPRIVILEGED[unprivileged], "--"] if unprivileged else []
     return subprocess.run(
-        [str(exe), *args],
+        [*wrapper, str(exe), *args],
         check=check,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-        user=user,
     )
 
 
@@ -186,19 +206,39 @@ def build_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+class StatsHold:
+    """The session's BPF_ENABLE_STATS fd. `suspended()` lets go of it for a test that needs
+    run statistics off (e.g. to see that `phydev server --enable-stats` turns them on)."""
+
+    def __init__(self) -> None:
+        from devagent.bpf.stats import enable_stats
+
+        self._enable = enable_stats
+        self.fd = enable_stats()
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        self.fd.close()
+        try:
+            yield
+        finally:
+            self.fd = self._enable()
+
+    def close(self) -> None:
+        self.fd.close()
+
+
 @pytest.fixture(scope="session")
-def stats_enabled() -> Iterator[None]:
+def stats_enabled() -> Iterator[StatsHold]:
     """Turn run statistics on (BPF_ENABLE_STATS fd) for the session, so run counts move."""
     require_kernel()
-    from devagent.bpf.stats import enable_stats
-
-    fd = enable_stats()
-    yield
-    fd.close()
+    hold = StatsHold()
+    yield hold
+    hold.close()
 
 
 @pytest.fixture(scope="session")
-def packet_fixture(build_dir: Path, stats_enabled: None) -> Iterator[PacketFixture]:
+def packet_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[PacketFixture]:
     """fixture.bpf.c loaded and pinned in a private bpffs, count_packets attached to an
     AF_PACKET socket on lo, the program array and LPM trie populated, traffic pumped."""
     require_kernel()
@@ -306,3 +346,147 @@ def link_fixture(packet_fixture: PacketFixture) -> Iterator[LinkFixture]:
         os.close(cg_fd)
         xdp_prog.close()
         cg_prog.close()
+
+
+# ---------------------------------------------------------------- metrics / server helpers
+
+
+def kernel_map_entries(map_id: int) -> dict[bytes, list[int]]:
+    """What `bpftool map dump` reads from the kernel: raw key -> the first 8 bytes of the
+    value as a native-endian u64 (zero-padded), one per CPU for per-CPU maps."""
+
+    def u64(cells: list[str]) -> int:
+        raw = bytes(int(c, 16) for c in cells)[:8]
+        return int.from_bytes(raw.ljust(8, b"\0"), sys.byteorder)
+
+    out: dict[bytes, list[int]] = {}
+    dump = bpftool_json("map", "dump", "id", str(map_id)) or []
+    assert isinstance(dump, list)
+    for entry in dump:
+        key = bytes(int(c, 16) for c in entry["key"])
+        if "values" in entry:
+            cpus = sorted(entry["values"], key=lambda v: int(v["cpu"]))
+            out[key] = [u64(v["value"]) for v in cpus]
+        else:
+            out[key] = [u64(entry["value"])]
+    return out
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (never 9090: a system Prometheus may own it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port != 9090:
+            return port
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class PhydevServer:
+    """A real `phydev server` process on 127.0.0.1 (started by PID, stopped by PID)."""
+
+    def __init__(self, *args: str, bpf_dir: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        exe = Path(sys.executable).parent / "phydev"
+        cmd = [str(exe), "server", "--listen", "127.0.0.1", "--skip-welcome"]
+        # A file, not a pipe: nobody reads while it runs, and access logs would fill a pipe.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
+        self.proc = subprocess.Popen(
+            [*cmd, "--bpf_dir", bpf_dir, *args],
+            env={**os.environ, **(env or {}), "PORT": str(self.port)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._output = ""
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise AssertionError(f"phydev server exited {code}: {self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/metrics", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"phydev server not ready on port {self.port} in {timeout}s")
+
+    def get(self, path: str, accept: str | None = None) -> tuple[str, str]:
+        """(body, content type) of GET path."""
+        import urllib.request
+
+        req = urllib.request.Request(self.url + path, headers={"Accept": accept} if accept else {})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.read().decode(), resp.headers.get("Content-Type", "")
+
+    def output(self) -> str:
+        """What the server printed (stdout and stderr) so far."""
+        if self.log.closed:
+            return self._output
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> tuple[int, str]:
+        """Stop the server (SIGTERM, then SIGKILL); returns (exit code, output). Idempotent."""
+        if self.log.closed:
+            return self.proc.returncode, self._output
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._output = self.output()
+        self.log.close()
+        return self.proc.returncode, self._output
+
+
+@dataclass
+class FrozenCounters:
+    """A second copy of fixture.bpf.c whose socket filter counted real loopback packets (IPv4
+    and IPv6) into its own `AT_pkts` and was then detached: the counts no longer move, so a
+    scraper's values can be compared with the kernel's for equality."""
+
+    obj: LoadedObject
+    mount: BpffsMount
+
+    @property
+    def at_map_id(self) -> int:
+        return self.obj.map_ids["AT_pkts"]
+
+
+@pytest.fixture(scope="session")
+def frozen_counters(build_dir: Path) -> Iterator[FrozenCounters]:
+    require_kernel()
+    from devagent.bpf.pins import open_pinned
+
+    obj_file = compile_bpf(BPF_SRC / "fixture.bpf.c", build_dir)
+    mount = BpffsMount()
+    try:
+        obj = load_object(obj_file, mount, "frozen")
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
+            sock.bind(("lo", 0))
+            with open_pinned(obj.prog_pin("count_packets")) as prog_fd:
+                sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, prog_fd.fd)
+            for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                    for i in range(25):
+                        udp.sendto(b"y" * (8 + i), (addr, 9))
+            time.sleep(0.05)
+        # The socket is closed: the filter is detached and AT_pkts keeps its counts.
+        yield FrozenCounters(obj, mount)
+    finally:
+        mount.close()

@@ -221,9 +221,19 @@ def test_btf_objects_are_listed_and_readable(packet_fixture: PacketFixture) -> N
     assert struct.unpack_from("<H", data)[0] == 0xEB9F
 
 
+def _own_stats_fds() -> int:
+    return sum(t == stats.STATS_FD for _, t in procfs.iter_fds(os.getpid()))
+
+
 def test_stats_fd_turns_statistics_on(kernel: None) -> None:
+    """The fd is seen as turning statistics on, though the sysctl keeps reading 0 (it reads
+    back only its own setting), and closing it lets go."""
+    before = _own_stats_fds()
     with stats.enable_stats():
+        assert _own_stats_fds() == before + 1
+        assert stats.holds_stats_fd(os.getpid())
         assert stats.stats_enabled()
+    assert _own_stats_fds() == before
 
 
 def test_no_task_attachments_on_this_kernel(kernel: None) -> None:

@@ -1,12 +1,22 @@
-"""Run-time statistics (run_cnt, run_time_ns) switched on for as long as an fd is held."""
+"""Run-time statistics (run_cnt, run_time_ns): the sysctl, and fds that hold them on.
+
+The kernel keeps one static key for statistics, bumped by `kernel.bpf_stats_enabled=1` and by
+every BPF_ENABLE_STATS fd. The sysctl, though, reads back only its own setting
+(kernel/bpf/syscall.c `bpf_stats_handler` keeps a `saved_val`), so it says 0 while a process
+holds a stats fd. To know whether statistics are on, look for `anon_inode:bpf-stats` fds too.
+"""
 
 from __future__ import annotations
 
-from . import _sys
+import os
+from collections.abc import Iterable
+
+from . import _sys, procfs
 from ._sys import Cmd
 from .objects import Fd
 
 SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+STATS_FD = "anon_inode:bpf-stats"
 
 
 def enable_stats() -> Fd:
@@ -15,10 +25,26 @@ def enable_stats() -> Fd:
     return Fd(_sys.bpf(Cmd.ENABLE_STATS, attr, what="run-time statistics"))
 
 
-def stats_enabled() -> bool:
-    """Whether the kernel is collecting run statistics now (sysctl or a held stats fd)."""
+def sysctl_enabled() -> bool:
+    """Whether `kernel.bpf_stats_enabled` is set (says nothing of held stats fds)."""
     try:
         with open(SYSCTL) as f:
-            return f.read().strip() != "0"
+            return f.read().strip() not in ("", "0")
     except OSError:
         return False
+
+
+def holds_stats_fd(pid: int) -> bool:
+    """Whether a process holds a BPF_ENABLE_STATS fd."""
+    return any(target == STATS_FD for _, target in procfs.iter_fds(pid))
+
+
+def any_holds_stats_fd(pids: Iterable[int] | None = None) -> bool:
+    """Whether any of `pids` (default: every process) holds a BPF_ENABLE_STATS fd."""
+    return any(holds_stats_fd(p) for p in (procfs.iter_pids() if pids is None else pids))
+
+
+def stats_enabled() -> bool:
+    """Whether the kernel collects run statistics now: the sysctl, or any held stats fd
+    (ours first, as it is the cheapest to check; then every process's)."""
+    return sysctl_enabled() or holds_stats_fd(os.getpid()) or any_holds_stats_fd()
