@@ -2,8 +2,12 @@
 
 A rule is `<id_start>-<id_end>:<name_regexp>:<key_format>` (CONTRACT.md section 4): either id may
 be empty (open range), the regexp is everything between the first and the last colon (so it may
-contain colons) and is searched anywhere in the map name, the key format is string, number, hex
-(or btf), in any case. The first rule that matches a map applies.
+contain colons) and is searched anywhere in the map name (Python `re`, a search, not a full
+match), the key format is string, number or hex, in any case. The first rule that matches a map
+applies.
+
+`btf` is refused for now: it will make the fields of struct keys separate labels, and exporting
+it as hex meanwhile would give dashboards series that change shape when it lands.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KEY_FORMATS = ("string", "number", "hex", "btf")
+KEY_FORMATS = ("string", "number", "hex")
+PLANNED_KEY_FORMATS = ("btf",)
+_ID = re.compile(r"[0-9]+")
 
 
 class EtmRuleError(ValueError):
@@ -41,7 +47,7 @@ def _parse_id(text: str, which: str, rule: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit():
+    if _ID.fullmatch(text) is None:
         raise EtmRuleError(f"--etm {rule!r}: {which} id {text!r} is not a non-negative integer")
     return int(text)
 
@@ -71,6 +77,11 @@ def parse_rule(text: str) -> EtmRule:
     except re.error as exc:
         raise EtmRuleError(f"--etm {text!r}: name regexp {regexp!r} is invalid: {exc}") from None
     key_format = fmt.strip().lower()
+    if key_format in PLANNED_KEY_FORMATS:
+        raise EtmRuleError(
+            f"--etm {text!r}: key format {fmt!r} is not supported for metrics yet "
+            f"(use one of {', '.join(KEY_FORMATS)})"
+        )
     if key_format not in KEY_FORMATS:
         raise EtmRuleError(
             f"--etm {text!r}: key format {fmt!r} is not one of {', '.join(KEY_FORMATS)}"

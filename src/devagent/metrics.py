@@ -1,14 +1,84 @@
-"""Prometheus exporter (STUB: the interface is fixed, the content is being written).
+"""Prometheus exporter: the kernel read at scrape time, no background polling, no stale series.
 
 Interface used by devagent.server:
     exporter = MetricsExporter(settings, inventory)
     body, content_type = exporter.render(accept_header)   # sync, run it in a worker thread
+
+Each scrape asks the Inventory for a Snapshot (shared by concurrent callers: one kernel walk
+per `cache_max_age`) and renders it; an object that is gone from the kernel is gone from the
+next scrape. Concurrent scrapes of the same snapshot in the same format also share the
+rendered body. The families come from `DevAgentCollector`, a prometheus_client Collector
+registered in the exporter's own CollectorRegistry (no global registry state).
 """
 
 from __future__ import annotations
 
-from .inventory import Inventory
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import CollectorRegistry
+
+from .bpf.maps import MapDump
+from .inventory import Inventory, Snapshot
+from .metrics_families import (
+    RunStatsProbe,
+    contract_families,
+    map_families,
+    map_memlock_bytes,
+    non_empty,
+    program_families,
+)
+from .metrics_maps import MapEntryExporter
+from .metrics_render import negotiate, render
 from .settings import Settings
+
+
+class DevAgentCollector:
+    """All devagent metric families for one snapshot (a prometheus_client custom Collector)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        inventory: Inventory,
+        *,
+        stats_enabled: Callable[[], bool] | None = None,
+        memlock: Callable[[int], int | None] = map_memlock_bytes,
+        read_map: Callable[[int], MapDump] | None = None,
+    ) -> None:
+        self.inventory = inventory
+        self.entries = MapEntryExporter(
+            settings.etm_rules, settings.etm_max_entries, read_map or inventory.map_dump
+        )
+        self._stats_enabled = stats_enabled or RunStatsProbe()
+        self._memlock = memlock
+
+    def describe(self) -> list[Metric]:
+        """Nothing up front: registering must not walk the kernel."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families(self.inventory.snapshot()))
+
+    def families(self, snap: Snapshot) -> list[Metric]:
+        exports = self.entries.exports(snap)
+        return list(
+            non_empty(
+                [
+                    *contract_families(snap, exports),
+                    *program_families(snap, self._stats_enabled()),
+                    *map_families(snap, exports, self._memlock),
+                ]
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    snapshot: Snapshot
+    content_type: str
+    body: bytes
 
 
 class MetricsExporter:
@@ -17,9 +87,26 @@ class MetricsExporter:
     def __init__(self, settings: Settings, inventory: Inventory) -> None:
         self.settings = settings
         self.inventory = inventory
+        self.collector = DevAgentCollector(settings, inventory)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.collector)
+        self._lock = threading.Lock()
+        self._last: _Rendered | None = None
+        self.renders = 0  # bodies built (tests check that concurrent scrapes share one)
 
     def render(self, accept_header: str | None) -> tuple[bytes, str]:
-        """The exposition body and its content type (OpenMetrics when the scraper asks)."""
-        snap = self.inventory.snapshot()
-        body = f"# stub\ndevagent_ebpf_prog_total {len(snap.programs)}\n".encode()
-        return body, "text/plain; version=0.0.4; charset=utf-8"
+        """The exposition body and its content type (OpenMetrics when the scraper asks).
+
+        Scrapes that arrive while a body for the same snapshot and format is being made wait
+        for it and share it (single flight), like the snapshot itself.
+        """
+        encoder, content_type = negotiate(accept_header)
+        with self._lock:
+            snap = self.inventory.snapshot()
+            last = self._last
+            if last is not None and last.snapshot is snap and last.content_type == content_type:
+                return last.body, content_type
+            body = render(self.collector.families(snap), encoder, content_type)
+            self._last = _Rendered(snap, content_type, body)
+            self.renders += 1
+            return body, content_type

@@ -1,0 +1,185 @@
+"""A real Prometheus server (Debian's `prometheus`) scrapes a real `phydev server`.
+
+The exported map is the frozen copy of the fixture's `AT_pkts` (a per-CPU hash with string
+keys that a socket filter filled from real loopback packets, then detached): its values no
+longer move, so what PromQL returns must equal what bpftool reads, exactly. Prometheus runs
+on its own free port on 127.0.0.1 (never 9090) with its own data directory, and is stopped
+by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devagent.codec import Format, format_bytes
+from tests.conftest import (
+    ROOT,
+    FrozenCounters,
+    PhydevServer,
+    free_port,
+    kernel_map_entries,
+    require_kernel,
+)
+
+PROMETHEUS = "/usr/bin/prometheus"
+DASHBOARD = ROOT / "dashboards" / "grafana-devagent.json"
+
+
+@dataclass
+class Prometheus:
+    proc: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def query(self, promql: str) -> dict[str, Any]:
+        qs = urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{qs}", timeout=10) as resp:
+            answer: dict[str, Any] = json.load(resp)
+        return answer
+
+    def series(self, promql: str) -> list[dict[str, Any]]:
+        answer = self.query(promql)
+        assert answer["status"] == "success", answer
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
+    def wait_for(self, promql: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Poll until the query returns `count` series."""
+        deadline = time.monotonic() + timeout
+        result: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"prometheus exited: {self.log.read_text()[-2000:]}")
+            try:
+                result = self.series(promql)
+            except OSError:
+                result = []
+            if len(result) >= count:
+                return result
+            time.sleep(0.5)
+        pytest.fail(f"{promql}: {len(result)} series after {timeout}s, wanted {count}")
+
+
+@pytest.fixture(scope="module")
+def agent(frozen_counters: FrozenCounters) -> Iterator[PhydevServer]:
+    server = PhydevServer("--etm", "-:AT_:string", bpf_dir=str(frozen_counters.mount.path))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+    require_kernel()
+    if not Path(PROMETHEUS).exists():
+        pytest.fail("Debian's prometheus package is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="devagent-prometheus-"))
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        "global:\n"
+        "  scrape_interval: 1s\n"
+        "  scrape_timeout: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: devagent\n"
+        "    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{agent.port}']\n"
+    )
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        yield Prometheus(proc, f"http://127.0.0.1:{port}", log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_promql_returns_the_kernel_values_of_an_exported_map(
+    prometheus: Prometheus, frozen_counters: FrozenCounters
+) -> None:
+    """The seed demo's end: Prometheus holds one series per key and CPU of the AT_ map, and
+    each value equals what bpftool reads from the kernel."""
+    map_id = frozen_counters.at_map_id
+    kernel = kernel_map_entries(map_id)
+    expected = {
+        (format_bytes(key, Format.STRING), str(cpu)): float(value)
+        for key, values in kernel.items()
+        for cpu, value in enumerate(values)
+    }
+    assert {k for k, _ in expected} >= {"ipv4", "ipv6"}
+    promql = f'devagent_ebpf_map_entry_value{{name="AT_pkts",id="{map_id}"}}'
+    result = prometheus.wait_for(promql, len(expected))
+    got = {(s["metric"]["key"], s["metric"]["cpu"]): float(s["value"][1]) for s in result}
+    assert got == expected
+    for s in result:
+        assert s["metric"]["type"] == "PerCPUHash" and s["metric"]["job"] == "devagent"
+    count = prometheus.series(f'devagent_ebpf_map_entry_count{{id="{map_id}"}}')
+    assert [float(s["value"][1]) for s in count] == [float(len(kernel))]
+
+
+def test_scrapes_are_clean_and_new_metrics_are_stored(prometheus: Prometheus) -> None:
+    prometheus.wait_for('up{job="devagent"} == 1', 1)
+    for name in ("devagent_ebpf_prog_count", "devagent_ebpf_map_count",
+                 "devagent_ebpf_prog_info", "devagent_ebpf_map_max_entries",
+                 "devagent_ebpf_stats_enabled", "devagent_ebpf_map_entry_truncated"):  # fmt: skip
+        assert prometheus.wait_for(name, 1), name
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/targets", timeout=10) as resp:
+        targets = json.load(resp)["data"]["activeTargets"]
+    assert [t["lastError"] for t in targets] == [""]
+    assert [t["health"] for t in targets] == ["up"]
+
+
+def test_dashboard_queries_run(prometheus: Prometheus) -> None:
+    """Every PromQL expression of the Grafana dashboard is valid and, once Grafana's
+    variables are filled in, gives an answer from this Prometheus."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    prometheus.wait_for("devagent_ebpf_map_entry_value", 1)
+    time.sleep(2.5)  # enough samples for rate() over the 5s window below
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 6
+    variables = {"$__rate_interval": "5s", "$instance": ".*", "$map": "AT_pkts"}
+    for expr in exprs:
+        filled = expr
+        for name, value in variables.items():
+            filled = filled.replace(name, value)
+        assert not re.search(r"\$\w", filled), filled
+        answer = prometheus.query(filled)
+        assert answer["status"] == "success", (expr, answer)
+    top = prometheus.series(
+        'topk(10, sum by (key) (devagent_ebpf_map_entry_value{name=~"AT_pkts"}))'
+    )
+    assert {s["metric"]["key"] for s in top} >= {"ipv4", "ipv6"}
+    by_type = prometheus.series("sum by (type) (devagent_ebpf_prog_count)")
+    assert "SocketFilter" in {s["metric"]["type"] for s in by_type}
