@@ -237,8 +237,9 @@ def _port_from_env() -> int:
     metavar="SPEC",
     help="Export entries of matching maps to /metrics. SPEC is "
     "<id_start>-<id_end>:<name_regexp>:<key_format>; ids may be empty (open range), the regexp "
-    "is searched in the map name, key_format is string, number or hex (any case). Repeatable; "
-    "the first matching rule wins. Example: --etm -:AT_SYSCALLNUM:string",
+    "is searched in the map name, key_format is string, number, hex or btf (any case; btf "
+    "decodes keys by their BTF type and makes each field of a struct key a key_<field> label). "
+    "Repeatable; the first matching rule wins. Example: --etm -:AT_SYSCALLNUM:string",
 )
 @click.option(
     "--etm-max-entries",

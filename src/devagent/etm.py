@@ -3,11 +3,8 @@
 A rule is `<id_start>-<id_end>:<name_regexp>:<key_format>` (CONTRACT.md section 4): either id may
 be empty (open range), the regexp is everything between the first and the last colon (so it may
 contain colons) and is searched anywhere in the map name (Python `re`, a search, not a full
-match), the key format is string, number or hex, in any case. The first rule that matches a map
-applies.
-
-`btf` is refused for now: it will make the fields of struct keys separate labels, and exporting
-it as hex meanwhile would give dashboards series that change shape when it lands.
+match), the key format is string, number, hex or btf (ours: keys decoded by their BTF type,
+struct fields as `key_<field>` labels), in any case. The first rule that matches a map applies.
 """
 
 from __future__ import annotations
@@ -16,8 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KEY_FORMATS = ("string", "number", "hex")
-PLANNED_KEY_FORMATS = ("btf",)
+KEY_FORMATS = ("string", "number", "hex", "btf")
 _ID = re.compile(r"[0-9]+")
 
 
@@ -77,11 +73,6 @@ def parse_rule(text: str) -> EtmRule:
     except re.error as exc:
         raise EtmRuleError(f"--etm {text!r}: name regexp {regexp!r} is invalid: {exc}") from None
     key_format = fmt.strip().lower()
-    if key_format in PLANNED_KEY_FORMATS:
-        raise EtmRuleError(
-            f"--etm {text!r}: key format {fmt!r} is not supported for metrics yet "
-            f"(use one of {', '.join(KEY_FORMATS)})"
-        )
     if key_format not in KEY_FORMATS:
         raise EtmRuleError(
             f"--etm {text!r}: key format {fmt!r} is not one of {', '.join(KEY_FORMATS)}"

@@ -7,7 +7,8 @@ formatter), so a 100 000-entry map costs tens of milliseconds, not seconds.
 
 Key order: for the `number` format (keys of up to 8 bytes), the numeric order of the keys;
 otherwise the order of the raw key bytes (memcmp), which is alphabetical for string keys and
-the order of the hex text for hex keys.
+the order of the hex text for hex keys. `btf` keys (devagent.metrics_btf_keys) are in byte
+order too, and carry one extra `key_<field>` label per field of a struct key.
 
 Label values are always valid UTF-8: the codec's STRING format writes undecodable bytes as
 `\\xNN`. Two different keys whose label texts are equal (possible only with string keys) would
@@ -33,6 +34,7 @@ from .bpf.objects import MapInfo
 from .codec import Format, bulk_format
 from .etm import EtmRule, first_match
 from .inventory import Snapshot
+from .metrics_btf_keys import NoKeyType, btf_key_labels
 
 log = logging.getLogger("devagent.metrics")
 WARN_EVERY = 3600.0  # seconds between two warnings about the same map
@@ -53,6 +55,10 @@ class MapExport:
     per_cpu: bool
     truncated: int  # entries of the map not exported (--etm-max-entries, unusable labels)
     renamed: int  # keys exported as 0x<hex> because their label text was taken
+    # btf rules on struct keys: the key_<field> label names, and their values per key
+    field_names: tuple[str, ...] = ()
+    field_values: list[tuple[str, ...]] = field(default_factory=list)
+    key_format: str = ""  # the format the keys are in (hex when a btf rule had no BTF)
 
     @property
     def ncpus(self) -> int:
@@ -60,8 +66,9 @@ class MapExport:
 
 
 def key_format(rule: EtmRule) -> Format:
-    """The codec format of a rule's key_format ('string', 'number', 'hex')."""
-    return Format[rule.key_format.upper()]
+    """The codec format of a rule's key_format ('string', 'number', 'hex'; 'btf' is handled
+    by devagent.metrics_btf_keys and sorts like hex)."""
+    return Format.HEX if rule.key_format == "btf" else Format[rule.key_format.upper()]
 
 
 def _key_matrix(dump: MapDump) -> npt.NDArray[np.uint8]:
@@ -139,16 +146,31 @@ def _unique_labels(
     return out, kept, renamed
 
 
-def export_map(info: MapInfo, rule: EtmRule, dump: MapDump, max_entries: int) -> MapExport:
-    """The first `max_entries` entries of a map in key order, keys formatted per the rule."""
+def export_map(
+    info: MapInfo, rule: EtmRule, dump: MapDump, max_entries: int, *, use_btf: bool = True
+) -> MapExport:
+    """The first `max_entries` entries of a map in key order, keys formatted per the rule.
+
+    A `btf` rule on a map without a BTF key type raises NoKeyType unless `use_btf` is False,
+    which exports its keys as hex.
+    """
     fmt = key_format(rule)
     order = key_order(dump, numeric=fmt is Format.NUMBER)[:max_entries]
     ks = dump.key_size
     picked_keys = _key_matrix(dump)[order] if ks else np.zeros((len(order), 0), np.uint8)
-    labels = bulk_format(np.ascontiguousarray(picked_keys).tobytes(), len(order), ks, fmt)
+    raw = np.ascontiguousarray(picked_keys).tobytes()
+    names: tuple[str, ...] = ()
+    fields: list[tuple[str, ...]] = []
+    if rule.key_format == "btf" and use_btf:
+        decoded = btf_key_labels(info, raw, len(order))
+        labels, names, fields = decoded.keys, decoded.field_names, decoded.field_values
+    else:
+        labels = bulk_format(raw, len(order), ks, fmt)
     renamed = 0
     if len(set(labels)) != len(labels):
         labels, kept, renamed = _unique_labels(labels, picked_keys)
+        if names:
+            fields = [fields[i] for i in kept]
         if len(kept) != len(order):
             order = order[np.asarray(kept, dtype=np.intp)]
     return MapExport(
@@ -160,6 +182,9 @@ def export_map(info: MapInfo, rule: EtmRule, dump: MapDump, max_entries: int) ->
         per_cpu=dump.per_cpu,
         truncated=dump.count - len(labels),
         renamed=renamed,
+        field_names=names,
+        field_values=fields,
+        key_format=rule.key_format if use_btf or rule.key_format != "btf" else "hex",
     )
 
 
@@ -218,7 +243,12 @@ class MapEntryExporter:
                     rule.text, map_id, info.name, exc,
                 )  # fmt: skip
                 continue
-            export = export_map(info, rule, dump, self.max_entries)
+            try:
+                export = export_map(info, rule, dump, self.max_entries)
+            except NoKeyType as exc:
+                self.warn(("nobtf", map_id), "--etm %r: %s; exporting its keys as hex",
+                          rule.text, exc)  # fmt: skip
+                export = export_map(info, rule, dump, self.max_entries, use_btf=False)
             if export.truncated:
                 self.warn(
                     ("truncated", map_id),
@@ -235,6 +265,10 @@ class MapEntryExporter:
                 )  # fmt: skip
             out.append(export)
         self.warn.forget_except(
-            {(kind, i) for i in snap.maps for kind in ("unreadable", "truncated", "renamed")}
+            {
+                (kind, i)
+                for i in snap.maps
+                for kind in ("unreadable", "truncated", "renamed", "nobtf")
+            }
         )
         return out

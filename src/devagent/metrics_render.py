@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -28,6 +29,7 @@ ENTRY_VALUE_HELP = "Value of an eBPF map entry"
 ENTRY_VALUE_LABELS = ("id", "name", "type", "key", "cpu")
 OPENMETRICS_EOF = "# EOF\n"
 _SLOT = re.compile("\x00([a-z]+)\x00")
+_NAMED_SLOT = re.compile('([^{,\\s]+)="\x00([0-9]+)\x00"')
 _go_float: Callable[[float], str] = floatToGoString  # how prometheus_client writes values
 
 
@@ -42,6 +44,36 @@ def escape_label_values(values: list[str]) -> list[str]:
     if "\\" in joined or "\n" in joined or '"' in joined:
         return [escape_label_value(v) for v in values]
     return values
+
+
+def with_field_labels(keys: list[str], e: MapExport, names: Sequence[str]) -> list[str]:
+    """Escaped key label values followed by a btf rule's `key_<field>` labels.
+
+    The template writes `key="` + slot + `"`: what goes in the slot may close the quote and
+    open the next labels (`bash",key_comm="bash`). Label order is free in both exposition
+    formats, so they can follow `key` wherever the encoder puts it. `names` are the field
+    label names as the encoder writes them (see `encoded_label_names`).
+    """
+    if not e.field_names:
+        return keys
+    return [
+        key + "".join(f'",{n}="{escape_label_value(v)}' for n, v in zip(names, row, strict=True))
+        for key, row in zip(keys, e.field_values, strict=True)
+    ]
+
+
+def encoded_label_names(encoder: Encoder, names: Sequence[str]) -> tuple[str, ...]:
+    """Label names as an encoder writes them: a scraper may ask for an escaping scheme
+    (`escaping=dots` turns `key_proto` into `key__proto`), so ask the encoder itself."""
+    if not names:
+        return ()
+    probe = Metric(ENTRY_VALUE, ENTRY_VALUE_HELP, "gauge")
+    probe.add_sample(ENTRY_VALUE, {n: f"\x00{i}\x00" for i, n in enumerate(names)}, 0.0)
+    line = _strip_eof(encoder(_Families([probe])).decode())
+    found = {int(i): n for n, i in _NAMED_SLOT.findall(line)}
+    if sorted(found) != list(range(len(names))):
+        raise RuntimeError(f"unexpected exposition line from prometheus_client: {line!r}")
+    return tuple(found[i] for i in range(len(names)))
 
 
 def format_values(values: Iterable[int]) -> list[str]:
@@ -66,9 +98,15 @@ class MapEntryValueFamily(Metric):
         for e in self.exports:
             base = {"id": str(e.info.id), "name": e.info.name, "type": e.info.type_name}
             cpus = [str(c) for c in range(e.ncpus)] if e.per_cpu else [""]
-            for key, row in zip(e.keys, e.values.tolist(), strict=True):
+            fields = e.field_values or [()] * len(e.keys)
+            for key, extra, row in zip(e.keys, fields, e.values.tolist(), strict=True):
                 for cpu, value in zip(cpus, row, strict=True):
-                    labels = {**base, "key": key, "cpu": cpu}
+                    labels = {
+                        **base,
+                        "key": key,
+                        **dict(zip(e.field_names, extra, strict=True)),
+                        "cpu": cpu,
+                    }
                     out.append(Sample(ENTRY_VALUE, labels, float(value)))
         return out
 
@@ -76,8 +114,11 @@ class MapEntryValueFamily(Metric):
     def samples(self, value: list[Sample]) -> None:
         """Metric.__init__ assigns an empty list; the samples come from the exports."""
 
-    def render_samples(self, template: SampleTemplate) -> str:
-        """The sample lines, made from the template (same bytes as prometheus_client)."""
+    def render_samples(
+        self, template: SampleTemplate, label_names: Callable[[Sequence[str]], Sequence[str]]
+    ) -> str:
+        """The sample lines, made from the template (same bytes as prometheus_client);
+        `label_names` writes a btf rule's field label names as the encoder does."""
         parts: list[str] = []
         for e in self.exports:
             head, middle, tail, first = template.for_map(
@@ -88,7 +129,7 @@ class MapEntryValueFamily(Metric):
                     **({} if e.per_cpu else {"cpu": ""}),
                 }
             )
-            keys = escape_label_values(e.keys)
+            keys = with_field_labels(escape_label_values(e.keys), e, label_names(e.field_names))
             values = format_values(e.values.ravel().tolist())
             if not e.per_cpu:
                 # head + key + tail + value: "cpu" was filled in with the map's labels.
@@ -186,7 +227,7 @@ def render(families: Iterable[Metric], encoder: Encoder, content_type: str) -> b
                 continue
             template = sample_template(encoder)
             out.append(template.header)
-            out.append(family.render_samples(template))
+            out.append(family.render_samples(template, partial(encoded_label_names, encoder)))
         else:
             out.append(_strip_eof(encoder(_Families([family])).decode()))
     if is_openmetrics(content_type):

@@ -29,6 +29,7 @@ from tests.conftest import (
     ROOT,
     FrozenCounters,
     PhydevServer,
+    bpftool_json,
     free_port,
     kernel_map_entries,
     require_kernel,
@@ -75,7 +76,9 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def agent(frozen_counters: FrozenCounters) -> Iterator[PhydevServer]:
-    server = PhydevServer("--etm", "-:AT_:string", bpf_dir=str(frozen_counters.mount.path))
+    flows = frozen_counters.obj.map_ids["flows"]
+    server = PhydevServer("--etm", "-:AT_:string", "--etm", f"{flows}-{flows}:^flows$:BTF",
+                          bpf_dir=str(frozen_counters.mount.path))  # fmt: skip
     try:
         server.wait_ready()
         yield server
@@ -147,6 +150,34 @@ def test_promql_returns_the_kernel_values_of_an_exported_map(
         assert s["metric"]["type"] == "PerCPUHash" and s["metric"]["job"] == "devagent"
     count = prometheus.series(f'devagent_ebpf_map_entry_count{{id="{map_id}"}}')
     assert [float(s["value"][1]) for s in count] == [float(len(kernel))]
+
+
+def test_struct_key_fields_are_labels_promql_can_aggregate(
+    prometheus: Prometheus, frozen_counters: FrozenCounters
+) -> None:
+    """A flow map exported with a btf rule: each field of its struct key is a label, like
+    ebpf_exporter's decoded labels, equal to what bpftool decodes from the kernel."""
+    map_id = frozen_counters.obj.map_ids["flows"]
+    dump = bpftool_json("map", "dump", "id", str(map_id))
+    assert isinstance(dump, list) and dump
+    expected: dict[tuple[str, str, str], float] = {}
+    for entry in dump:
+        key = entry["formatted"]["key"]
+        packets = float(entry["formatted"]["value"]["packets"])
+        expected[(str(key["proto"]), str(key["len_bucket"]), str(key["pkt_type"]))] = packets
+    promql = f'devagent_ebpf_map_entry_value{{name="flows",id="{map_id}"}}'
+    result = prometheus.wait_for(promql, len(expected))
+    got = {
+        (s["metric"]["key_proto"], s["metric"]["key_len_bucket"], s["metric"]["key_pkt_type"]):
+        float(s["value"][1])
+        for s in result
+    }  # fmt: skip
+    assert got == expected
+    by_proto = prometheus.series(f"sum by (key_proto) ({promql})")
+    totals: dict[str, float] = {}
+    for (proto, _, _), packets in expected.items():
+        totals[proto] = totals.get(proto, 0.0) + packets
+    assert {s["metric"]["key_proto"]: float(s["value"][1]) for s in by_proto} == totals
 
 
 def test_scrapes_are_clean_and_new_metrics_are_stored(prometheus: Prometheus) -> None:

@@ -409,13 +409,17 @@ def test_objects_vanish_between_scrapes(kernel: None) -> None:
     text, _ = scrape(exp)
     assert f'id="{m.id}",key="gone"' in text
     assert f'id="{prog_id}",name="mt_vanish_prog"' in text
-    map_id = m.id
+    # Map and program ids are separate namespaces: look for the id with the object's name.
+    map_series = f'id="{m.id}",name="mt_vanish"'
+    prog_series = f'id="{prog_id}",name="mt_vanish_prog"'
+    assert map_series in text and prog_series in text
     m.close()
     prog.close()
-    text = _wait_absent(exp, f'id="{map_id}"')
-    text = _wait_absent(exp, f'id="{prog_id}"')
-    assert f'id="{map_id}"' not in text
-    assert f'id="{prog_id}"' not in text
+    text = _wait_absent(exp, map_series)
+    text = _wait_absent(exp, prog_series)
+    assert map_series not in text
+    assert prog_series not in text
+    assert "mt_vanish" not in text
 
 
 def test_concurrent_scrapes_share_one_kernel_walk_and_one_render(own_maps: OwnMaps) -> None:

@@ -48,7 +48,9 @@ def test_regexp_is_a_search_and_dot_plus_skips_unnamed_maps() -> None:
     assert parse_rule("-::hex").matches(1, "")  # empty regexp: every map, named or not
 
 
-@pytest.mark.parametrize("fmt", ["string", "STRING", "String", "number", "NUMBER", "hex", "Hex"])
+@pytest.mark.parametrize(
+    "fmt", ["string", "STRING", "String", "number", "NUMBER", "hex", "Hex", "btf", "BTF"]
+)
 def test_key_formats_in_any_case(fmt: str) -> None:
     assert parse_rule(f"-:m:{fmt}").key_format == fmt.lower()
 
@@ -74,9 +76,8 @@ def test_first_matching_rule_wins() -> None:
         ("²-:m:hex", "start id '²'"),
         ("9-3:m:hex", "is empty (start > end)"),
         ("-:AT_(:string", "name regexp 'AT_(' is invalid"),
-        ("-:m:", "key format '' is not one of string, number, hex"),
-        ("-:m:decimal", "key format 'decimal' is not one of string, number, hex"),
-        ("-:m:btf", "key format 'btf' is not supported for metrics yet"),
+        ("-:m:", "key format '' is not one of string, number, hex, btf"),
+        ("-:m:decimal", "key format 'decimal' is not one of string, number, hex, btf"),
     ],
 )
 def test_malformed_rules_say_what_is_wrong(text: str, says: str) -> None:

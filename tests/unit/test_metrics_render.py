@@ -183,3 +183,46 @@ def test_label_clash_handling_whatever_the_codec(monkeypatch: pytest.MonkeyPatch
     assert export.keys == ["same", "0x0300"]
     assert export.values.tolist() == [[10], [20]]
     assert (export.renamed, export.truncated) == (0, 1)
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+@pytest.mark.parametrize("per_cpu", [False, True])
+def test_field_labels_of_btf_keys_parse_like_prometheus_client(
+    accept: str | None, per_cpu: bool
+) -> None:
+    """`key_<field>` labels ride in the key slot of the fast path: parsed back, the samples
+    must be those prometheus_client writes from the same export (label order may differ)."""
+    import dataclasses
+
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as parse_openmetrics,
+    )
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+    base = export_map(map_info(4, "flows", 5 if per_cpu else 1, 16, 8), parse_rule("-::hex"),
+                      sample_dump(per_cpu, random.Random(3)), 10_000)  # fmt: skip
+    rows = [(str(i), f'we"ird\\{i}\n', "") for i in range(len(base.keys))]
+    export = dataclasses.replace(
+        base, field_names=("key_proto", "key_comm", "key_zero"), field_values=rows
+    )
+    family = MapEntryValueFamily([export])
+    encoder, content_type = negotiate(accept)
+
+    class One:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return [family]
+
+    parse = parse_openmetrics if "openmetrics" in content_type else parse_text
+
+    def parsed(body: bytes) -> set[tuple[tuple[tuple[str, str], ...], float]]:
+        return {
+            (tuple(sorted(s.labels.items())), s.value)
+            for f in parse(body.decode())
+            for s in f.samples
+        }
+
+    ours, theirs = parsed(render([family], encoder, content_type)), parsed(encoder(One()))
+    assert ours == theirs
+    assert len(ours) == len(base.keys) * (3 if per_cpu else 1)
+    comm = "key__comm" if "escaping=dots" in content_type else "key_comm"
+    assert any((comm, 'we"ird\\0\n') in labels for labels, _ in ours)

@@ -362,6 +362,45 @@ def render(btf: Btf, type_id: int, data: bytes) -> object:
     return compile_renderer(btf, type_id)(data)
 
 
+def member_renderers(btf: Btf, type_id: int) -> list[tuple[str, ValueRenderer]]:
+    """Each named member of a struct or union type with the renderer of its value (taking
+    the whole struct's bytes); the members of anonymous struct/union members are lifted to
+    the level above, as C names them. [] when the type is not a struct or union.
+
+    Unlike the rendered object, where all anonymous members share the key "" and only the
+    last survives (bpftool's output), this keeps every field: an anonymous union of IPv4 and
+    IPv6 addresses gives both.
+    """
+    comp = _compiler(btf)
+    out: list[tuple[str, ValueRenderer]] = []
+    size = btf.size_of(type_id)
+
+    def whole(r: Renderer, skip: int) -> ValueRenderer:
+        def render_member(data: bytes) -> object:
+            if len(data) < size:
+                raise BTFError(f"{len(data)} bytes of data for a {size}-byte BTF type {type_id}")
+            return r(data, skip)
+
+        return render_member
+
+    def walk(tid: int, base: int, depth: int) -> None:
+        t = btf.type(comp._libbpf_resolve(tid))
+        if not isinstance(t, Struct) or depth > MAX_RESOLVE_DEPTH:
+            return
+        for m in t.members:
+            bit = base + m.bit_offset
+            if not m.name:
+                if not m.bitfield_size:  # unnamed bitfields are padding
+                    walk(m.type, bit, depth + 1)
+                continue
+            skip, bits = bit >> 3, bit & 7
+            r = _bitfield(m.bitfield_size, bits) if m.bitfield_size else comp.get(m.type, bits)
+            out.append((m.name, whole(r, skip)))
+
+    walk(type_id, 0, 0)
+    return out
+
+
 def load_map_btf(info: MapInfo) -> Btf | None:
     """The BTF that describes a map's entries (vmlinux for struct_ops maps), None if none."""
     if info.btf_vmlinux_value_type_id:
