@@ -205,8 +205,9 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
     from .dump import dump_map
 
     with kernel_errors():
-        out = dump_map(map_id, fmt.lower(), as_json)
-    sys.stdout.buffer.write(out)
+        pieces = dump_map(map_id, fmt.lower(), as_json)
+    for piece in pieces:
+        sys.stdout.buffer.write(piece)
 
 
 def _port_from_env() -> int:

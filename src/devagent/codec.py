@@ -13,17 +13,22 @@ never disagree about how an entry looks (CONTRACT.md, "Entry formats").
   to HEX. Parsing: only 1, 2, 4 or 8-byte fields; empty text is zero; negative numbers are
   accepted within the signed range (two's complement).
 
-The bulk functions format whole-map reads (one contiguous buffer of fixed-size records) with
-numpy instead of a per-entry loop: a million entries is the common case they are built for.
+The bulk functions format whole-map reads (one contiguous buffer of fixed-size records) without
+a per-entry Python loop where the format allows it: a million entries is the common case they
+are built for. They do not need numpy, whose import alone costs more than formatting 100k
+entries; only `sort_order` uses it.
 """
 
 from __future__ import annotations
 
+import binascii
 import sys
 from enum import Enum
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 BYTEORDER = sys.byteorder
 _NUMBER_SIZES = (1, 2, 4, 8)
@@ -124,36 +129,30 @@ def value_as_u64(data: bytes) -> int:
 
 # ---------------------------------------------------------------- many values
 
+# native-endian memoryview formats of unsigned integers, by size
+_UINT_CODES: dict[int, Literal["B", "H", "I", "Q"]] = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
-def records(
+
+def pack_records(
     buf: bytes, count: int, size: int, stride: int | None = None, offset: int = 0
-) -> npt.NDArray[np.uint8]:
-    """A (count, size) uint8 view/copy of fixed-size records at offset + i * stride."""
+) -> bytes:
+    """The `count` records of `size` bytes at offset + i * stride, end to end.
+
+    Strided records (one CPU's slots of a per-CPU read) are gathered with one extended-slice
+    copy per byte column: `size` C-level copies instead of `count` Python ones.
+    """
     stride = size if stride is None else stride
     if count == 0 or size == 0:
-        return np.zeros((count, size), dtype=np.uint8)
-    flat = np.frombuffer(buf, dtype=np.uint8, count=(count - 1) * stride + size, offset=offset)
-    return np.lib.stride_tricks.as_strided(flat, shape=(count, size), strides=(stride, 1))
-
-
-def _as_uint(recs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
-    """Records of up to 8 bytes as native-endian unsigned integers."""
-    count, size = recs.shape
-    if size in _NUMBER_SIZES:
-        return np.ascontiguousarray(recs).view(f"={'BHIQ'[_NUMBER_SIZES.index(size)]}")[:, 0]
-    padded = np.zeros((count, 8), dtype=np.uint8)
-    if BYTEORDER == "little":
-        padded[:, :size] = recs
-    else:
-        padded[:, 8 - size :] = recs
-    return padded.view("=Q")[:, 0]
-
-
-def _hex_matrix(recs: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """(count, 2*size) ASCII hex digits of each record."""
-    count, size = recs.shape
-    digits = np.ascontiguousarray(recs).tobytes().hex().encode("ascii")  # fastest path in C
-    return np.frombuffer(digits, dtype=np.uint8).reshape(count, 2 * size)
+        return b""
+    if stride == size:
+        if offset == 0 and len(buf) == count * size:
+            return bytes(buf)
+        return bytes(buf[offset : offset + count * size])
+    out = bytearray(count * size)
+    end = offset + (count - 1) * stride + 1
+    for j in range(size):
+        out[j::size] = buf[offset + j : end + j : stride]
+    return bytes(out)
 
 
 def bulk_format(
@@ -164,28 +163,47 @@ def bulk_format(
     stride: int | None = None,
     offset: int = 0,
 ) -> list[str]:
-    """format_bytes of each record at offset + i * stride, vectorised."""
-    recs = records(buf, count, size, stride, offset)
+    """format_bytes of each record at offset + i * stride, without a per-record Python loop
+    for HEX and NUMBER (bytes.hex with a separator, memoryview casts)."""
+    if count == 0:
+        return []
+    packed = pack_records(buf, count, size, stride, offset)
     if fmt is Format.NUMBER and size <= 8:
         if size == 0:
             return ["0"] * count
-        return list(map(str, _as_uint(recs).tolist()))
+        code = _UINT_CODES.get(size)
+        if code is not None:
+            return list(map(str, memoryview(packed).cast(code).tolist()))
+        return [
+            str(int.from_bytes(packed[i : i + size], BYTEORDER))
+            for i in range(0, count * size, size)
+        ]
     if fmt is Format.STRING:
-        flat = np.ascontiguousarray(recs).tobytes()
-        return [_string(flat[i : i + size]) for i in range(0, count * size, size)]
-    text = np.ascontiguousarray(recs).tobytes().hex()
-    width = 2 * size
-    return [text[i : i + width] for i in range(0, count * width, width)]
+        return [_string(packed[i : i + size]) for i in range(0, count * size, size)]
+    if size == 0:
+        return [""] * count
+    return packed.hex(" ", size).split(" ")
 
 
 def sort_order(buf: bytes, count: int, size: int, fmt: Format) -> npt.NDArray[np.intp]:
     """The permutation that sorts keys as the API pages them: numerically for NUMBER (up to
-    8 bytes), by the formatted text otherwise. For HEX that is the byte order itself."""
-    recs = records(buf, count, size)
+    8 bytes), by the formatted text otherwise. For HEX that is the byte order itself.
+
+    numpy is imported here, not at module level: the CLI's dump path never needs it, and
+    importing it costs ~50 ms of interpreter start.
+    """
+    import numpy as np
+
     if count == 0:
         return np.zeros(0, dtype=np.intp)
+    recs = np.frombuffer(pack_records(buf, count, size), dtype=np.uint8).reshape(count, size)
     if fmt is Format.NUMBER and 0 < size <= 8:
-        return np.argsort(_as_uint(recs), kind="stable")
+        padded = np.zeros((count, 8), dtype=np.uint8)
+        if BYTEORDER == "little":
+            padded[:, :size] = recs
+        else:
+            padded[:, 8 - size :] = recs
+        return np.argsort(padded.view("=Q")[:, 0], kind="stable")
     if fmt is Format.STRING:
         texts = bulk_format(buf, count, size, fmt)
         return np.array(sorted(range(count), key=texts.__getitem__), dtype=np.intp)
@@ -211,72 +229,93 @@ def dump_json(
     per_cpu: bool = False,
     ncpus: int = 1,
     slot_size: int | None = None,
-) -> bytes:
+) -> bytes | bytearray:
     """A whole-map read as the JSON array of `phydev inspect maps dump --json`:
     `[{"key": K, "value": V}, ...]`, or for per-CPU maps
     `[{"key": K, "values": [{"cpu": 0, "value": V}, ...]}, ...]`; K and V are strings in `fmt`.
 
-    HEX output has a fixed width per entry, so the whole document is assembled as one numpy
-    byte matrix; other formats are formatted in bulk and serialised by orjson.
+    HEX text has a fixed width per entry, so the document is one template row repeated and
+    filled in column by column; NUMBER (digits, nothing to escape) fills a %-template in one
+    C-level operation; STRING, which may need JSON escapes, goes through orjson. The result
+    may be a bytearray (tens of MB are not copied once more into bytes).
     """
     slot = value_size if slot_size is None else slot_size
     stride = slot * ncpus if per_cpu else value_size
     if count == 0:
         return b"[]"
-    if fmt is Format.HEX or (fmt is Format.NUMBER and key_size > 8 and value_size > 8):
-        return _dump_hex(keys, values, count, key_size, value_size, per_cpu, ncpus, slot, stride)
+    cpus = range(ncpus) if per_cpu else range(1)
+    if fmt is Format.HEX:
+        return _fixed_width_hex(keys, values, count, key_size, value_size, per_cpu, cpus, slot)
+    key_txt = bulk_format(keys, count, key_size, fmt)
+    val_txt = [bulk_format(values, count, value_size, fmt, stride, c * slot) for c in cpus]
+    if fmt is Format.NUMBER:
+        return _templated(count, key_txt, val_txt, per_cpu)
     import orjson
 
-    key_txt = bulk_format(keys, count, key_size, fmt)
     if not per_cpu:
-        val_txt = bulk_format(values, count, value_size, fmt, stride)
-        return orjson.dumps([{"key": k, "value": v} for k, v in zip(key_txt, val_txt, strict=True)])
-    cpu_txt = [bulk_format(values, count, value_size, fmt, stride, c * slot) for c in range(ncpus)]
+        pairs = zip(key_txt, val_txt[0], strict=True)
+        return orjson.dumps([{"key": k, "value": v} for k, v in pairs])
     return orjson.dumps(
         [
-            {
-                "key": key_txt[i],
-                "values": [{"cpu": c, "value": cpu_txt[c][i]} for c in range(ncpus)],
-            }
+            {"key": key_txt[i], "values": [{"cpu": c, "value": val_txt[c][i]} for c in cpus]}
             for i in range(count)
         ]
     )
 
 
-def _dump_hex(
+def _row_parts(per_cpu: bool, ncpus: int) -> list[str]:
+    """The literal text of one JSON row around its fields: len(parts) = 2 + ncpus."""
+    if not per_cpu:
+        return ['{"key":"', '","value":"', '"},']
+    cells = ['","values":[{"cpu":0,"value":"']
+    cells += [f'"}},{{"cpu":{c},"value":"' for c in range(1, ncpus)]
+    return ['{"key":"', *cells, '"}]},']
+
+
+def _templated(count: int, key_txt: list[str], val_txt: list[list[str]], per_cpu: bool) -> bytes:
+    """Rows from a %-template: texts must need no JSON escaping (digits, hex)."""
+    parts = _row_parts(per_cpu, len(val_txt))
+    row = "%s".join(p.replace("%", "%%") for p in parts)
+    width = 1 + len(val_txt)
+    fields: list[str] = [""] * (count * width)
+    fields[0::width] = key_txt
+    for c, column in enumerate(val_txt):
+        fields[1 + c :: width] = column
+    body = (row * count) % tuple(fields)
+    return ("[" + body[:-1] + "]").encode("ascii")
+
+
+def _fixed_width_hex(
     keys: bytes,
     values: bytes,
     count: int,
     key_size: int,
     value_size: int,
     per_cpu: bool,
-    ncpus: int,
+    cpus: range,
     slot: int,
-    stride: int,
-) -> bytes:
-    """Every entry has the same length in HEX: fill one (count, row) byte matrix."""
-    pieces: list[bytes | npt.NDArray[np.uint8]] = [b'{"key":"']
-    pieces.append(_hex_matrix(records(keys, count, key_size)))
-    if per_cpu:
-        pieces.append(b'","values":[')
-        for c in range(ncpus):
-            pieces.append(b'%s{"cpu":%d,"value":"' % (b"," if c else b"", c))
-            pieces.append(_hex_matrix(records(values, count, value_size, stride, c * slot)))
-            pieces.append(b'"}')
-        pieces.append(b"]},")
-    else:
-        pieces.append(b'","value":"')
-        pieces.append(_hex_matrix(records(values, count, value_size, stride)))
-        pieces.append(b'"},')
-    width = sum(p.shape[1] if isinstance(p, np.ndarray) else len(p) for p in pieces)
-    # One flat buffer: "[" then the rows; the last row's trailing "," becomes "]".
-    flat = np.empty(1 + count * width, dtype=np.uint8)
-    flat[0] = ord("[")
-    rows = flat[1:].reshape(count, width)
-    pos = 0
-    for p in pieces:
-        n = p.shape[1] if isinstance(p, np.ndarray) else len(p)
-        rows[:, pos : pos + n] = p if isinstance(p, np.ndarray) else np.frombuffer(p, np.uint8)
-        pos += n
-    flat[-1] = ord("]")
-    return flat.tobytes()
+) -> bytearray:
+    """Every HEX row has the same length: repeat one template row, then copy each hex digit
+    column into place with an extended-slice assignment (C loops, no per-entry objects)."""
+    parts = [p.encode("ascii") for p in _row_parts(per_cpu, len(cpus))]
+    kw, vw = 2 * key_size, 2 * value_size
+    stride = slot * len(cpus) if per_cpu else value_size
+    key_hex = binascii.hexlify(pack_records(keys, count, key_size))
+    value_hex = binascii.hexlify(memoryview(values)[: count * stride])
+    # (source, its first digit, digits per source row, digits per field) of each field
+    fields = [(key_hex, 0, kw, kw)] + [(value_hex, 2 * c * slot, 2 * stride, vw) for c in cpus]
+    # Rows start with their separator: "," + row + "," + row ..., the first "," becomes "[".
+    parts[-1] = parts[-1].removesuffix(b",")
+    template = b"," + parts[0]
+    template += b"".join(b"0" * f[3] + p for f, p in zip(fields, parts[1:], strict=True))
+    row_width = len(template)
+    out = bytearray(template) * count  # one allocation, no bytes temporaries
+    pos = 1
+    for literal, (src, first, step, width) in zip(parts, fields, strict=False):
+        pos += len(literal)
+        for j in range(width):
+            out[pos + j :: row_width] = src[first + j :: step]
+        pos += width
+    out[0:1] = b"["
+    out += b"]"
+    return out

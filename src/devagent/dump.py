@@ -22,21 +22,20 @@ def read_map(map_id: int) -> tuple[MapInfo, MapDump]:
         return handle.info, handle.read_all()
 
 
-def dump_map(map_id: int, fmt: str, as_json: bool) -> bytes:
-    """The whole output of the dump command: `fmt` is hex, string, number or btf."""
+def dump_map(map_id: int, fmt: str, as_json: bool) -> list[bytes | bytearray]:
+    """The whole output of the dump command, in pieces to write one after the other (a big
+    map's JSON is not copied again to add its newline): `fmt` is hex, string, number or btf."""
     info, dump = read_map(map_id)
     if fmt == "btf":
-        return _dump_btf(info, dump, as_json)
+        return [_dump_btf(info, dump, as_json)]
     codec_fmt = Format.parse(fmt)
     if as_json:
-        return (
-            dump_json(
-                dump.keys, dump.values, dump.count, dump.key_size, dump.value_size, codec_fmt,
-                per_cpu=dump.per_cpu, ncpus=dump.ncpus, slot_size=dump.slot_size,
-            )
-            + b"\n"
+        body = dump_json(
+            dump.keys, dump.values, dump.count, dump.key_size, dump.value_size, codec_fmt,
+            per_cpu=dump.per_cpu, ncpus=dump.ncpus, slot_size=dump.slot_size,
         )  # fmt: skip
-    return _table(dump, codec_fmt)
+        return [body, b"\n"]
+    return [_table(dump, codec_fmt)]
 
 
 def _table(dump: MapDump, fmt: Format) -> bytes:

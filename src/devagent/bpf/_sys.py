@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
-import platform
 from enum import IntEnum
 
 from .errors import BPFError
@@ -264,13 +262,15 @@ class LinkInfo(ctypes.Structure):
 
 
 def _load_libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    """The C library the interpreter already has loaded (dlopen(NULL)): no search for it, and
+    no `ctypes.util`, whose import (subprocess, tempfile, ...) is slower than the lookup."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 _libc = _load_libc()
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
-_NR_BPF = _SYSCALL_NR.get(platform.machine(), 321)
+_NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)
 
 
 def addr(obj: ctypes._CData | None) -> int:
