@@ -61,6 +61,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> Starle
     middleware.append(Middleware(Guard, settings=settings))
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
+    app.state.graphql = graphql
     return app
 
 

@@ -11,18 +11,20 @@ import logging
 from typing import Any
 
 import anyio.to_thread
+import orjson
 from ariadne import graphql_sync
-from graphql import GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..bpf.errors import NotFound
 from ..codec import CodecError
-from ..inventory import Inventory
+from ..inventory import Inventory, Snapshot
 from ..settings import Settings
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
 from .limits import limits_rule
+from .response_cache import ResponseCache, cache_key
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -72,10 +74,13 @@ class GraphQLEndpoint:
         self.inventory = inventory
         self.pager = pager
         self.rules = [limits_rule(settings.max_query_depth)]
+        self.responses = ResponseCache()
 
-    def execute(self, data: dict[str, Any], queries_only: bool) -> tuple[bool, dict[str, Any]]:
+    def execute(
+        self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot | None = None
+    ) -> tuple[bool, dict[str, Any]]:
         """Run one operation synchronously (called in a worker thread)."""
-        ctx = RequestContext(self.settings, self.inventory, self.pager)
+        ctx = RequestContext(self.settings, self.inventory, self.pager, snapshot)
         success, result = graphql_sync(
             self.schema,
             data,
@@ -86,6 +91,29 @@ class GraphQLEndpoint:
             logger=LOGGER,
         )
         return success, result
+
+    def respond(self, data: dict[str, Any], queries_only: bool) -> tuple[int, bytes]:
+        """(HTTP status, JSON body) of one operation, from the response cache when the same
+        query already ran on the current snapshot (see api.response_cache)."""
+        key = cache_key(data)
+        snapshot = self.inventory.snapshot()
+        generation = 0
+        if key is not None:
+            body, generation = self.responses.lookup(snapshot, key)
+            if body is not None:
+                return 200, body
+        if operation_type(data) == OperationType.MUTATION:
+            self.responses.clear()
+            try:
+                _, result = self.execute(data, queries_only)
+            finally:
+                self.responses.clear()
+            return _encoded(result)
+        _, result = self.execute(data, queries_only, snapshot)
+        status, body = _encoded(result)
+        if key is not None and status == 200 and "errors" not in result:
+            self.responses.store(snapshot, key, body, generation)
+        return status, body
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET":
@@ -117,24 +145,32 @@ class GraphQLEndpoint:
             return _error("query text is too long", 413)
         if request.method == "GET" and _is_mutation(data):
             return _error("mutations are not allowed over GET: use POST", 405)
-        _, result = await anyio.to_thread.run_sync(self.execute, data, request.method == "GET")
-        # 200 whenever the operation ran, even with field errors (as gqlgen answered); 400
-        # only when it could not run at all (syntax, validation, limits).
-        return JSONResponse(result, status_code=200 if "data" in result else 400)
+        status, body = await anyio.to_thread.run_sync(self.respond, data, request.method == "GET")
+        return Response(body, status_code=status, media_type="application/json")
+
+
+def _encoded(result: dict[str, Any]) -> tuple[int, bytes]:
+    """200 whenever the operation ran, even with field errors (as gqlgen answered); 400 only
+    when it could not run at all (syntax, validation, limits)."""
+    return (200 if "data" in result else 400), orjson.dumps(result)
+
+
+def operation_type(data: dict[str, Any]) -> OperationType | None:
+    """The type of the operation a request would run (None if the text does not parse or
+    names no such operation: execution reports that)."""
+    try:
+        document = parse(data["query"])
+    except GraphQLError:
+        return None
+    wanted = data.get("operationName")
+    for d in document.definitions:
+        if isinstance(d, OperationDefinitionNode) and (
+            wanted is None or (d.name is not None and d.name.value == wanted)
+        ):
+            return d.operation
+    return None
 
 
 def _is_mutation(data: dict[str, Any]) -> bool:
     """Whether the operation a GET would run is a mutation (refused before execution)."""
-    from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
-
-    try:
-        document = parse(data["query"])
-    except GraphQLError:
-        return False  # reported as a syntax error by execution
-    wanted = data.get("operationName")
-    return any(
-        isinstance(d, OperationDefinitionNode)
-        and (wanted is None or (d.name is not None and d.name.value == wanted))
-        and d.operation == OperationType.MUTATION
-        for d in document.definitions
-    )
+    return operation_type(data) == OperationType.MUTATION
