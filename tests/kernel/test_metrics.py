@@ -455,6 +455,30 @@ def test_registry_collect_gives_the_same_samples(own_maps: OwnMaps) -> None:
     assert fast == slow and fast
 
 
+@pytest.mark.parametrize(
+    "accept",
+    [None, "text/plain;version=1.0.0;escaping=dots", OPENMETRICS,
+     "application/openmetrics-text;version=1.0.0;escaping=values"],
+)  # fmt: skip
+def test_fast_render_is_byte_for_byte_the_encoders(
+    own_maps: OwnMaps, packet_fixture: PacketFixture, accept: str | None
+) -> None:
+    """Every family of a real snapshot, rendered from templates, equals what the encoder
+    prometheus_client picks for that Accept header writes for the same families."""
+    from devagent.metrics_render import negotiate, render
+
+    exp = exporter("-:^mt_:string", "-:AT_:string", bpf_dir=packet_fixture.bpf_dir)
+    families = exp.collector.families(exp.inventory.snapshot())
+    assert sum(len(f.samples) for f in families) > 100
+    encoder, content_type = negotiate(accept)
+
+    class All:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return families
+
+    assert render(families, encoder, content_type) == encoder(All())
+
+
 # ---------------------------------------------------------------- promtool
 
 
