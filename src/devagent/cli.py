@@ -155,12 +155,21 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
     show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
 
 
+@links.command("show")
+@click.argument("link_id", type=int, metavar="ID")
+@bpf_dir_option
+@json_option
+def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
+    """Everything about one link: attach details, cgroup path, program, pins and owners."""
+    show_details("link", link_id, bpf_dir, as_json)
+
+
 def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
-    """Print the details of one program or map, text or JSON; unknown ids exit 1."""
-    from .details import details_text, map_details, program_details
+    """Print the details of one program, map or link, text or JSON; unknown ids exit 1."""
+    from .details import details_text, link_details, map_details, program_details
     from .inventory import take_snapshot
 
-    builder = program_details if kind == "program" else map_details
+    builder = {"program": program_details, "map": map_details, "link": link_details}[kind]
     with kernel_errors():
         details = builder(take_snapshot(bpf_dir), obj_id)
     if as_json:

@@ -1,4 +1,4 @@
-"""Full details of one program or map for `phydev inspect progs show` / `maps show`:
+"""Full details of one program, map or link for `phydev inspect progs|maps|links show`:
 everything the kernel says plus relations (maps, links, pins, owning processes)."""
 
 from __future__ import annotations
@@ -40,6 +40,21 @@ def map_details(snap: Snapshot, map_id: int) -> dict[str, object]:
     return out
 
 
+def link_details(snap: Snapshot, link_id: int) -> dict[str, object]:
+    """The link as JSON: listing fields, the program it attaches, the cgroup path resolved
+    from the cgroup id where the cgroup still exists, and owners."""
+    link = snap.link(link_id)
+    out = link_json(link, snap.pins)
+    if "cgroup_id" in link.details:
+        out["cgroupPath"] = snap.cgroup_path(int(str(link.details["cgroup_id"])))
+    prog = snap.programs.get(link.prog_id)
+    out["program"] = (
+        {"id": prog.id, "name": prog.name, "type": prog.type_name} if prog is not None else None
+    )
+    out["owners"] = _owners(snap, "link", link_id)
+    return out
+
+
 def _value_text(key: str, value: object) -> str:
     if isinstance(value, bool):
         return go_bool(value)
@@ -47,6 +62,8 @@ def _value_text(key: str, value: object) -> str:
         return "-"
     if key in ("runTime", "avgRunTime") and isinstance(value, float):
         return go_duration(round(value * 1e9))
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
     if isinstance(value, list):
         if not value:
             return "-"

@@ -285,6 +285,34 @@ def test_links_list_matches_bpftool(
     assert "devname=lo" in rows[link_fixture.xdp_link_id][3]
 
 
+def test_links_show_has_cgroup_path_program_and_owners(
+    link_fixture: LinkFixture, packet_fixture: PacketFixture
+) -> None:
+    """The cgroup link is held only by this test process's fd: it must be among the owners
+    (bpftool's "pids"), and its cgroup id resolved to the cgroup's path."""
+    link_id = link_fixture.cgroup_link_id
+    out = run_phydev("inspect", "links", "show", str(link_id), "--json")
+    details = json.loads(out.stdout)
+    ref = bpftool_json("link", "show", "id", str(link_id))
+    assert isinstance(ref, dict)
+    assert details["id"] == link_id and details["type"] == "Cgroup"
+    assert details["cgroup_id"] == ref["cgroup_id"]
+    assert details["cgroupPath"] == link_fixture.cgroup_path
+    prog_id = packet_fixture.obj.prog_ids["cgroup_allow"]
+    assert details["program"] == {"id": prog_id, "name": "cgroup_allow", "type": "CGroupSKB"}
+    owner_pids = {o["pid"] for o in details["owners"]}
+    assert os.getpid() in owner_pids
+    if "pids" in ref:  # bpftool built with its pid-iterator skeleton
+        assert {p["pid"] for p in ref["pids"]} == owner_pids
+    text = run_phydev("inspect", "links", "show", str(link_id)).stdout
+    lines = dict(line.split(None, 1) for line in text.splitlines())
+    assert lines["cgroupPath"] == link_fixture.cgroup_path
+    assert lines["program"] == f"id={prog_id} name=cgroup_allow type=CGroupSKB"
+    assert f"pid={os.getpid()} " in lines["owners"]
+    missing = run_phydev("inspect", "links", "show", "4000000", check=False)
+    assert missing.returncode == 1 and "link 4000000: not found" in missing.stderr
+
+
 @pytest.mark.parametrize("who", ["nobody", "nocaps"])
 def test_unprivileged_user_gets_one_clear_line(kernel: None, who: str) -> None:
     """As `nobody`, or as root without capabilities, listing needs privileges we do not
