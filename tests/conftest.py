@@ -351,14 +351,16 @@ def link_fixture(packet_fixture: PacketFixture) -> Iterator[LinkFixture]:
 # ---------------------------------------------------------------- metrics / server helpers
 
 
+def first_u64(cells: list[str]) -> int:
+    """The first 8 bytes of a value bpftool printed as hex cells, as a native-endian u64
+    (zero-padded): what the exporter puts in devagent_ebpf_map_entry_value."""
+    raw = bytes(int(c, 16) for c in cells)[:8]
+    return int.from_bytes(raw.ljust(8, b"\0"), sys.byteorder)
+
+
 def kernel_map_entries(map_id: int) -> dict[bytes, list[int]]:
     """What `bpftool map dump` reads from the kernel: raw key -> the first 8 bytes of the
     value as a native-endian u64 (zero-padded), one per CPU for per-CPU maps."""
-
-    def u64(cells: list[str]) -> int:
-        raw = bytes(int(c, 16) for c in cells)[:8]
-        return int.from_bytes(raw.ljust(8, b"\0"), sys.byteorder)
-
     out: dict[bytes, list[int]] = {}
     dump = bpftool_json("map", "dump", "id", str(map_id)) or []
     assert isinstance(dump, list)
@@ -366,9 +368,9 @@ def kernel_map_entries(map_id: int) -> dict[bytes, list[int]]:
         key = bytes(int(c, 16) for c in entry["key"])
         if "values" in entry:
             cpus = sorted(entry["values"], key=lambda v: int(v["cpu"]))
-            out[key] = [u64(v["value"]) for v in cpus]
+            out[key] = [first_u64(v["value"]) for v in cpus]
         else:
-            out[key] = [u64(entry["value"])]
+            out[key] = [first_u64(entry["value"])]
     return out
 
 

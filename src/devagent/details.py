@@ -4,9 +4,15 @@ everything the kernel says plus relations (maps, links, pins, owning processes).
 from __future__ import annotations
 
 from .bpf.names import map_flag_names
+from .bpf.objects import MapInfo, ProgramInfo
 from .inventory import Snapshot
 from .listing import link_json, map_json, program_json
 from .textfmt import go_bool, go_duration
+
+
+def _brief(obj: ProgramInfo | MapInfo) -> dict[str, object]:
+    """A related program or map, as the show commands list it."""
+    return {"id": obj.id, "name": obj.name, "type": obj.type_name}
 
 
 def _owners(snap: Snapshot, kind: str, obj_id: int) -> list[dict[str, object]]:
@@ -17,9 +23,7 @@ def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
     """The program as JSON: listing fields plus maps, links and owners."""
     prog = snap.program(prog_id)
     out = program_json(prog, snap.program_pins(prog_id))
-    out["maps"] = [
-        {"id": m.id, "name": m.name, "type": m.type_name} for m in snap.maps_of_program(prog_id)
-    ]
+    out["maps"] = [_brief(m) for m in snap.maps_of_program(prog_id)]
     out["links"] = [link_json(link, snap.pins) for link in snap.links_of_program(prog_id)]
     out["owners"] = _owners(snap, "program", prog_id)
     return out
@@ -33,9 +37,7 @@ def map_details(snap: Snapshot, map_id: int) -> dict[str, object]:
     out["btfKeyTypeId"] = info.btf_key_type_id or None
     out["btfValueTypeId"] = info.btf_value_type_id or None
     out["mapExtra"] = info.map_extra
-    out["programs"] = [
-        {"id": p.id, "name": p.name, "type": p.type_name} for p in snap.programs_using_map(map_id)
-    ]
+    out["programs"] = [_brief(p) for p in snap.programs_using_map(map_id)]
     out["owners"] = _owners(snap, "map", map_id)
     return out
 
@@ -48,9 +50,7 @@ def link_details(snap: Snapshot, link_id: int) -> dict[str, object]:
     if "cgroup_id" in link.details:
         out["cgroupPath"] = snap.cgroup_path(int(str(link.details["cgroup_id"])))
     prog = snap.programs.get(link.prog_id)
-    out["program"] = (
-        {"id": prog.id, "name": prog.name, "type": prog.type_name} if prog is not None else None
-    )
+    out["program"] = _brief(prog) if prog is not None else None
     out["owners"] = _owners(snap, "link", link_id)
     return out
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from functools import partial
 
 from prometheus_client.exposition import choose_encoder
@@ -22,7 +21,9 @@ from .metrics_maps import MapExport
 from .metrics_template import (
     OPENMETRICS_EOF,
     Encoder,
+    ProbedLine,
     escape_label_value,
+    escape_label_values,
     go_float,
     probe,
     render_family,
@@ -32,14 +33,6 @@ ENTRY_VALUE = "devagent_ebpf_map_entry_value"
 ENTRY_VALUE_HELP = "Value of an eBPF map entry"
 ENTRY_VALUE_LABELS = ("id", "name", "type", "key", "cpu")
 _NAME_BEFORE_VALUE = re.compile('([^{,\\s]+)="$')
-
-
-def escape_label_values(values: list[str]) -> list[str]:
-    """escape_label_value of each, skipping the work when none needs escaping (the rule)."""
-    joined = "".join(values)
-    if "\\" in joined or "\n" in joined or '"' in joined:
-        return [escape_label_value(v) for v in values]
-    return values
 
 
 def with_field_labels(keys: list[str], e: MapExport, names: Sequence[str]) -> list[str]:
@@ -113,19 +106,20 @@ class MapEntryValueFamily(Metric):
         """Metric.__init__ assigns an empty list; the samples come from the exports."""
 
     def render_samples(
-        self, template: SampleTemplate, label_names: Callable[[Sequence[str]], Sequence[str]]
+        self, template: ProbedLine, label_names: Callable[[Sequence[str]], Sequence[str]]
     ) -> str:
         """The sample lines, made from the template (same bytes as prometheus_client);
         `label_names` writes a btf rule's field label names as the encoder does."""
         parts: list[str] = []
         for e in self.exports:
-            head, middle, tail, first = template.for_map(
+            head, middle, tail, first = split_for_map(
+                template,
                 {
                     "id": str(e.info.id),
                     "name": e.info.name,
                     "type": e.info.type_name,
                     **({} if e.per_cpu else {"cpu": ""}),
-                }
+                },
             )
             keys = with_field_labels(escape_label_values(e.keys), e, label_names(e.field_names))
             values = format_values(e.values.ravel().tolist())
@@ -151,38 +145,31 @@ class MapEntryValueFamily(Metric):
         return "".join(parts)
 
 
-@dataclass(frozen=True)
-class SampleTemplate:
-    """One map_entry_value line as the encoder writes it, split at its label values."""
-
-    header: str  # the HELP / TYPE (/ UNIT) lines
-    pieces: tuple[str, ...]  # literal, slot, literal, slot, ..., literal (ends before value)
-
-    def for_map(self, fixed: dict[str, str]) -> tuple[str, str, str, str]:
-        """Fill in the labels fixed for one map: (head, middle, tail, first) such that a line
-        is head + <first> + middle + <other> + tail + value, where first/other are the
-        remaining slots ("cpu", "key"); with cpu fixed, a line is head + key + tail + value."""
-        out: list[str] = []
-        slots: list[str] = []
-        text = self.pieces[0]
-        for slot, literal in zip(self.pieces[1::2], self.pieces[2::2], strict=True):
-            if slot in fixed:
-                text += escape_label_value(fixed[slot]) + literal
-            else:
-                out.append(text)
-                slots.append(slot)
-                text = literal
-        out.append(text)
-        if len(slots) == 1:
-            return out[0], "", out[1], slots[0]
-        return out[0], out[1], out[2], slots[0]
+def split_for_map(line: ProbedLine, fixed: dict[str, str]) -> tuple[str, str, str, str]:
+    """Fill the labels fixed for one map into the entry-value line: (head, middle, tail,
+    first) such that a line is head + <first> + middle + <other> + tail + value, where
+    first/other are the remaining slots ("cpu", "key"); with cpu fixed, a line is
+    head + key + tail + value."""
+    out: list[str] = []
+    slots: list[str] = []
+    text = line.pieces[0]
+    for slot, literal in zip(line.pieces[1::2], line.pieces[2::2], strict=True):
+        if slot in fixed:
+            text += escape_label_value(fixed[slot]) + literal
+        else:
+            out.append(text)
+            slots.append(slot)
+            text = literal
+    out.append(text)
+    if len(slots) == 1:
+        return out[0], "", out[1], slots[0]
+    return out[0], out[1], out[2], slots[0]
 
 
-def sample_template(encoder: Encoder) -> SampleTemplate:
-    """The map_entry_value template for an encoder (one tiny render, done per scrape)."""
+def entry_value_line(encoder: Encoder) -> ProbedLine:
+    """The map_entry_value line for an encoder (one tiny render, done per scrape)."""
     meta = Metric(ENTRY_VALUE, ENTRY_VALUE_HELP, "gauge")
-    line = probe(encoder, meta, ENTRY_VALUE, ENTRY_VALUE_LABELS)
-    return SampleTemplate(line.header, line.pieces)
+    return probe(encoder, meta, ENTRY_VALUE, ENTRY_VALUE_LABELS)
 
 
 def negotiate(accept_header: str | None) -> tuple[Encoder, str]:
@@ -201,7 +188,7 @@ def render(families: Iterable[Metric], encoder: Encoder, content_type: str) -> b
         if isinstance(family, MapEntryValueFamily):
             if not family.exports:
                 continue
-            template = sample_template(encoder)
+            template = entry_value_line(encoder)
             out.append(template.header)
             out.append(family.render_samples(template, partial(encoded_label_names, encoder)))
         else:

@@ -22,7 +22,6 @@ Encoder = Callable[..., bytes]
 OPENMETRICS_EOF = "# EOF\n"
 _PLACEHOLDER = re.compile("\x00([a-zA-Z0-9_]+)\x00")
 _VALUE_SUFFIX = " 0.0\n"
-_NEEDS_ESCAPE = re.compile(r'[\\\n"]')
 go_float: Callable[[float], str] = floatToGoString  # how prometheus_client writes values
 
 
@@ -48,6 +47,14 @@ def encode(encoder: Encoder, families: Iterable[Metric]) -> str:
 def escape_label_value(value: str) -> str:
     """A label value as the exposition formats quote it (backslash, newline, double quote)."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def escape_label_values(values: list[str]) -> list[str]:
+    """escape_label_value of each, skipping the work when none needs escaping (the rule)."""
+    joined = "".join(values)
+    if "\\" in joined or "\n" in joined or '"' in joined:
+        return [escape_label_value(v) for v in values]
+    return values
 
 
 @dataclass(frozen=True)
@@ -98,9 +105,6 @@ def render_family(family: Metric, encoder: Encoder) -> str:
         return encode(encoder, [family])
     line = probe(encoder, family, first.name, names)
     template, slots = _format_template(line)
-    fill = template.format
-    rows = [[s.labels[k] for k in slots] for s in samples]
-    if any(_NEEDS_ESCAPE.search(v) for row in rows for v in row):
-        rows = [[escape_label_value(v) for v in row] for row in rows]
+    columns = [escape_label_values([s.labels[k] for s in samples]) for k in slots]
     values = [go_float(s.value) for s in samples]
-    return line.header + "".join(fill(*row, v) for row, v in zip(rows, values, strict=True))
+    return line.header + "".join(map(template.format, *columns, values))

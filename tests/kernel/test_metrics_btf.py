@@ -17,6 +17,7 @@ import pytest
 from devagent.bpf.maps import create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
+from tests.conftest import first_u64
 from tests.kernel.test_btf import Loaded, bpftool
 from tests.kernel.test_btf import loaded as loaded  # the fixture, re-exported
 from tests.kernel.test_metrics import exporter, samples, scrape
@@ -45,11 +46,6 @@ def expected_fields(key: dict[str, object]) -> dict[str, str]:
         else:
             out[f"key_{name}"] = expected_text(value)
     return out
-
-
-def first_u64(cells: list[str]) -> float:
-    raw = bytes(int(c, 16) for c in cells)[:8]
-    return float(int.from_bytes(raw.ljust(8, b"\0"), sys.byteorder))
 
 
 def map_samples(text: str, map_id: int) -> list[dict[str, str | float]]:
@@ -87,7 +83,7 @@ def test_struct_key_fields_become_labels(loaded: Loaded, accept: str | None) -> 
         want["key_bytes"] = json.dumps(list(union), separators=(",", ":"))
         assert fields == want
         assert sample["cpu"] == "" and sample["type"] == "Hash" and sample["name"] == "flows"
-        assert sample["value"] == first_u64(entry["value"])
+        assert sample["value"] == float(first_u64(entry["value"]))
     some = got[0]
     assert {"key_addr4", "key_bytes", "key_lo16", "key_hi16", "key_in", "key_bits"} <= set(some)
     assert json.loads(str(some["key_in"])).keys() == {"port", "delta", "tag"}
@@ -99,7 +95,7 @@ def test_string_and_scalar_keys(loaded: Loaded) -> None:
     dump = json.loads(bpftool("-j", "map", "dump", "id", str(names)))
     got = {(s["key"], s["cpu"]): s["value"] for s in map_samples(text, names)}
     want = {
-        (expected_text(e["formatted"]["key"]), str(v["cpu"])): first_u64(v["value"])
+        (expected_text(e["formatted"]["key"]), str(v["cpu"])): float(first_u64(v["value"]))
         for e in dump
         for v in e["values"]
     }

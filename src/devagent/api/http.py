@@ -102,7 +102,8 @@ class GraphQLEndpoint:
             body, generation = self.responses.lookup(snapshot, key)
             if body is not None:
                 return 200, body
-        if operation_type(data) == OperationType.MUTATION:
+        # A GET (queries_only) that names a mutation was refused in handle(): no parse again.
+        if not queries_only and operation_type(data) == OperationType.MUTATION:
             self.responses.clear()
             try:
                 _, result = self.execute(data, queries_only)

@@ -118,6 +118,17 @@ def _int_format(t: object) -> str | None:
     return _INT_FORMATS.get((t.bits, t.signed))
 
 
+def _checked(r: Renderer, size: int, type_id: int, offset: int = 0) -> ValueRenderer:
+    """`r` at `offset` of a whole value of type `type_id`, after checking the data holds one."""
+
+    def render_value(data: bytes) -> object:
+        if len(data) < size:
+            raise BTFError(f"{len(data)} bytes of data for a {size}-byte BTF type {type_id}")
+        return r(data, offset)
+
+    return render_value
+
+
 class _Compiler:
     """Builds and caches the renderer of each (type id, bit offset) of one Btf."""
 
@@ -161,13 +172,7 @@ class _Compiler:
         r = self.values.get(type_id)
         if r is not None:
             return r
-        inner, size = self.get(type_id), self.btf.size_of(type_id)
-
-        def render_value(data: bytes) -> object:
-            if len(data) < size:
-                raise BTFError(f"{len(data)} bytes of data for a {size}-byte BTF type {type_id}")
-            return inner(data, 0)
-
+        render_value = _checked(self.get(type_id), self.btf.size_of(type_id), type_id)
         self.values[type_id] = render_value
         return render_value
 
@@ -375,14 +380,6 @@ def member_renderers(btf: Btf, type_id: int) -> list[tuple[str, ValueRenderer]]:
     out: list[tuple[str, ValueRenderer]] = []
     size = btf.size_of(type_id)
 
-    def whole(r: Renderer, skip: int) -> ValueRenderer:
-        def render_member(data: bytes) -> object:
-            if len(data) < size:
-                raise BTFError(f"{len(data)} bytes of data for a {size}-byte BTF type {type_id}")
-            return r(data, skip)
-
-        return render_member
-
     def walk(tid: int, base: int, depth: int) -> None:
         t = btf.type(comp._libbpf_resolve(tid))
         if not isinstance(t, Struct) or depth > MAX_RESOLVE_DEPTH:
@@ -395,7 +392,7 @@ def member_renderers(btf: Btf, type_id: int) -> list[tuple[str, ValueRenderer]]:
                 continue
             skip, bits = bit >> 3, bit & 7
             r = _bitfield(m.bitfield_size, bits) if m.bitfield_size else comp.get(m.type, bits)
-            out.append((m.name, whole(r, skip)))
+            out.append((m.name, _checked(r, size, type_id, skip)))
 
     walk(type_id, 0, 0)
     return out

@@ -46,5 +46,8 @@ def any_holds_stats_fd(pids: Iterable[int] | None = None) -> bool:
 
 def stats_enabled() -> bool:
     """Whether the kernel collects run statistics now: the sysctl, or any held stats fd
-    (ours first, as it is the cheapest to check; then every process's)."""
-    return sysctl_enabled() or holds_stats_fd(os.getpid()) or any_holds_stats_fd()
+    (ours first, as it is the cheapest to check; then every other process's)."""
+    own = os.getpid()
+    if sysctl_enabled() or holds_stats_fd(own):
+        return True
+    return any_holds_stats_fd(p for p in procfs.iter_pids() if p != own)
