@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -137,15 +138,46 @@ def test_hostile_queries_get_errors_and_the_server_keeps_serving(own_agent: Phyd
     wide = "{ " + " ".join(f"a{i}: maps {{ id name type }}" for i in range(2000)) + " }"
     status, body = post(own_agent, wide)
     assert status == 400 and "the limit is 5000" in body["errors"][0]["message"]
-    big = json.dumps({"query": SIMPLE, "variables": {"x": "y" * (2 << 20)}}).encode()
-    status, _, _ = request(own_agent, "/query", "POST", big, {"Content-Type": "application/json"})
-    assert status == 413
     for garbage in (b"{not json", b"[]", b'{"query": 5}'):
         status, _, _ = request(own_agent, "/query", "POST", garbage,
                                {"Content-Type": "application/json"})  # fmt: skip
         assert status == 400
     status, body = post(own_agent, "{ maps { id ")
     assert status == 400 and "Syntax Error" in body["errors"][0]["message"]
+    still_serving(own_agent)
+
+
+def raw_exchange(server: PhydevServer, head: str, body_parts: list[bytes]) -> bytes:
+    """Send a hand-made request over a socket, then read the whole answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        for part in body_parts:
+            sock.sendall(part)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_oversized_bodies_get_413_whatever_the_client_does(own_agent: PhydevServer) -> None:
+    """The limit is 1 MiB. A client that sends its whole oversized body before reading (as
+    urllib does) must still see the 413, not a reset; so must one that streams it chunked; a
+    body declared far beyond reason is refused before it is read."""
+    big = json.dumps({"query": SIMPLE, "variables": {"x": "y" * (2 << 20)}}).encode()
+    for _ in range(3):
+        status, _, raw = request(own_agent, "/query", "POST", big,
+                                 {"Content-Type": "application/json"})  # fmt: skip
+        assert status == 413 and b"larger than 1048576 bytes" in raw
+    piece = b"y" * (256 << 10)
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(6)] + [b"0\r\n\r\n"]
+    head = ("POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")  # fmt: skip
+    answer = raw_exchange(own_agent, head, chunks)
+    assert answer.startswith(b"HTTP/1.1 413") and b"larger than 1048576 bytes" in answer
+    head = ("POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {1 << 40}\r\nConnection: close\r\n\r\n")  # fmt: skip
+    answer = raw_exchange(own_agent, head, [b"{"])
+    assert answer.startswith(b"HTTP/1.1 413") and b"larger than 1048576 bytes" in answer
     still_serving(own_agent)
 
 
