@@ -213,10 +213,16 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
     {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape)."""
     from .dump import dump_map
 
+    out = sys.stdout.buffer
     with kernel_errors():
-        pieces = dump_map(map_id, fmt.lower(), as_json)
-    for piece in pieces:
-        sys.stdout.buffer.write(piece)
+        try:
+            for piece in dump_map(map_id, fmt.lower(), as_json):
+                out.write(piece)
+            out.flush()
+        except BrokenPipeError:
+            # The reader (head, less) has gone: stop quietly, as bpftool does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+            sys.exit(141)
 
 
 def _port_from_env() -> int:

@@ -77,12 +77,13 @@ def test_batch_read_equals_key_by_key_read(packet_fixture: PacketFixture) -> Non
     map_id = packet_fixture.obj.map_ids["lru_lens"]
     for _ in range(5):
         with MapHandle.open(map_id) as handle:
-            batched = handle._read_batched()
+            chunks = list(handle._read_batched())
             by_keys = handle._read_by_keys()
-        if dict(batched.items()) == dict(by_keys.items()):
+        batched = {k: v for chunk in chunks for k, v in chunk.items()}
+        if batched == dict(by_keys.items()):
             break
-    assert dict(batched.items()) == dict(by_keys.items())
-    assert batched.count == by_keys.count > 0
+    assert batched == dict(by_keys.items())
+    assert sum(c.count for c in chunks) == by_keys.count > 0
 
 
 @pytest.fixture
@@ -101,8 +102,11 @@ def test_big_hash_batch_read_crosses_chunks(kernel: None, monkeypatch: pytest.Mo
         keys = b"".join(struct.pack("<Q", i * 7919) for i in range(n))
         values = b"".join(struct.pack("<Q", i) for i in range(n))
         assert handle.update_batch(keys, values) == n
+        chunks = list(handle.iter_chunks())
+        assert len(chunks) >= n // 1000 and all(0 < c.count <= 1000 for c in chunks)
         dump = handle.read_all()
-        assert dump.count == n
+        assert dump.count == n == sum(c.count for c in chunks)
+        assert dump.keys == b"".join(c.keys for c in chunks)
         got = {struct.unpack("<Q", k)[0]: struct.unpack("<Q", v)[0] for k, v in dump.items()}
         assert got == {i * 7919: i for i in range(n)}
         assert handle.count_entries() == n
