@@ -83,11 +83,13 @@ def bench_dump(entries: int, per_cpu: bool, repeat: int) -> list[Row]:
 def bench_cli_list(repeat: int) -> list[Row]:
     """`inspect progs list` with the programs loaded, against bpftool and bare Python."""
     ours, ours_rss = time_processes([PHYDEV, "inspect", "progs", "list"], repeat)
+    launcher, _ = time_processes([str(ROOT / "phydev"), "inspect", "progs", "list"], repeat)
     tool, _ = time_processes(["bpftool", "prog", "show"], repeat)
     floor, _ = time_processes([sys.executable, "-c", "pass"], repeat)
     imports, _ = time_processes([sys.executable, "-c", "import devagent.cli"], repeat)
     return [
         ("`phydev inspect progs list`", ours.fmt()),
+        ("`./phydev inspect progs list` (through the launcher)", launcher.fmt()),
         ("`bpftool prog show`", tool.fmt()),
         ("`python3 -c pass` (interpreter floor)", floor.fmt()),
         ("`python3 -c 'import devagent.cli'`", imports.fmt()),
