@@ -203,6 +203,10 @@ def bench_server(big_entries: int, metric_entries: int, requests: int, programs:
         assert b'name="bench_etm"' in client.get("/metrics")
         rows.append((f"/metrics with --etm covering a {metric_entries:,}-entry map, cold",
                      scrape.fmt()))  # fmt: skip
+        rows.append(("server RSS after those scrapes", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        time.sleep(32)  # past the pager's 30 s: every read and body can be let go of
+        rows.append(("server RSS 32 s later, idle (reads and bodies released)",
+                     f"{agent.rss_kib() / 1024:.1f} MiB"))  # fmt: skip
     finally:
         agent.stop()
     exported.close()

@@ -265,6 +265,7 @@ class Inventory:
         """
         now = self._clock()
         with self._dump_lock:
+            self._drop_stale_dumps(now)
             cached = self._dumps.get(map_id)
             if cached is None or now - cached[0] >= self.max_age:
                 cached = (now, _Lazy(lambda: _read_map(map_id)))
@@ -279,6 +280,16 @@ class Inventory:
                 if self._dumps.get(map_id) is cached:
                     del self._dumps[map_id]
             raise
+
+    def drop_stale_dumps(self) -> None:
+        """Release whole-map reads too old to be served again (a big map's read is tens of
+        MB; an idle server should not keep it)."""
+        with self._dump_lock:
+            self._drop_stale_dumps(self._clock())
+
+    def _drop_stale_dumps(self, now: float) -> None:
+        for map_id in [m for m, (at, _) in self._dumps.items() if now - at >= self.max_age]:
+            del self._dumps[map_id]
 
 
 def _read_map(map_id: int) -> MapDump:

@@ -22,6 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from .bpf.maps import MapDump
 from .inventory import Inventory, Snapshot
+from .memory import BIG, later, release_free_memory
 from .metrics_families import (
     RunStatsProbe,
     contract_families,
@@ -84,7 +85,13 @@ class _Rendered:
 class MetricsExporter:
     """Renders the exposition from the inventory at scrape time."""
 
-    def __init__(self, settings: Settings, inventory: Inventory) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        inventory: Inventory,
+        *,
+        schedule: Callable[[float, Callable[[], None]], None] = later,
+    ) -> None:
         self.settings = settings
         self.inventory = inventory
         self.collector = DevAgentCollector(settings, inventory)
@@ -93,6 +100,7 @@ class MetricsExporter:
         self._lock = threading.Lock()
         self._last: _Rendered | None = None
         self.renders = 0  # bodies built (tests check that concurrent scrapes share one)
+        self._schedule = schedule
 
     def render(self, accept_header: str | None) -> tuple[bytes, str]:
         """The exposition body and its content type (OpenMetrics when the scraper asks).
@@ -109,4 +117,21 @@ class MetricsExporter:
             body = render(self.collector.families(snap), encoder, content_type)
             self._last = _Rendered(snap, content_type, body)
             self.renders += 1
-            return body, content_type
+        if len(body) > BIG or self.settings.etm_rules:
+            # The body is shared only within its snapshot's max age, and --etm map reads are
+            # reused only as long: past it, an idle server lets go of both.
+            self._schedule(self.inventory.max_age, lambda: self._forget(snap))
+        return body, content_type
+
+    def _forget(self, snap: Snapshot) -> None:
+        with self._lock:
+            if self._last is not None and self._last.snapshot is snap:
+                self._last = None
+        self.inventory.drop_stale_dumps()
+        release_free_memory()
+
+    @property
+    def cached_body_size(self) -> int:
+        """Bytes of the body kept for concurrent scrapes of the current snapshot (0: none)."""
+        last = self._last
+        return 0 if last is None else len(last.body)

@@ -9,13 +9,15 @@ and after the scrape.
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -441,6 +443,33 @@ def test_concurrent_scrapes_share_one_kernel_walk_and_one_render(own_maps: OwnMa
     assert len(bodies) == 8 and len(set(bodies)) == 1
     assert inventory.walks == 1
     assert exp.renders == 1
+
+
+def test_an_idle_exporter_lets_go_of_its_body_and_map_reads(own_maps: OwnMaps) -> None:
+    """Nothing polls the kernel, but what a scrape built is released once it can no longer be
+    served: the shared body and the --etm map reads, one max age after the scrape."""
+    now = [100.0]
+    scheduled: list[tuple[float, Callable[[], None]]] = []
+    inventory = Inventory(max_age=1.0, clock=lambda: now[0])
+    settings = Settings(etm_rules=parse_rules([f"-:^{own_maps.many.name}$:number"]))
+    exp = MetricsExporter(settings, inventory, schedule=lambda *a: scheduled.append(a))
+    body, _ = exp.render(None)
+    assert f'name="{own_maps.many.name}"'.encode() in body
+    assert exp.cached_body_size == len(body)
+    read = weakref.ref(inventory.map_dump(own_maps.many.id))  # the scrape's cached read
+    assert [delay for delay, _ in scheduled] == [1.0]
+    now[0] += 1.5
+    newer, _ = exp.render(None)  # a newer snapshot's scrape: the old timer must not drop it
+    scheduled[0][1]()
+    assert exp.cached_body_size == len(newer)
+    now[0] += 1.5
+    scheduled[1][1]()
+    gc.collect()
+    assert exp.cached_body_size == 0
+    assert read() is None, "the --etm map read is still held"
+    again = entry_series(exp.render(None)[0].decode(), own_maps.many.id)
+    assert again == entry_series(body.decode(), own_maps.many.id) and len(again) == 50
+    assert exp.renders == 3
 
 
 def test_registry_collect_gives_the_same_samples(own_maps: OwnMaps) -> None:

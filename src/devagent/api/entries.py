@@ -23,6 +23,7 @@ from ..bpf.maps import MapDump, is_lookup_supported
 from ..bpf.objects import MapInfo
 from ..codec import Format, format_bytes, sort_order
 from ..inventory import Inventory
+from ..memory import later, release_free_memory
 
 BTF = "BTF"
 
@@ -53,6 +54,7 @@ class EntryPager:
         paging_age: float = 30.0,
         max_maps: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        schedule: Callable[[float, Callable[[], None]], None] | None = None,
     ) -> None:
         self._inventory = inventory
         self._fresh_age = fresh_age
@@ -61,6 +63,7 @@ class EntryPager:
         self._clock = clock
         self._lock = threading.Lock()
         self._reads: OrderedDict[int, _Read] = OrderedDict()
+        self._schedule = schedule or later
 
     def _read(self, map_id: int, fresh: bool) -> _Read:
         max_age = self._fresh_age if fresh else self._paging_age
@@ -76,7 +79,21 @@ class EntryPager:
             self._reads.move_to_end(map_id)
             while len(self._reads) > self._max_maps:
                 self._reads.popitem(last=False)
+        # Nothing reads the kernel in the background; this only lets go of memory once the
+        # read can no longer serve a page, so an idle server shrinks back.
+        self._schedule(self._paging_age, self.drop_expired)
         return read
+
+    def drop_expired(self) -> None:
+        """Forget reads older than `paging_age` (and the inventory's stale ones)."""
+        now = self._clock()
+        with self._lock:
+            expired = [m for m, r in self._reads.items() if now - r.at >= self._paging_age]
+            for map_id in expired:
+                del self._reads[map_id]
+        self._inventory.drop_stale_dumps()
+        if expired:
+            release_free_memory()
 
     def forget(self, map_id: int) -> None:
         """Drop the cached read of a map (after a mutation wrote to it)."""
