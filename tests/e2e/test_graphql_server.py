@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -159,6 +161,36 @@ def test_is_lookup_supported(
     assert got["isLookupSupported"] is supported
     if not supported:
         assert got["entriesCount"] == 0
+
+
+def test_socket_maps_are_listable_only_with_cookie_sized_values(agent: PhydevServer) -> None:
+    """SockMap entries read back as 8-byte socket cookies; with 4-byte values the kernel
+    refuses every read, so the map says isLookupSupported: false instead of failing."""
+    from devagent.bpf.maps import MapHandle, create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+    from devagent.bpf.objects import map_info
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b, create_map(MAP_TYPE_IDS["SockMap"], 4, 8, 4, name="t_sock8") as cookies, \
+            create_map(MAP_TYPE_IDS["SockMap"], 4, 4, 4, name="t_sock4") as fds:  # fmt: skip
+        for fd in (cookies, fds):
+            MapHandle(fd, map_info(fd)).update(struct.pack("<I", 3), struct.pack("<I", a.fileno())
+                                               .ljust(map_info(fd).value_size, b"\0"))  # fmt: skip
+        cookie = a.getsockopt(socket.SOL_SOCKET, 57, 8).hex()
+        expect = {map_info(cookies).id: (True, 1, [{"key": "03000000", "value": cookie,
+                                                    "cpuValues": []}]),
+                  map_info(fds).id: (False, 0, [])}  # fmt: skip
+        for map_id, (supported, count, entries) in expect.items():
+            deadline = time.monotonic() + 5
+            while True:  # the server's snapshot is up to 1 s old
+                status, body = post(agent, GET_MAP, {"mapId": map_id})
+                if "errors" not in body or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            got = body["data"]["map"]
+            assert (got["isLookupSupported"], got["entriesCount"]) == (supported, count)
+            variables = {"mapId": map_id, "keyFormat": "HEX", "valueFormat": "HEX"}
+            assert data(agent, GET_MAP_ENTRIES, variables)["map"]["entries"] == entries
 
 
 def all_pages(agent: PhydevServer, map_id: int, fmt: str, limit: int) -> list[dict[str, Any]]:

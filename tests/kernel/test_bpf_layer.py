@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import struct
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
 from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS
-from tests.conftest import BpffsMount, PacketFixture, bpftool_json
+from tests.conftest import BpffsMount, PacketFixture, bpftool_json, run_phydev
 
 LISTABLE = ["flows", "AT_pkts", "counters", "pcpu_counters", "lru_lens", "outer", "inner",
             "jmp_table", "lpm"]  # fmt: skip
@@ -157,6 +158,29 @@ def test_unlistable_map_types_say_so(packet_fixture: PacketFixture) -> None:
                 handle.read_all()
     assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["LPMTrie"])
     assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["ArrayOfMaps"])
+
+
+def test_socket_maps_read_back_cookies_and_say_why_they_cannot(kernel: None) -> None:
+    """A SockMap with 8-byte values reads back each socket's cookie; with 4-byte values the
+    kernel refuses every read (ENOSPC), which must be named, not shown as 'no space left'."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with a, b, create_map(MAP_TYPE_IDS["SockMap"], 4, 8, 4, name="t_sock8") as fd:
+        handle = MapHandle(fd, objects.map_info(fd))
+        handle.update(struct.pack("<I", 2), struct.pack("<Q", a.fileno()))
+        assert bpfmaps.can_list(handle.info)
+        dump = handle.read_all()
+        assert list(dump.items()) == [
+            (struct.pack("<I", 2), a.getsockopt(socket.SOL_SOCKET, 57, 8))
+        ]
+    for type_name in ("SockMap", "SockHash", "ReusePortSockArray"):
+        with create_map(MAP_TYPE_IDS[type_name], 4, 4, 4, name="t_sock4") as fd:
+            handle = MapHandle(fd, objects.map_info(fd))
+            assert not bpfmaps.can_list(handle.info)
+            with pytest.raises(NotSupported, match="values are 4 bytes, so the kernel refuses"):
+                handle.read_all()
+            result = run_phydev("inspect", "maps", "dump", str(handle.info.id), check=False)
+            assert result.returncode == 1
+            assert "8-byte socket cookies; this map's values are 4 bytes" in result.stderr
 
 
 def test_vanished_object_is_a_per_object_error(kernel: None) -> None:

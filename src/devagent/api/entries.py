@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..bpf.maps import MapDump, is_lookup_supported
+from ..bpf.maps import MapDump, can_list
 from ..bpf.objects import MapInfo
 from ..codec import Format, format_bytes, sort_order
 from ..inventory import Inventory
@@ -102,7 +102,7 @@ class EntryPager:
 
     def count(self, info: MapInfo) -> int:
         """Entries in the map now (0 for types whose entries cannot be listed)."""
-        if not is_lookup_supported(info.type):
+        if not can_list(info):
             return 0
         return self._read(info.id, fresh=True).dump.count
 
@@ -110,7 +110,7 @@ class EntryPager:
         self, info: MapInfo, offset: int, limit: int, key_format: str, value_format: str
     ) -> list[dict[str, Any]]:
         """Entries [offset, offset+limit) in key order, formatted for GraphQL's MapEntry."""
-        if not is_lookup_supported(info.type):
+        if not can_list(info):
             return []
         key_text = self._formatter(info, "key", key_format)
         value_text = self._formatter(info, "value", value_format)

@@ -13,7 +13,7 @@ from typing import Any
 from ariadne import EnumType, ObjectType, QueryType
 
 from ..bpf.links import CGROUP, TRACING
-from ..bpf.maps import is_lookup_supported
+from ..bpf.maps import can_list
 from ..bpf.names import map_flag_names
 from ..bpf.objects import LinkInfo, MapInfo, ProgramInfo
 from ..bpf.procfs import Owner
@@ -267,7 +267,7 @@ def resolve_is_per_cpu(node: MapNode, _info: Any) -> bool:
 
 @map_type.field("isLookupSupported")
 def resolve_is_lookup_supported(node: MapNode, _info: Any) -> bool:
-    return node.map is not None and is_lookup_supported(node.map.type)
+    return node.map is not None and can_list(node.map)
 
 
 @map_type.field("flagNames")

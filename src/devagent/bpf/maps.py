@@ -48,6 +48,28 @@ def is_lookup_supported(map_type: int) -> bool:
     return map_type not in _UNLISTABLE_TYPES
 
 
+# SockMap, SockHash, ReusePortSockArray: user space reads an entry as its socket's 8-byte
+# cookie, and the kernel answers ENOSPC for any other value size (a map made with 4-byte
+# values, for socket fds, can be written but never read).
+_COOKIE_TYPES = frozenset({15, 18, 20})
+
+
+def listing_refusal(info: MapInfo) -> str | None:
+    """Why the kernel will not hand this map's entries to user space, or None if it will."""
+    if not is_lookup_supported(info.type):
+        return f"{info.type_name} maps cannot be listed"
+    if info.type in _COOKIE_TYPES and info.value_size != 8:
+        return (
+            f"{info.type_name} entries read back as 8-byte socket cookies; this map's values "
+            f"are {info.value_size} bytes, so the kernel refuses to read them"
+        )
+    return None
+
+
+def can_list(info: MapInfo) -> bool:
+    return listing_refusal(info) is None
+
+
 @dataclass(frozen=True)
 class MapDump:
     """A whole-map read: `count` keys and values packed back to back.
@@ -204,8 +226,9 @@ class MapHandle:
     def iter_chunks(self) -> Iterator[MapDump]:
         """Every entry as consecutive partial dumps (one per kernel batch), so a caller that
         writes them out as they come never holds the whole map: at least one, maybe empty."""
-        if not is_lookup_supported(self.info.type):
-            raise NotSupported(95, "", self._what, f"{self.info.type_name} maps cannot be listed")
+        refusal = listing_refusal(self.info)
+        if refusal is not None:
+            raise NotSupported(95, "", self._what, refusal)
         batches = self._read_batched()
         try:
             first = next(batches)
