@@ -7,11 +7,13 @@ so a million entries are never all held as text, nor one Python object each in t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 
 from .bpf.errors import BPFError
 from .bpf.maps import MapDump, MapHandle
 from .bpf.objects import MapInfo
 from .codec import Format, bulk_format, dump_json
+from .prefetch import Prefetcher
 
 
 class DumpError(BPFError):
@@ -30,13 +32,16 @@ def dump_map(map_id: int, fmt: str, as_json: bool) -> Iterator[Piece]:
         info = handle.info
         chunks = handle.iter_chunks()
         first = next(chunks)
-        if fmt == "btf":
-            pieces = _btf_pieces(info, _chain(first, chunks), as_json)
-        elif as_json:
-            pieces = _json_pieces(_chain(first, chunks), Format.parse(fmt))
-        else:
-            pieces = _table_pieces(_chain(first, chunks), Format.parse(fmt))
-        yield from pieces
+        # The rest is fetched on a worker thread while this one formats (see prefetch); it
+        # is stopped before the handle closes.
+        with closing(Prefetcher(chunks)) as ahead:
+            if fmt == "btf":
+                pieces = _btf_pieces(info, _chain(first, iter(ahead)), as_json)
+            elif as_json:
+                pieces = _json_pieces(_chain(first, iter(ahead)), Format.parse(fmt))
+            else:
+                pieces = _table_pieces(_chain(first, iter(ahead)), Format.parse(fmt))
+            yield from pieces
 
 
 def _chain(first: MapDump, rest: Iterator[MapDump]) -> Iterator[MapDump]:

@@ -183,7 +183,7 @@ def test_socket_maps_are_listable_only_with_cookie_sized_values(agent: PhydevSer
         for map_id, (supported, count, entries) in expect.items():
             deadline = time.monotonic() + 5
             while True:  # the server's snapshot is up to 1 s old
-                status, body = post(agent, GET_MAP, {"mapId": map_id})
+                _, body = post(agent, GET_MAP, {"mapId": map_id})
                 if "errors" not in body or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
