@@ -1,13 +1,15 @@
-"""Timing helpers: whole processes (wall time and peak RSS via wait4), and summaries."""
+"""Timing helpers: whole processes (wall time; peak RSS through GNU time), and summaries."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`; bench/run installs it)
 
 
 @dataclass(frozen=True)
@@ -28,27 +30,34 @@ class Summary:
         return f"{m:.{digits}f} {unit} ({lo:.{digits}f}–{hi:.{digits}f}, n={self.n})"
 
 
-def run_process(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run argv with stdout to /dev/null; return (wall seconds, peak RSS in KiB)."""
+def run_process(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
+    """Run argv with stdout to /dev/null; return its wall time in seconds."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else b""
     if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.decode()[-500:]}")
-    return wall, int(usage.ru_maxrss)
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return wall
+
+
+def peak_rss_kib(argv: Sequence[str]) -> int:
+    """Peak RSS of argv, measured by GNU time (which forks it from its own ~2 MiB process).
+
+    Not wait4() from here: Linux carries a process's RSS high-water mark across exec, so a
+    child forked from this (big) Python process would report at least our own RSS; that made
+    every small command look like ~40 MiB in earlier reports.
+    """
+    with tempfile.NamedTemporaryFile("r") as out:
+        run_process([TIME, "-f", "%M", "-o", out.name, *argv])
+        return int(out.read().split()[-1])
 
 
 def time_processes(argv: Sequence[str], repeat: int) -> tuple[Summary, Summary]:
-    """(wall time, peak RSS KiB) summaries of `repeat` runs, after one warm-up run."""
+    """(wall time, peak RSS KiB) summaries: `repeat` timed runs after one warm-up run, and
+    three runs under GNU time for the RSS."""
     run_process(argv)
-    walls, rss = [], []
-    for _ in range(repeat):
-        wall, peak = run_process(argv)
-        walls.append(wall)
-        rss.append(float(peak))
+    walls = [run_process(argv) for _ in range(repeat)]
+    rss = [float(peak_rss_kib(argv)) for _ in range(3)]
     return Summary.of(walls), Summary.of(rss)
 
 

@@ -84,8 +84,8 @@ def bench_cli_list(repeat: int) -> list[Row]:
     """`inspect progs list` with the programs loaded, against bpftool and bare Python."""
     ours, ours_rss = time_processes([PHYDEV, "inspect", "progs", "list"], repeat)
     launcher, _ = time_processes([str(ROOT / "phydev"), "inspect", "progs", "list"], repeat)
-    tool, _ = time_processes(["bpftool", "prog", "show"], repeat)
-    floor, _ = time_processes([sys.executable, "-c", "pass"], repeat)
+    tool, tool_rss = time_processes(["bpftool", "prog", "show"], repeat)
+    floor, floor_rss = time_processes([sys.executable, "-c", "pass"], repeat)
     imports, _ = time_processes([sys.executable, "-c", "import devagent.cli"], repeat)
     return [
         ("`phydev inspect progs list`", ours.fmt()),
@@ -95,6 +95,8 @@ def bench_cli_list(repeat: int) -> list[Row]:
         ("`python3 -c 'import devagent.cli'`", imports.fmt()),
         ("phydev / bpftool", ratio(ours, tool)),
         ("peak RSS `phydev inspect progs list`", ours_rss.fmt("MiB", 1 / 1024, 1)),
+        ("peak RSS `bpftool prog show`", tool_rss.fmt("MiB", 1 / 1024, 1)),
+        ("peak RSS `python3 -c pass`", floor_rss.fmt("MiB", 1 / 1024, 1)),
     ]
 
 
