@@ -127,43 +127,48 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
         "Static facts about a loaded eBPF program",
         labels=["id", "type", "tag", "name", "uid", "btf_id", "gpl_compatible"],
     )
-    gauges = {
-        name: GaugeMetricFamily(name, doc, labels=PROG_LABELS)
-        for name, doc in (
-            ("devagent_ebpf_prog_load_timestamp_seconds", "When the program was loaded, unix time"),
-            ("devagent_ebpf_prog_jited_bytes", "Size of the program's JIT-compiled code"),
-            ("devagent_ebpf_prog_xlated_bytes", "Size of the program's translated bytecode"),
-            ("devagent_ebpf_prog_verified_insns", "Instructions the verifier processed"),
-        )
-    }
-    counters = {
-        name: CounterMetricFamily(name, doc, labels=PROG_LABELS)
-        for name, doc in (
-            ("devagent_ebpf_prog_runs", "Times the program has run while run statistics were on"),
-            ("devagent_ebpf_prog_run_seconds", "Time spent running the program (statistics on)"),
-            ("devagent_ebpf_prog_recursion_misses", "Runs skipped because of recursion"),
-        )
-    }
+    families = [(kind(name, doc, labels=PROG_LABELS), value)
+                for kind, name, doc, value in _PROG_NUMBERS]  # fmt: skip
     for p in progs:
         labels = _prog_labels(p)
         info.add_metric(
             labels, {"uid": str(p.uid), "btf_id": str(p.btf_id),
                      "gpl_compatible": "true" if p.gpl_compatible else "false"},
         )  # fmt: skip
-        for name, value in (
-            ("devagent_ebpf_prog_load_timestamp_seconds", p.loaded_at.timestamp()),
-            ("devagent_ebpf_prog_jited_bytes", p.jited_size),
-            ("devagent_ebpf_prog_xlated_bytes", p.xlated_size),
-            ("devagent_ebpf_prog_verified_insns", p.verified_insns),
-        ):
-            gauges[name].add_metric(labels, value)
-        for name, value in (
-            ("devagent_ebpf_prog_runs", p.run_count),
-            ("devagent_ebpf_prog_run_seconds", p.run_time_ns / 1e9),
-            ("devagent_ebpf_prog_recursion_misses", p.recursion_misses),
-        ):
-            counters[name].add_metric(labels, value)
-    return [enabled, info, *gauges.values(), *counters.values()]
+        for family, value in families:
+            family.add_metric(labels, value(p))
+    return [enabled, info, *(family for family, _ in families)]
+
+
+# (family class, name, HELP, value) of the per-program additions: each written once.
+_PROG_NUMBERS: tuple[
+    tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, Callable[[ProgramInfo], float]],
+    ...,
+] = (
+    (GaugeMetricFamily, "devagent_ebpf_prog_load_timestamp_seconds",
+     "When the program was loaded, unix time", lambda p: p.loaded_at.timestamp()),
+    (GaugeMetricFamily, "devagent_ebpf_prog_jited_bytes",
+     "Size of the program's JIT-compiled code", lambda p: p.jited_size),
+    (GaugeMetricFamily, "devagent_ebpf_prog_xlated_bytes",
+     "Size of the program's translated bytecode", lambda p: p.xlated_size),
+    (GaugeMetricFamily, "devagent_ebpf_prog_verified_insns",
+     "Instructions the verifier processed", lambda p: p.verified_insns),
+    (CounterMetricFamily, "devagent_ebpf_prog_runs",
+     "Times the program has run while run statistics were on", lambda p: p.run_count),
+    (CounterMetricFamily, "devagent_ebpf_prog_run_seconds",
+     "Time spent running the program (statistics on)", lambda p: p.run_time_ns / 1e9),
+    (CounterMetricFamily, "devagent_ebpf_prog_recursion_misses",
+     "Runs skipped because of recursion", lambda p: p.recursion_misses),
+)  # fmt: skip
+
+# (name, HELP, value) of the per-map size gauges.
+_MAP_NUMBERS: tuple[tuple[str, str, Callable[[MapInfo], float]], ...] = (
+    ("devagent_ebpf_map_max_entries", "Maximum number of entries of an eBPF map",
+     lambda m: m.max_entries),
+    ("devagent_ebpf_map_key_bytes", "Size of a key of an eBPF map", lambda m: m.key_size),
+    ("devagent_ebpf_map_value_bytes", "Size of a value of an eBPF map (one CPU's)",
+     lambda m: m.value_size),
+)  # fmt: skip
 
 
 def map_families(
@@ -171,23 +176,19 @@ def map_families(
 ) -> list[Metric]:
     """Additions about maps: sizes, memory, and what --etm left out."""
     maps = [snap.maps[i] for i in sorted(snap.maps)]
-    families = {
-        name: GaugeMetricFamily(name, doc, labels=MAP_LABELS)
-        for name, doc in (
-            ("devagent_ebpf_map_max_entries", "Maximum number of entries of an eBPF map"),
-            ("devagent_ebpf_map_key_bytes", "Size of a key of an eBPF map"),
-            ("devagent_ebpf_map_value_bytes", "Size of a value of an eBPF map (one CPU's)"),
-            ("devagent_ebpf_map_memlock_bytes", "Memory the kernel accounts to an eBPF map"),
-        )
-    }
+    families = [(GaugeMetricFamily(name, doc, labels=MAP_LABELS), value)
+                for name, doc, value in _MAP_NUMBERS]  # fmt: skip
+    memlock_bytes = GaugeMetricFamily(
+        "devagent_ebpf_map_memlock_bytes", "Memory the kernel accounts to an eBPF map",
+        labels=MAP_LABELS,
+    )  # fmt: skip
     for m in maps:
         labels = _map_labels(m)
-        families["devagent_ebpf_map_max_entries"].add_metric(labels, m.max_entries)
-        families["devagent_ebpf_map_key_bytes"].add_metric(labels, m.key_size)
-        families["devagent_ebpf_map_value_bytes"].add_metric(labels, m.value_size)
+        for family, value in families:
+            family.add_metric(labels, value(m))
         mem = memlock(m.id)
         if mem is not None:
-            families["devagent_ebpf_map_memlock_bytes"].add_metric(labels, mem)
+            memlock_bytes.add_metric(labels, mem)
     truncated = GaugeMetricFamily(
         "devagent_ebpf_map_entry_truncated",
         "Entries of an exported eBPF map left out of devagent_ebpf_map_entry_value "
@@ -196,7 +197,7 @@ def map_families(
     )
     for e in exports:
         truncated.add_metric(_map_labels(e.info), e.truncated)
-    return [*families.values(), truncated]
+    return [*(family for family, _ in families), memlock_bytes, truncated]
 
 
 def non_empty(families: Iterable[Metric]) -> Iterator[Metric]:
