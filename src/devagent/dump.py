@@ -35,13 +35,15 @@ def dump_map(map_id: int, fmt: str, as_json: bool) -> Iterator[Piece]:
         # The rest is fetched on a worker thread while this one formats (see prefetch); it
         # is stopped before the handle closes.
         with closing(Prefetcher(chunks)) as ahead:
+            dumps = _chain(first, iter(ahead))
             if fmt == "btf":
-                pieces = _btf_pieces(info, _chain(first, iter(ahead)), as_json)
+                runs = _btf_runs(info, dumps, as_json)
             elif as_json:
-                pieces = _json_pieces(_chain(first, iter(ahead)), Format.parse(fmt))
+                runs = _json_runs(dumps, Format.parse(fmt))
             else:
-                pieces = _table_pieces(_chain(first, iter(ahead)), Format.parse(fmt))
-            yield from pieces
+                runs = _table_runs(dumps, Format.parse(fmt))
+                yield _table_header(first)
+            yield from _json_array(runs) if as_json else runs
 
 
 def _chain(first: MapDump, rest: Iterator[MapDump]) -> Iterator[MapDump]:
@@ -49,30 +51,36 @@ def _chain(first: MapDump, rest: Iterator[MapDump]) -> Iterator[MapDump]:
     yield from rest
 
 
-def _json_pieces(chunks: Iterator[MapDump], fmt: Format) -> Iterator[Piece]:
-    """One JSON array built from each chunk's array with its brackets cut off (no copy)."""
+def _json_array(runs: Iterator[Piece]) -> Iterator[Piece]:
+    """One JSON array (and a newline) from runs of its elements, each run comma-separated
+    inside and without brackets. The first run is asked for before anything is yielded."""
     opened = False
-    for dump in chunks:
-        if not dump.count:
-            continue
-        body = dump_json(
-            dump.keys, dump.values, dump.count, dump.key_size, dump.value_size, fmt,
-            per_cpu=dump.per_cpu, ncpus=dump.ncpus, slot_size=dump.slot_size,
-        )  # fmt: skip
+    for run in runs:
         yield b"," if opened else b"["
-        yield memoryview(body)[1:-1]
+        yield run
         opened = True
     yield b"]\n" if opened else b"[]\n"
 
 
-def _table_pieces(chunks: Iterator[MapDump], fmt: Format) -> Iterator[Piece]:
-    """Tab-separated `Key Value` lines (`Key CPU0 CPU1 ...` for per-CPU maps)."""
-    header_done = False
-    for dump in chunks:
-        if not header_done:
-            cpus = (f"CPU{c}" for c in range(dump.ncpus)) if dump.per_cpu else ("Value",)
-            yield ("\t".join(["Key", *cpus]) + "\n").encode("utf-8")
-            header_done = True
+def _json_runs(dumps: Iterator[MapDump], fmt: Format) -> Iterator[Piece]:
+    """Each non-empty chunk's JSON array with its brackets cut off (a view, no copy)."""
+    for dump in dumps:
+        if dump.count:
+            body = dump_json(
+                dump.keys, dump.values, dump.count, dump.key_size, dump.value_size, fmt,
+                per_cpu=dump.per_cpu, ncpus=dump.ncpus, slot_size=dump.slot_size,
+            )  # fmt: skip
+            yield memoryview(body)[1:-1]
+
+
+def _table_header(dump: MapDump) -> bytes:
+    """`Key Value`, or `Key CPU0 CPU1 ...` for per-CPU maps."""
+    cpus = [f"CPU{c}" for c in range(dump.ncpus)] if dump.per_cpu else ["Value"]
+    return ("\t".join(["Key", *cpus]) + "\n").encode("utf-8")
+
+
+def _table_runs(dumps: Iterator[MapDump], fmt: Format) -> Iterator[Piece]:
+    for dump in dumps:
         if dump.count:
             yield _table_rows(dump, fmt)
 
@@ -90,8 +98,9 @@ def _table_rows(dump: MapDump, fmt: Format) -> bytes:
     return "".join("\t".join(row) + "\n" for row in zip(*columns, strict=True)).encode("utf-8")
 
 
-def _btf_pieces(info: MapInfo, chunks: Iterator[MapDump], as_json: bool) -> Iterator[Piece]:
-    """Entries decoded by BTF: one JSON array, or one JSON object per line."""
+def _btf_runs(info: MapInfo, dumps: Iterator[MapDump], as_json: bool) -> Iterator[Piece]:
+    """Entries decoded by BTF, per non-empty chunk: comma-separated JSON objects (elements of
+    one array) or one JSON object per line."""
     import orjson
 
     from .bpf.btf_render import load_map_btf, render_dump
@@ -101,16 +110,11 @@ def _btf_pieces(info: MapInfo, chunks: Iterator[MapDump], as_json: bool) -> Iter
         raise DumpError(
             61, "", f"map {info.id}", "has no BTF: use --format hex, string or number"
         )  # ENODATA
-    opened = False
-    for dump in chunks:
+    for dump in dumps:
         entries = render_dump(btf, info, dump)
         if not entries:
             continue
         if as_json:
-            yield b"," if opened else b"["
             yield b",".join(orjson.dumps(entry) for entry in entries)
         else:
             yield b"".join(orjson.dumps(entry) + b"\n" for entry in entries)
-        opened = True
-    if as_json:
-        yield b"]\n" if opened else b"[]\n"
