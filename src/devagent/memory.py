@@ -8,19 +8,17 @@ returns every whole free page; elsewhere (musl, ...) this does nothing.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import threading
 from collections.abc import Callable
 
-# Above this, a cached answer or read is worth letting go of (and trimming after).
-BIG = 1 << 20
+from .bpf._sys import libc
 
 
 def release_free_memory() -> None:
     """Collect garbage, then ask the C library to return free heap pages to the kernel."""
     gc.collect()
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    trim = getattr(libc, "malloc_trim", None)
     if trim is not None:
         trim(0)
 

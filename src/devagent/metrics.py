@@ -22,7 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from .bpf.maps import MapDump
 from .inventory import Inventory, Snapshot
-from .memory import BIG, later, release_free_memory
+from .memory import later, release_free_memory
 from .metrics_families import (
     RunStatsProbe,
     contract_families,
@@ -75,6 +75,10 @@ class DevAgentCollector:
         )
 
 
+# A body this big is worth letting go of once it can no longer be shared.
+_BIG_BODY = 1 << 20
+
+
 @dataclass(frozen=True)
 class _Rendered:
     snapshot: Snapshot
@@ -117,7 +121,7 @@ class MetricsExporter:
             body = render(self.collector.families(snap), encoder, content_type)
             self._last = _Rendered(snap, content_type, body)
             self.renders += 1
-        if len(body) > BIG or self.settings.etm_rules:
+        if len(body) > _BIG_BODY or self.settings.etm_rules:
             # The body is shared only within its snapshot's max age, and --etm map reads are
             # reused only as long: past it, an idle server lets go of both.
             self._schedule(self.inventory.max_age, lambda: self._forget(snap))

@@ -267,8 +267,8 @@ def _load_libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-_libc = _load_libc()
-_syscall = _libc.syscall
+libc = _load_libc()  # also used for malloc_trim (devagent.memory)
+_syscall = libc.syscall
 _syscall.restype = ctypes.c_long
 _NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)
 
