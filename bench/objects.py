@@ -7,9 +7,10 @@ import resource
 
 import numpy as np
 
+from devagent.bpf.handles import Fd
 from devagent.bpf.maps import MapHandle, create_map, possible_cpus
 from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
-from devagent.bpf.objects import Fd, map_info
+from devagent.bpf.objects import map_info
 from devagent.bpf.progs import load_program, return_imm
 
 

@@ -37,7 +37,7 @@ def kernel_unavailable_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (the test command installs it)"
     from devagent.bpf.errors import BPFError
-    from devagent.bpf.objects import iter_map_ids
+    from devagent.bpf.handles import iter_map_ids
 
     try:
         next(iter_map_ids(), None)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from devagent.bpf.handles import Fd
 from devagent.bpf.maps import MapHandle, create_map, possible_cpus
 from devagent.bpf.names import MAP_TYPE_IDS
-from devagent.bpf.objects import Fd, map_info
+from devagent.bpf.objects import map_info
 from devagent.bpf.pins import pin_object
 from tests.conftest import BpffsMount, PhydevServer, require_kernel
 

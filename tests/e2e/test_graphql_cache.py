@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from devagent.inventory import Inventory
-from devagent.server import create_app
-from devagent.settings import Settings
+from devagent.model.inventory import Inventory
+from devagent.model.settings import Settings
+from devagent.web.app import create_app
 from tests.e2e.conftest import OwnMaps
 
 ENTRY = """query($id: Int!) { map(id: $id) { entriesCount

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from devagent.inventory import Inventory
-from devagent.server import create_app
-from devagent.settings import Settings
+from devagent.model.inventory import Inventory
+from devagent.model.settings import Settings
+from devagent.web.app import create_app
 from tests.conftest import PhydevServer, port_is_open
 from tests.e2e.conftest import OwnMaps
 from tests.e2e.test_graphql_server import post

@@ -216,7 +216,7 @@ def raw(cells: list[str]) -> bytes:
 def test_entries_pages_cover_the_map_in_key_order(
     own_agent: PhydevServer, own_maps: OwnMaps, name: str, fmt: str, limit: int
 ) -> None:
-    from devagent.codec import Format, format_bytes
+    from devagent.model.codec import Format, format_bytes
 
     map_id = own_maps.id(name)
     codec_fmt = Format(fmt)

@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devagent.bpf.objects import get_program
 from devagent.bpf.progs import load_program, return_imm
-from devagent.codec import Format, format_bytes
-from devagent.metrics_families import RunStatsProbe
-from devagent.settings import Settings
+from devagent.metrics.families import RunStatsProbe
+from devagent.model.codec import Format, format_bytes
+from devagent.model.settings import Settings
 from tests.conftest import (
     ETH_P_ALL,
     SO_ATTACH_BPF,

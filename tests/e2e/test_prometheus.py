@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from devagent.codec import Format, format_bytes
+from devagent.model.codec import Format, format_bytes
 from tests.conftest import (
     ROOT,
     FrozenCounters,

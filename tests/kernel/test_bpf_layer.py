@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from devagent.bpf import btf_objects, handles, objects, pins, procfs, stats, tasks
 from devagent.bpf import maps as bpfmaps
-from devagent.bpf import objects, pins, procfs, stats, tasks
 from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
 from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
+from devagent.bpf.info import BtfObjectInfo, ObjectError
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from tests.conftest import BpffsMount, PacketFixture, bpftool_json, run_phydev
@@ -195,8 +196,8 @@ def test_vanished_object_is_a_per_object_error(kernel: None) -> None:
             break
     with pytest.raises(NotFound, match=f"map {gone_id}"):
         objects.get_map(gone_id)
-    listed = objects._list(iter([gone_id]), objects.get_map, "map")
-    assert len(listed) == 1 and isinstance(listed[0], objects.ObjectError)
+    listed = handles.list_each(iter([gone_id]), objects.get_map, "map")
+    assert len(listed) == 1 and isinstance(listed[0], ObjectError)
     assert listed[0].id == gone_id and listed[0].error.endswith("not found")
     with pytest.raises(NotFound, match="program 4000000000"):
         objects.get_program(4_000_000_000)
@@ -241,11 +242,11 @@ def test_program_maps_match_kernel(packet_fixture: PacketFixture) -> None:
 
 
 def test_btf_objects_are_listed_and_readable(packet_fixture: PacketFixture) -> None:
-    listed = [b for b in objects.list_btf() if isinstance(b, objects.BtfObjectInfo)]
+    listed = [b for b in btf_objects.list_btf() if isinstance(b, BtfObjectInfo)]
     vmlinux = [b for b in listed if b.name == "vmlinux"]
     assert vmlinux and vmlinux[0].kernel_btf
     prog = objects.get_program(packet_fixture.obj.prog_ids["count_packets"])
-    data = objects.read_btf_data(prog.btf_id)
+    data = btf_objects.read_btf_data(prog.btf_id)
     assert struct.unpack_from("<H", data)[0] == 0xEB9F
 
 
@@ -282,6 +283,6 @@ def test_task_query_decoding() -> None:
 
 def test_errno_names_the_operation(kernel: None) -> None:
     with pytest.raises(NotFound) as info:
-        objects.open_map(4_000_000_000)
+        handles.open_map(4_000_000_000)
     assert info.value.errno == errno.ENOENT
     assert "map 4000000000" in str(info.value) and "MAP_GET_FD_BY_ID" in str(info.value)

@@ -28,28 +28,16 @@ from pathlib import Path
 import pytest
 
 from devagent.bpf import _sys
-from devagent.bpf.btf import (
-    BTFError,
-    Datasec,
-    Enum,
-    Int,
-    Kind,
-    Struct,
-    Var,
-    load_btf,
-    parse_btf,
-    type_to_c,
-)
-from devagent.bpf.btf_render import (
-    compile_renderer,
-    load_map_btf,
-    render,
-    render_dump,
-    render_map_entry,
-)
+from devagent.bpf.btf import load_btf, parse_btf
+from devagent.bpf.btf_cnames import type_to_c
+from devagent.bpf.btf_objects import list_btf
+from devagent.bpf.btf_types import BTFError, Datasec, Enum, Int, Kind, Struct, Var
+from devagent.bpf.handles import Fd
 from devagent.bpf.maps import MapHandle, possible_cpus
-from devagent.bpf.objects import Fd, get_map, list_btf
+from devagent.bpf.objects import get_map
 from devagent.bpf.pins import pin_object
+from devagent.model.btf_entries import load_map_btf, render_dump, render_map_entry
+from devagent.model.btf_render import compile_renderer, render
 
 SOURCE = Path(__file__).resolve().parent.parent / "bpf" / "btf_types.bpf.c"
 VMLINUX = Path("/sys/kernel/btf/vmlinux")

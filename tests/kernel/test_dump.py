@@ -15,8 +15,8 @@ from devagent.bpf import maps as bpfmaps
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
-from devagent.codec import Format, format_bytes
-from devagent.dump import dump_map
+from devagent.cli.dump import dump_map
+from devagent.model.codec import Format, format_bytes
 from tests.conftest import PacketFixture, bpftool_json, require_kernel, run_phydev
 
 QUIET_MAPS = ["lpm", "jmp_table", "outer"]  # not touched by the socket filter after setup

@@ -12,7 +12,7 @@ from devagent.api.entries import EntryPager
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
-from devagent.inventory import Inventory
+from devagent.model.inventory import Inventory
 
 
 class Clock:

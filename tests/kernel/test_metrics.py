@@ -26,14 +26,15 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from devagent.bpf.handles import Fd
 from devagent.bpf.maps import MapHandle, create_map
-from devagent.bpf.objects import Fd, get_program, map_info
+from devagent.bpf.objects import get_program, map_info
 from devagent.bpf.progs import load_program, return_imm
-from devagent.codec import Format, format_bytes
-from devagent.etm import parse_rules
-from devagent.inventory import Inventory
 from devagent.metrics import MetricsExporter
-from devagent.settings import Settings
+from devagent.model.codec import Format, format_bytes
+from devagent.model.etm import parse_rules
+from devagent.model.inventory import Inventory
+from devagent.model.settings import Settings
 from tests.conftest import PacketFixture, bpftool_json, kernel_map_entries, require_kernel
 
 CONTRACT = {
@@ -494,7 +495,7 @@ def test_fast_render_is_byte_for_byte_the_encoders(
 ) -> None:
     """Every family of a real snapshot, rendered from templates, equals what the encoder
     prometheus_client picks for that Accept header writes for the same families."""
-    from devagent.metrics_render import negotiate, render
+    from devagent.metrics.render import negotiate, render
 
     exp = exporter("-:^mt_:string", "-:AT_:string", bpf_dir=packet_fixture.bpf_dir)
     families = exp.collector.families(exp.inventory.snapshot())

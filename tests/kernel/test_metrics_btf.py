@@ -27,7 +27,7 @@ ENTRY_VALUE = "devagent_ebpf_map_entry_value"
 
 def expected_text(value: object) -> str:
     """The label text the README promises for a decoded value (written independently of
-    devagent.metrics_btf_keys)."""
+    devagent.metrics.btf_keys)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str):

@@ -1,4 +1,4 @@
-"""devagent.codec: the contract's entry formats, both ways, one value and in bulk."""
+"""devagent.model.codec: the contract's entry formats, both ways, one value and in bulk."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import orjson
 import pytest
 
-from devagent.codec import (
+from devagent.model.codec import (
     CodecError,
     Format,
     bulk_format,

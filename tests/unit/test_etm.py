@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devagent.etm import EtmRuleError, first_match, parse_rule, parse_rules
+from devagent.model.etm import EtmRuleError, first_match, parse_rule, parse_rules
 
 
 def test_seed_example() -> None:

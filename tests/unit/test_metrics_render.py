@@ -9,12 +9,12 @@ import sys
 import pytest
 from prometheus_client.exposition import generate_latest
 
+from devagent.bpf.info import MapInfo
 from devagent.bpf.maps import MapDump
-from devagent.bpf.objects import MapInfo
-from devagent.codec import Format, format_bytes, value_as_u64
-from devagent.etm import parse_rule
-from devagent.metrics_maps import export_map, first_u64, key_order
-from devagent.metrics_render import MapEntryValueFamily, format_values, negotiate, render
+from devagent.metrics.map_export import export_map, first_u64, key_order
+from devagent.metrics.render import MapEntryValueFamily, format_values, negotiate, render
+from devagent.model.codec import Format, format_bytes, value_as_u64
+from devagent.model.etm import parse_rule
 
 ACCEPTS = [
     None,
@@ -156,7 +156,7 @@ def test_truncation_keeps_the_first_keys_in_order() -> None:
 def test_label_clash_handling_whatever_the_codec(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force clashes with a formatter that writes every key the same: the first key in order
     keeps the label, the others get 0x<hex>; a key whose 0x<hex> is taken too is left out."""
-    import devagent.metrics_maps as metrics_maps
+    import devagent.metrics.map_export as metrics_maps
 
     keys = [b"\x02\x00", b"\x01\x00", b"\x03\x00"]
     texts = {b"\x01\x00": "same", b"\x02\x00": "same", b"\x03\x00": "0x0200"}

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from devagent.prefetch import Prefetcher
+from devagent.cli.prefetch import Prefetcher
 
 
 def test_items_come_in_order_and_ahead_of_the_consumer() -> None:

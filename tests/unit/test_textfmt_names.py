@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devagent.bpf import names
-from devagent.textfmt import go_bool, go_duration, table
+from devagent.cli.textfmt import go_bool, go_duration, table
 
 
 @pytest.mark.parametrize(

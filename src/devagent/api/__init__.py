@@ -1,4 +1,12 @@
-"""The GraphQL API: schema-first (schema.graphqls) with Ariadne bindables."""
+"""The GraphQL API: schema-first (schema.graphqls) with Ariadne bindables.
+
+- `http`: GraphQLEndpoint, the /query route (GET and POST, limits, response cache);
+- `resolvers` and `mutations`: the read and write sides of the schema;
+- `entries`: EntryPager, paging over one sorted whole-map read; `limits`: query limits;
+- `context`: the per-request RequestContext (one snapshot per request).
+
+Public name: build_schema. Imports from devagent.model and devagent.bpf only.
+"""
 
 from __future__ import annotations
 

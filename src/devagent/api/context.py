@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..inventory import Inventory, Snapshot
-from ..settings import Settings
+from ..model.inventory import Inventory, Snapshot
+from ..model.settings import Settings
 from .entries import EntryPager
 
 

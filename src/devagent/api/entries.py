@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump, can_list
-from ..bpf.objects import MapInfo
-from ..codec import Format, format_bytes, sort_order
-from ..inventory import Inventory
-from ..memory import later, release_free_memory
+from ..model.codec import Format, format_bytes, sort_order
+from ..model.inventory import Inventory
+from ..model.memory import later, release_free_memory
 
 BTF = "BTF"
 
@@ -146,8 +146,9 @@ def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:
     """Render keys or values through the map's BTF type, as compact JSON text."""
     import orjson
 
-    from ..bpf.btf import BTFError
-    from ..bpf.btf_render import compile_renderer, load_map_btf
+    from ..bpf.btf_types import BTFError
+    from ..model.btf_entries import load_map_btf
+    from ..model.btf_render import compile_renderer
 
     if part == "key":
         type_id = info.btf_key_type_id

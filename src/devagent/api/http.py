@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..bpf.errors import NotFound
-from ..codec import CodecError
-from ..inventory import Inventory, Snapshot
-from ..settings import Settings
+from ..model.codec import CodecError
+from ..model.inventory import Inventory, Snapshot
+from ..model.settings import Settings
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
 from .limits import limits_rule

@@ -18,7 +18,7 @@ from ..bpf.errors import AlreadyExists, BPFError, NotFound
 from ..bpf.maps import MapHandle, is_lookup_supported
 from ..bpf.names import MAP_TYPE_IDS
 from ..bpf.pins import pin_object
-from ..codec import CodecError, Format, format_bytes, parse_text
+from ..model.codec import CodecError, Format, format_bytes, parse_text
 from .context import RequestContext, request_context
 
 WRITES_DISABLED = (

@@ -1,84 +1,32 @@
-"""Ariadne bindables for the read side of the schema: programs, maps, links, the graph.
+"""Ariadne bindables for the read side of the schema: Query, Program, Map (Link's fields are
+in link_fields.py).
 
 Resolvers only read the request's snapshot (api.context); objects are passed between them as
-small `Node` values holding the snapshot entry or, for an object that could not be read, its
-error text (the Go agent's `error` field).
+`Node` values (api.nodes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ariadne import EnumType, ObjectType, QueryType
 
-from ..bpf.links import CGROUP, TRACING
 from ..bpf.maps import can_list
 from ..bpf.names import map_flag_names
-from ..bpf.objects import LinkInfo, MapInfo, ProgramInfo
-from ..bpf.procfs import Owner
-from .context import RequestContext, request_context
+from .context import request_context
 from .entries import EntriesError
+from .link_fields import link_type
+from .nodes import (
+    LinkNode,
+    MapNode,
+    ProgramNode,
+    link_nodes,
+    map_nodes,
+    owner_dicts,
+    program_nodes,
+)
 
 DEFAULT_ENTRIES_LIMIT = 32
-
-
-@dataclass(frozen=True)
-class ProgramNode:
-    id: int
-    prog: ProgramInfo | None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class MapNode:
-    id: int
-    map: MapInfo | None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class LinkNode:
-    id: int
-    link: LinkInfo | None
-    error: str | None = None
-
-
-def program_nodes(ctx: RequestContext, ids: Any = None) -> list[ProgramNode]:
-    snap = ctx.snapshot
-    if ids is None:
-        ids = sorted({*snap.programs, *snap.program_errors})
-    return [
-        ProgramNode(i, snap.programs.get(i), snap.program_errors.get(i))
-        for i in ids
-        if i in snap.programs or i in snap.program_errors
-    ]
-
-
-def map_nodes(ctx: RequestContext, ids: Any = None) -> list[MapNode]:
-    snap = ctx.snapshot
-    if ids is None:
-        ids = sorted({*snap.maps, *snap.map_errors})
-    return [
-        MapNode(i, snap.maps.get(i), snap.map_errors.get(i))
-        for i in ids
-        if i in snap.maps or i in snap.map_errors
-    ]
-
-
-def link_nodes(ctx: RequestContext, ids: Any = None) -> list[LinkNode]:
-    snap = ctx.snapshot
-    if ids is None:
-        ids = sorted({*snap.links, *snap.link_errors})
-    return [
-        LinkNode(i, snap.links.get(i), snap.link_errors.get(i))
-        for i in ids
-        if i in snap.links or i in snap.link_errors
-    ]
-
-
-def _owners(owners: list[Owner]) -> list[dict[str, Any]]:
-    return [{"pid": o.pid, "comm": o.comm, "fd": o.fd} for o in owners]
 
 
 # ---------------------------------------------------------------- Query
@@ -199,8 +147,8 @@ def resolve_program_links(node: ProgramNode, info: Any) -> list[LinkNode]:
 
 
 @program.field("owners")
-def resolve_program_owners(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
-    return _owners(request_context(info).snapshot.owners("program", node.id))
+def resolve_programowner_dicts(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
+    return owner_dicts(request_context(info).snapshot.owners("program", node.id))
 
 
 @program.field("tasks")
@@ -289,8 +237,8 @@ def resolve_map_programs(node: MapNode, info: Any) -> list[ProgramNode]:
 
 
 @map_type.field("owners")
-def resolve_map_owners(node: MapNode, info: Any) -> list[dict[str, Any]]:
-    return _owners(request_context(info).snapshot.owners("map", node.id))
+def resolve_mapowner_dicts(node: MapNode, info: Any) -> list[dict[str, Any]]:
+    return owner_dicts(request_context(info).snapshot.owners("map", node.id))
 
 
 @map_type.field("entriesCount")
@@ -320,81 +268,6 @@ def resolve_entries(
     if node.map is None:
         return []
     return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat)
-
-
-# ---------------------------------------------------------------- Link
-
-link_type = ObjectType("Link")
-
-
-def _detail(key: str) -> Any:
-    def resolve(node: LinkNode, _info: Any) -> Any:
-        return None if node.link is None else node.link.details.get(key)
-
-    return resolve
-
-
-for _field, _key in {
-    "attachType": "attach_type",
-    "cgroupId": "cgroup_id",
-    "ifindex": "ifindex",
-    "interfaceName": "devname",
-    "netnsIno": "netns_ino",
-    "netfilterFamily": "pf",
-    "netfilterHook": "hook",
-    "netfilterPriority": "prio",
-    "mapId": "map_id",
-}.items():
-    link_type.set_field(_field, _detail(_key))
-
-
-@link_type.field("type")
-def resolve_link_type(node: LinkNode, _info: Any) -> str:
-    return node.link.type_name if node.link else "Unspecified"
-
-
-@link_type.field("program")
-def resolve_link_program(node: LinkNode, info: Any) -> ProgramNode | None:
-    if node.link is None:
-        return None
-    nodes = program_nodes(request_context(info), [node.link.prog_id])
-    return nodes[0] if nodes else None
-
-
-@link_type.field("pins")
-def resolve_link_pins(node: LinkNode, info: Any) -> list[str]:
-    return request_context(info).snapshot.link_pins(node.id)
-
-
-@link_type.field("owners")
-def resolve_link_owners(node: LinkNode, info: Any) -> list[dict[str, Any]]:
-    return _owners(request_context(info).snapshot.owners("link", node.id))
-
-
-@link_type.field("cgroupPath")
-def resolve_cgroup_path(node: LinkNode, info: Any) -> str | None:
-    if node.link is None or node.link.type != CGROUP:
-        return None
-    return request_context(info).snapshot.cgroup_path(int(str(node.link.details["cgroup_id"])))
-
-
-@link_type.field("tracingTarget")
-def resolve_tracing_target(node: LinkNode, _info: Any) -> str | None:
-    if node.link is None or node.link.type != TRACING:
-        return None
-    from ..bpf.links import tracing_target_name
-
-    return tracing_target_name(node.link)
-
-
-@link_type.field("details")
-def resolve_link_details(node: LinkNode, _info: Any) -> str | None:
-    """Every attach detail the kernel gave, as JSON text (for types without own fields)."""
-    if node.link is None:
-        return None
-    import orjson
-
-    return orjson.dumps(node.link.details).decode()
 
 
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})

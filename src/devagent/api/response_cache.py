@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..inventory import Snapshot
+from ..model.inventory import Snapshot
 
 CacheKey = tuple[str, bytes, str | None]
 

@@ -1,46 +1,11 @@
-"""Thin typed layer over the bpf() syscall: stdlib and ctypes only.
+"""The kernel: a thin typed layer over the bpf() syscall, bpffs and /proc (stdlib + ctypes).
 
-Nothing here knows of GraphQL, HTTP or Prometheus.
+Nothing here knows of GraphQL, HTTP or Prometheus, and nothing imports from the layers
+above. Modules, lowest first: `_sys` (syscall and UAPI structs), `errors` (errno -> named
+exceptions), `names` (type names of the contract), `info` (ProgramInfo, MapInfo, LinkInfo,
+ObjectError), `handles` (Fd, ids, open by id), `btf_objects`, `btf_types`, `btf`,
+`btf_cnames` (BTF), `links`, `objects` (list_programs, list_maps, list_links, get_*), `maps`
+(MapHandle, MapDump: entries), `progs`, `pins`, `procfs`, `cgroups`, `tasks`, `stats`.
+
+This file imports nothing on purpose: `phydev inspect` pays only for the modules it uses.
 """
-
-from .errors import (
-    AlreadyExists,
-    BPFError,
-    InvalidArgument,
-    NotFound,
-    NotSupported,
-    PermissionDenied,
-)
-from .objects import (
-    Fd,
-    LinkInfo,
-    MapInfo,
-    ObjectError,
-    ProgramInfo,
-    get_link,
-    get_map,
-    get_program,
-    list_links,
-    list_maps,
-    list_programs,
-)
-
-__all__ = [
-    "AlreadyExists",
-    "BPFError",
-    "Fd",
-    "InvalidArgument",
-    "LinkInfo",
-    "MapInfo",
-    "NotFound",
-    "NotSupported",
-    "ObjectError",
-    "PermissionDenied",
-    "ProgramInfo",
-    "get_link",
-    "get_map",
-    "get_program",
-    "list_links",
-    "list_maps",
-    "list_programs",
-]

@@ -267,7 +267,7 @@ def _load_libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-libc = _load_libc()  # also used for malloc_trim (devagent.memory)
+libc = _load_libc()  # also used for malloc_trim (devagent.model.memory)
 _syscall = libc.syscall
 _syscall.restype = ctypes.c_long
 _NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)

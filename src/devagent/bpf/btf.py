@@ -9,7 +9,8 @@ Parsing is lazy on purpose: vmlinux BTF has over 100k types and a value dump tou
 record starts (which also rejects truncated records and unknown kinds); `Btf.type(id)` decodes
 a record into a frozen dataclass on first use and caches it.
 
-Rendering values (what `bpftool map dump` shows under "formatted") lives in btf_render.py.
+Type records are in btf_types.py; rendering values (what `bpftool map dump` shows under
+"formatted") in devagent.model.btf_render.
 """
 
 from __future__ import annotations
@@ -20,51 +21,38 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import IntEnum
 
+from .btf_objects import btf_info, read_btf_data
+from .btf_types import (
+    MAX_RESOLVE_DEPTH,
+    POINTER_SIZE,
+    VOID,
+    Array,
+    BTFError,
+    BtfType,
+    Datasec,
+    DeclTag,
+    Enum,
+    EnumValue,
+    Float,
+    Func,
+    FuncProto,
+    Fwd,
+    Int,
+    Kind,
+    Member,
+    Param,
+    Ref,
+    Struct,
+    Var,
+    VarSecinfo,
+)
 from .errors import BPFError
-
-
-class BTFError(ValueError):
-    """Malformed BTF, a type id that does not exist, or data that does not fit its type."""
-
-
-class Kind(IntEnum):
-    """BTF_KIND_* (include/uapi/linux/btf.h)."""
-
-    UNKN = 0  # only type id 0, void
-    INT = 1
-    PTR = 2
-    ARRAY = 3
-    STRUCT = 4
-    UNION = 5
-    ENUM = 6
-    FWD = 7
-    TYPEDEF = 8
-    VOLATILE = 9
-    CONST = 10
-    RESTRICT = 11
-    FUNC = 12
-    FUNC_PROTO = 13
-    VAR = 14
-    DATASEC = 15
-    FLOAT = 16
-    DECL_TAG = 17
-    TYPE_TAG = 18
-    ENUM64 = 19
-
-
-# BTF_INT_ENCODING bits.
-INT_SIGNED = 1
-INT_CHAR = 2
-INT_BOOL = 4
+from .handles import iter_btf_ids, open_btf
 
 BTF_MAGIC = 0xEB9F
 _HEADER_FORMAT = "HBBIIIII"  # struct btf_header; the byte order comes from the magic
 HEADER_SIZE = struct.calcsize("<" + _HEADER_FORMAT)  # 24
-MAX_RESOLVE_DEPTH = 32  # libbpf's bound on typedef/modifier chains; deeper means a loop
-POINTER_SIZE = 8  # BPF pointers are 64-bit whatever the host
 
 # Words (u32) after the 12-byte struct btf_type: a fixed part, plus one part per vlen item.
 _FIXED_WORDS: dict[int, int] = {k: 0 for k in Kind if k != Kind.UNKN}
@@ -74,160 +62,6 @@ _VLEN_WORDS: dict[int, int] = {
     Kind.ENUM64: 3,
 }  # fmt: skip
 _MODIFIERS = frozenset({Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
-
-
-# ---------------------------------------------------------------- types
-
-
-@dataclass(frozen=True, slots=True)
-class BtfType:
-    """Fields common to every kind; `name` is "" for anonymous types."""
-
-    kind: Kind
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Void(BtfType):
-    """Type id 0: `void`, no record of its own."""
-
-
-@dataclass(frozen=True, slots=True)
-class Int(BtfType):
-    """An integer; `bit_offset`/`bits` describe where the value sits within `size` bytes."""
-
-    size: int
-    encoding: int
-    bit_offset: int
-    bits: int
-
-    @property
-    def signed(self) -> bool:
-        return bool(self.encoding & INT_SIGNED)
-
-    @property
-    def is_char(self) -> bool:
-        return bool(self.encoding & INT_CHAR)
-
-    @property
-    def is_bool(self) -> bool:
-        return bool(self.encoding & INT_BOOL)
-
-
-@dataclass(frozen=True, slots=True)
-class Ref(BtfType):
-    """A kind that only points at another type: PTR, TYPEDEF, VOLATILE, CONST, RESTRICT,
-    TYPE_TAG (whose name is the tag)."""
-
-    type: int
-
-
-@dataclass(frozen=True, slots=True)
-class Array(BtfType):
-    type: int
-    index_type: int
-    nelems: int
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A struct/union member; `bitfield_size` is 0 unless it is a kind_flag bitfield."""
-
-    name: str
-    type: int
-    bit_offset: int
-    bitfield_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Struct(BtfType):
-    """STRUCT or UNION."""
-
-    size: int
-    members: tuple[Member, ...]
-
-    @property
-    def is_union(self) -> bool:
-        return self.kind == Kind.UNION
-
-
-@dataclass(frozen=True, slots=True)
-class EnumValue:
-    name: str
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class Enum(BtfType):
-    """ENUM or ENUM64; values are decoded signed when `signed` (the kind_flag) is set."""
-
-    size: int
-    signed: bool
-    values: tuple[EnumValue, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Fwd(BtfType):
-    is_union: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Func(BtfType):
-    """A function; `type` is its FUNC_PROTO, linkage 0 static, 1 global, 2 extern."""
-
-    type: int
-    linkage: int
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    type: int
-
-
-@dataclass(frozen=True, slots=True)
-class FuncProto(BtfType):
-    """A function signature; a last parameter with type 0 means `...`."""
-
-    return_type: int
-    params: tuple[Param, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Var(BtfType):
-    type: int
-    linkage: int
-
-
-@dataclass(frozen=True, slots=True)
-class VarSecinfo:
-    type: int
-    offset: int
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Datasec(BtfType):
-    """An ELF section of global variables (.data, .bss, ...): what a global-data map holds."""
-
-    size: int
-    vars: tuple[VarSecinfo, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Float(BtfType):
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeclTag(BtfType):
-    """A tag on `type`, or on its member/parameter `component_idx` (-1 for the type itself)."""
-
-    type: int
-    component_idx: int
-
-
-VOID = Void(Kind.UNKN, "")
 
 
 def _s32(v: int) -> int:
@@ -513,8 +347,6 @@ _cache_lock = threading.Lock()
 
 
 def _vmlinux_btf_id() -> int:
-    from .objects import btf_info, iter_btf_ids, open_btf
-
     for btf_id in iter_btf_ids():
         try:
             with open_btf(btf_id) as fd:
@@ -537,8 +369,6 @@ def load_btf(btf_id: int) -> Btf:
         if cached is not None:
             _cache.move_to_end(btf_id)
             return cached
-    from .objects import btf_info, open_btf, read_btf_data
-
     with open_btf(btf_id) as fd:
         info = btf_info(fd, btf_id)
     base = None
@@ -556,65 +386,3 @@ def clear_btf_cache() -> None:
     """Forget every parsed BTF object (tests, or after a long-running process's churn)."""
     with _cache_lock:
         _cache.clear()
-
-
-# ---------------------------------------------------------------- C-ish names
-
-
-def type_to_c(btf: Btf, type_id: int) -> str:
-    """A short C-like name for display: `struct flow_key`, `__u64`, `char[16]`, `void *`."""
-    return _c_name(btf, type_id, 0)
-
-
-def _c_name(btf: Btf, type_id: int, depth: int) -> str:
-    if depth > MAX_RESOLVE_DEPTH:
-        raise BTFError(f"BTF type chain at id {type_id} is too deep or loops")
-    t = btf.type(type_id)
-    name = t.name or "(anon)"
-    kind = t.kind
-    if kind == Kind.UNKN:
-        return "void"
-    if kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64):
-        return f"{'enum' if isinstance(t, Enum) else kind.name.lower()} {name}"
-    if isinstance(t, Fwd):
-        return f"{'union' if t.is_union else 'struct'} {name}"
-    if isinstance(t, Array):
-        dims = ""
-        while isinstance(t, Array):
-            dims += f"[{t.nelems}]"
-            type_id = t.type
-            t = btf.type(type_id)
-        return f"{_c_name(btf, type_id, depth + 1)}{dims}"
-    if isinstance(t, Ref):
-        if kind == Kind.PTR:
-            target = btf.type(t.type)
-            if isinstance(target, FuncProto):
-                return _proto(btf, target, "(*)", depth)
-            inner = _c_name(btf, t.type, depth + 1)
-            return f"{inner}*" if inner.endswith("*") else f"{inner} *"
-        if kind in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
-            inner = _c_name(btf, t.type, depth + 1)
-            qual = kind.name.lower()
-            return f"{inner} {qual}" if inner.endswith("*") else f"{qual} {inner}"
-        if kind == Kind.TYPE_TAG:
-            return _c_name(btf, t.type, depth + 1)
-        return name  # TYPEDEF
-    if isinstance(t, Func):
-        proto = btf.type(t.type)
-        return _proto(btf, proto, name, depth) if isinstance(proto, FuncProto) else name
-    if isinstance(t, FuncProto):
-        return _proto(btf, t, "", depth)
-    if isinstance(t, Var):
-        return _c_name(btf, t.type, depth + 1)
-    if isinstance(t, Datasec):
-        return f"section {name}"
-    if isinstance(t, DeclTag):
-        return f'__attribute__((btf_decl_tag("{t.name}")))'
-    return name  # INT, FLOAT
-
-
-def _proto(btf: Btf, proto: FuncProto, middle: str, depth: int) -> str:
-    args = [_c_name(btf, p.type, depth + 1) if p.type else "..." for p in proto.params]
-    args = args or ["void"]
-    ret = _c_name(btf, proto.return_type, depth + 1)
-    return f"{ret} {middle}({', '.join(args)})".replace("  ", " ")

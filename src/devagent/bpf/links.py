@@ -11,8 +11,10 @@ import struct
 
 from . import _sys
 from ._sys import Cmd
+from .errors import BPFError
+from .handles import Fd, get_info_by_fd
+from .info import LinkInfo
 from .names import NETFILTER_HOOKS, NETFILTER_PF, attach_type_name
-from .objects import Fd, LinkInfo, get_info_by_fd
 
 RAW_TRACEPOINT, TRACING, CGROUP, ITER, NETNS, XDP, PERF_EVENT = 1, 2, 3, 4, 5, 6, 7
 KPROBE_MULTI, STRUCT_OPS, NETFILTER, TCX, UPROBE_MULTI, NETKIT, SOCKMAP = (
@@ -124,8 +126,10 @@ def tracing_target_name(link: LinkInfo) -> str | None:
     btf_id = link.details.get("target_btf_id")
     if not isinstance(obj_id, int) or not isinstance(btf_id, int) or not btf_id:
         return None
-    from .btf import BTFError, load_btf
-    from .errors import BPFError
+    # Imported here: the BTF type records cost ~20 ms to define, which every `phydev inspect
+    # ... list` would pay for a name it never asks for.
+    from .btf import load_btf
+    from .btf_types import BTFError
 
     try:
         return load_btf(obj_id).name_of(btf_id) or None

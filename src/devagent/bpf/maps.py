@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from . import _sys
 from ._sys import BPF_ANY, Cmd
 from .errors import BPFError, InvalidArgument, NotFound, NotSupported
-from .objects import Fd, MapInfo, map_info, open_map
+from .handles import Fd, open_map
+from .info import MapInfo
+from .objects import map_info
 
 # Map types whose entries user space cannot list (no keys, or keys that are fds / sockets
 # of the caller): PerfEventArray, XSKMap, Queue, Stack, SkStorage, RingBuf, InodeStorage,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from . import _sys
 from ._sys import Cmd
 from .errors import BPFError
-from .objects import Fd
+from .handles import Fd
 from .procfs import bpf_object_of_fd
 
 

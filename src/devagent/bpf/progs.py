@@ -12,7 +12,7 @@ import struct
 from . import _sys
 from ._sys import Cmd
 from .errors import BPFError
-from .objects import Fd
+from .handles import Fd
 
 # Opcodes used by the tiny programs we build.
 BPF_LD_IMM64 = 0x18

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from . import _sys, procfs
 from ._sys import Cmd
-from .objects import Fd
+from .handles import Fd
 
 SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
 STATS_FD = "anon_inode:bpf-stats"

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .bpf import cgroups, objects, procfs, tasks
-from .bpf.errors import BPFError, NotFound
-from .bpf.maps import MapDump, MapHandle
-from .bpf.objects import LinkInfo, MapInfo, ObjectError, ProgramInfo
-from .bpf.pins import PinIndex, scan_pins
+from ..bpf import cgroups, objects, procfs, tasks
+from ..bpf.errors import BPFError, NotFound
+from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
+from ..bpf.maps import MapDump, MapHandle
+from ..bpf.pins import PinIndex, scan_pins
 
 T = TypeVar("T")
 

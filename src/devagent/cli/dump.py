@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing
 
-from .bpf.errors import BPFError
-from .bpf.maps import MapDump, MapHandle
-from .bpf.objects import MapInfo
-from .codec import Format, bulk_format, dump_json
+from ..bpf.errors import BPFError
+from ..bpf.info import MapInfo
+from ..bpf.maps import MapDump, MapHandle
+from ..model.codec import Format, bulk_format, dump_json
 from .prefetch import Prefetcher
 
 
@@ -103,7 +103,7 @@ def _btf_runs(info: MapInfo, dumps: Iterator[MapDump], as_json: bool) -> Iterato
     one array) or one JSON object per line."""
     import orjson
 
-    from .bpf.btf_render import load_map_btf, render_dump
+    from ..model.btf_entries import load_map_btf, render_dump
 
     btf = load_map_btf(info)
     if btf is None:

@@ -12,7 +12,7 @@ import gc
 import threading
 from collections.abc import Callable
 
-from .bpf._sys import libc
+from ..bpf._sys import libc
 
 
 def release_free_memory() -> None:

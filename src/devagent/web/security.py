@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .settings import Settings
+from ..model.settings import Settings
 
 PROTECTED_SUFFIXES = ("/query", "/metrics")
 

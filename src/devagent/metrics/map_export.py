@@ -7,7 +7,7 @@ formatter), so a 100 000-entry map costs tens of milliseconds, not seconds.
 
 Key order: for the `number` format (keys of up to 8 bytes), the numeric order of the keys;
 otherwise the order of the raw key bytes (memcmp), which is alphabetical for string keys and
-the order of the hex text for hex keys. `btf` keys (devagent.metrics_btf_keys) are in byte
+the order of the hex text for hex keys. `btf` keys (devagent.metrics.btf_keys) are in byte
 order too, and carry one extra `key_<field>` label per field of a struct key.
 
 Label values are always valid UTF-8: the codec's STRING format writes undecodable bytes as
@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .bpf.errors import BPFError, NotFound
-from .bpf.maps import MapDump
-from .bpf.objects import MapInfo
-from .codec import Format, bulk_format
-from .etm import EtmRule, first_match
-from .inventory import Snapshot
-from .metrics_btf_keys import NoKeyType, btf_key_labels
+from ..bpf.errors import BPFError, NotFound
+from ..bpf.info import MapInfo
+from ..bpf.maps import MapDump
+from ..model.codec import Format, bulk_format
+from ..model.etm import EtmRule, first_match
+from ..model.inventory import Snapshot
+from .btf_keys import NoKeyType, btf_key_labels
 
 log = logging.getLogger("devagent.metrics")
 WARN_EVERY = 3600.0  # seconds between two warnings about the same map
@@ -67,7 +67,7 @@ class MapExport:
 
 def key_format(rule: EtmRule) -> Format:
     """The codec format of a rule's key_format ('string', 'number', 'hex'; 'btf' is handled
-    by devagent.metrics_btf_keys and sorts like hex)."""
+    by devagent.metrics.btf_keys and sorts like hex)."""
     return Format.HEX if rule.key_format == "btf" else Format[rule.key_format.upper()]
 
 

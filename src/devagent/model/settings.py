@@ -15,7 +15,7 @@ class Settings:
     port: int = 8080
     path_prefix: str = "/"
     skip_welcome: bool = False
-    # Parsed --etm rules (devagent.etm.EtmRule), in command-line order.
+    # Parsed --etm rules (devagent.model.etm.EtmRule), in command-line order.
     etm_rules: tuple[Any, ...] = ()
     etm_max_entries: int = 10_000
     allow_writes: bool = False

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
-from .bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
-from .bpf.objects import ObjectError
+from .. import __version__
+from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+from ..bpf.info import ObjectError
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -115,7 +115,7 @@ def show_listing(
 @json_option
 def progs_list(as_json: bool) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
-    from .bpf.objects import list_programs
+    from ..bpf.objects import list_programs
     from .listing import PROG_HEADER, program_cells, program_json
 
     with kernel_errors():
@@ -128,8 +128,8 @@ def progs_list(as_json: bool) -> None:
 @json_option
 def maps_list(bpf_dir: str, as_json: bool) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
-    from .bpf.objects import list_maps
-    from .bpf.pins import scan_pins
+    from ..bpf.objects import list_maps
+    from ..bpf.pins import scan_pins
     from .listing import MAP_HEADER, map_cells, map_json
 
     with kernel_errors():
@@ -145,8 +145,8 @@ def maps_list(bpf_dir: str, as_json: bool) -> None:
 @json_option
 def links_list(bpf_dir: str, as_json: bool) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
-    from .bpf.objects import list_links
-    from .bpf.pins import scan_pins
+    from ..bpf.objects import list_links
+    from ..bpf.pins import scan_pins
     from .listing import LINK_HEADER, link_cells, link_json
 
     with kernel_errors():
@@ -166,8 +166,8 @@ def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
 
 def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
     """Print the details of one program, map or link, text or JSON; unknown ids exit 1."""
+    from ..model.inventory import take_snapshot
     from .details import details_text, link_details, map_details, program_details
-    from .inventory import take_snapshot
 
     builder = {"program": program_details, "map": map_details, "link": link_details}[kind]
     with kernel_errors():
@@ -310,8 +310,8 @@ def server(
 
     The port comes from env PORT (default 8080).
     """
-    from .etm import EtmRuleError, parse_rules
-    from .settings import Settings
+    from ..model.etm import EtmRuleError, parse_rules
+    from ..model.settings import Settings
 
     try:
         rules = parse_rules(etm)
@@ -331,7 +331,7 @@ def server(
         cors_origins=tuple(cors_origin),
         enable_stats=enable_stats,
     )
-    from .server import serve
+    from ..web.server import serve
 
     with kernel_errors():
         serve(settings)

@@ -3,9 +3,9 @@ everything the kernel says plus relations (maps, links, pins, owning processes).
 
 from __future__ import annotations
 
-from .bpf.names import map_flag_names
-from .bpf.objects import MapInfo, ProgramInfo
-from .inventory import Snapshot
+from ..bpf.info import MapInfo, ProgramInfo
+from ..bpf.names import map_flag_names
+from ..model.inventory import Snapshot
 from .listing import link_json, map_json, program_json
 from .textfmt import go_bool, go_duration
 

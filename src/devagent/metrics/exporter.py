@@ -1,6 +1,6 @@
 """Prometheus exporter: the kernel read at scrape time, no background polling, no stale series.
 
-Interface used by devagent.server:
+Interface used by devagent.web.app:
     exporter = MetricsExporter(settings, inventory)
     body, content_type = exporter.render(accept_header)   # sync, run it in a worker thread
 
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import CollectorRegistry
 
-from .bpf.maps import MapDump
-from .inventory import Inventory, Snapshot
-from .memory import later, release_free_memory
-from .metrics_families import (
+from ..bpf.maps import MapDump
+from ..model.inventory import Inventory, Snapshot
+from ..model.memory import later, release_free_memory
+from ..model.settings import Settings
+from .families import (
     RunStatsProbe,
     contract_families,
     map_families,
@@ -31,9 +32,8 @@ from .metrics_families import (
     non_empty,
     program_families,
 )
-from .metrics_maps import MapEntryExporter
-from .metrics_render import negotiate, render
-from .settings import Settings
+from .map_export import MapEntryExporter
+from .render import negotiate, render
 
 
 class DevAgentCollector:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from .bpf.btf import BTFError
-from .bpf.btf_render import compile_renderer, load_map_btf, member_renderers
-from .bpf.objects import MapInfo
+from ..bpf.btf_types import BTFError
+from ..bpf.info import MapInfo
+from ..model.btf_entries import load_map_btf
+from ..model.btf_render import compile_renderer, member_renderers
 
 FIELD_PREFIX = "key_"
 _NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_]")

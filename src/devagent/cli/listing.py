@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .bpf.objects import LinkInfo, MapInfo, ObjectError, ProgramInfo
-from .bpf.pins import PinIndex
+from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
+from ..bpf.pins import PinIndex
 from .textfmt import go_bool, go_duration
 
 PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]

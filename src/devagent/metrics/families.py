@@ -21,12 +21,13 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from .bpf import procfs, stats
-from .bpf.errors import BPFError
-from .bpf.objects import MapInfo, ProgramInfo, open_map
-from .inventory import Snapshot
-from .metrics_maps import MapExport
-from .metrics_render import MapEntryValueFamily
+from ..bpf import procfs, stats
+from ..bpf.errors import BPFError
+from ..bpf.handles import open_map
+from ..bpf.info import MapInfo, ProgramInfo
+from ..model.inventory import Snapshot
+from .map_export import MapExport
+from .render import MapEntryValueFamily
 
 PROG_LABELS = ["id", "type", "tag", "name"]
 MAP_LABELS = ["id", "name", "type"]

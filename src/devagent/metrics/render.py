@@ -1,6 +1,6 @@
 """Exposition text, in the format the scraper asked for (text 0.0.4 or OpenMetrics, chosen
 from the Accept header by prometheus_client), made from templates the encoder writes itself
-(devagent.metrics_template): the same bytes at a fraction of the encoder's cost per sample.
+(devagent.metrics.template): the same bytes at a fraction of the encoder's cost per sample.
 
 `devagent_ebpf_map_entry_value`, which can hold hundreds of thousands of samples, goes
 further: its samples are never built as Python objects at all, the lines are made straight
@@ -17,8 +17,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from .metrics_maps import MapExport
-from .metrics_template import (
+from .map_export import MapExport
+from .template import (
     OPENMETRICS_EOF,
     Encoder,
     ProbedLine,

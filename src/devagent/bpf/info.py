@@ -1,0 +1,112 @@
+"""What the kernel says about each kind of eBPF object, as frozen dataclasses.
+
+Plain data with no kernel access, so every module (and every layer above) can name these
+types without importing the code that reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
+
+
+@dataclass(frozen=True)
+class ObjectError:
+    """An object listed by id that could not be opened or read (e.g. it was just unloaded)."""
+
+    id: int
+    kind: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    """What the kernel says about a loaded program (struct bpf_prog_info)."""
+
+    id: int
+    type: int
+    name: str
+    tag: str
+    jited_size: int
+    xlated_size: int
+    load_time_ns: int  # CLOCK_BOOTTIME, as the kernel gives it
+    loaded_at: datetime
+    uid: int
+    map_ids: tuple[int, ...]
+    btf_id: int
+    run_time_ns: int
+    run_count: int
+    recursion_misses: int
+    verified_insns: int
+    ifindex: int
+    netns_dev: int
+    netns_ino: int
+    gpl_compatible: bool
+    attach_btf_obj_id: int
+    attach_btf_id: int
+    nr_func_info: int
+    nr_line_info: int
+
+    @property
+    def type_name(self) -> str:
+        return prog_type_name(self.type)
+
+    @property
+    def avg_run_time_ns(self) -> int:
+        return self.run_time_ns // self.run_count if self.run_count else 0
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """What the kernel says about a map (struct bpf_map_info)."""
+
+    id: int
+    type: int
+    name: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    ifindex: int
+    netns_dev: int
+    netns_ino: int
+    btf_id: int
+    btf_key_type_id: int
+    btf_value_type_id: int
+    btf_vmlinux_value_type_id: int
+    btf_vmlinux_id: int
+    map_extra: int
+
+    @property
+    def type_name(self) -> str:
+        return map_type_name(self.type)
+
+    @property
+    def is_per_cpu(self) -> bool:
+        return self.type in PER_CPU_MAP_TYPES
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """A link (struct bpf_link_info); `details` holds the per-type attach information."""
+
+    id: int
+    type: int
+    prog_id: int
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def type_name(self) -> str:
+        return link_type_name(self.type)
+
+
+@dataclass(frozen=True)
+class BtfObjectInfo:
+    """A BTF object (struct bpf_btf_info)."""
+
+    id: int
+    name: str
+    size: int
+    kernel_btf: bool

@@ -1,0 +1,14 @@
+"""The `phydev` command (click): `about`, `inspect ...`, `server`.
+
+- `commands`: the command group and every command, with lean imports (the GraphQL/HTTP stack
+  loads only for `server`);
+- `listing`, `details`, `dump`: what the inspect commands print, as text or JSON;
+- `textfmt`: Go-compatible durations, booleans and tab-separated tables;
+- `prefetch`: runs the next kernel batch of a dump on a worker thread.
+
+Public name: main (the console script's entry point, `devagent.cli:main`).
+"""
+
+from .commands import main
+
+__all__ = ["main"]
