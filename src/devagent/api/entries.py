@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..bpf.info import MapInfo
-from ..bpf.maps import MapDump, can_list
+from ..bpf.maps import MapDump, can_list, is_always_full
 from ..model.codec import Format, format_bytes, sort_order
 from ..model.inventory import Inventory
 from ..model.memory import later, release_free_memory
@@ -102,6 +102,8 @@ class EntryPager:
 
     def count(self, info: MapInfo) -> int:
         """Entries in the map now (0 for types whose entries cannot be listed)."""
+        if is_always_full(info):
+            return info.max_entries  # no need to read a whole array to know
         if not can_list(info):
             return 0
         return self._read(info.id, fresh=True).dump.count

@@ -13,6 +13,7 @@ from ariadne import EnumType, ObjectType, QueryType
 
 from ..bpf.maps import can_list
 from ..bpf.names import map_flag_names
+from ..model.map_fill import map_fill, map_memlocks
 from .context import request_context
 from .entries import EntriesError
 from .link_fields import link_type
@@ -239,6 +240,26 @@ def resolve_map_programs(node: MapNode, info: Any) -> list[ProgramNode]:
 @map_type.field("owners")
 def resolve_mapowner_dicts(node: MapNode, info: Any) -> list[dict[str, Any]]:
     return owner_dicts(request_context(info).snapshot.owners("map", node.id))
+
+
+@map_type.field("usedEntries")
+def resolve_used_entries(node: MapNode, info: Any) -> int | None:
+    ctx = request_context(info)
+    return map_fill(ctx.snapshot, ctx.settings.map_entries_budget).counts.get(node.id)
+
+
+@map_type.field("fillRatio")
+def resolve_fill_ratio(node: MapNode, info: Any) -> float | None:
+    used: int | None = resolve_used_entries(node, info)
+    if used is None or node.map is None or not node.map.max_entries:
+        return None
+    return used / node.map.max_entries
+
+
+@map_type.field("memlockBytes")
+def resolve_memlock_bytes(node: MapNode, info: Any) -> float | None:
+    value = map_memlocks(request_context(info).snapshot).get(node.id)
+    return None if value is None else float(value)
 
 
 @map_type.field("entriesCount")

@@ -72,6 +72,11 @@ def can_list(info: MapInfo) -> bool:
     return listing_refusal(info) is None
 
 
+def is_always_full(info: MapInfo) -> bool:
+    """Array and per-CPU array maps hold a value at every index below max_entries."""
+    return info.type in _ALWAYS_FULL_TYPES
+
+
 @dataclass(frozen=True)
 class MapDump:
     """A whole-map read: `count` keys and values packed back to back.
@@ -207,11 +212,35 @@ class MapHandle:
                 return
             yield key
 
-    def count_entries(self) -> int:
-        """Number of entries present (array maps are always full)."""
-        if self.info.type in _ALWAYS_FULL_TYPES:
+    def count_entries(self, limit: int | None = None) -> int | None:
+        """Number of entries present; None once more than `limit` entries were seen (the
+        count then stops: a caller with a budget learns the map is over it, not a guess).
+
+        Array maps are always full. Others are counted with BPF_MAP_LOOKUP_BATCH, which
+        copies keys and values (the kernel has no count-only command) but makes one syscall
+        per batch; maps that refuse batches are counted key by key.
+        """
+        if is_always_full(self.info):
             return self.info.max_entries
-        return sum(1 for _ in self.iter_keys())
+        refusal = listing_refusal(self.info)
+        if refusal is not None:
+            raise NotSupported(95, "", self._what, refusal)
+        count = 0
+        try:
+            for n in self._batch_counts():
+                count += n
+                if limit is not None and count > limit:
+                    return None
+            return count
+        except (NotSupported, InvalidArgument):
+            if count:
+                raise
+        for key in self.iter_keys():
+            if self.lookup(key) is not None:  # fd arrays list every index, filled or not
+                count += 1
+                if limit is not None and count > limit:
+                    return None
+        return count
 
     # ------------------------------------------------------------ whole-map reads
 
@@ -255,6 +284,20 @@ class MapHandle:
     def _read_batched(self) -> Iterator[MapDump]:
         """One partial dump per BPF_MAP_LOOKUP_BATCH call; the first is always yielded (empty
         for an empty map), so a kernel refusal surfaces on the first next()."""
+        for n, kbuf, vbuf in self._batches():
+            ks, vs = self.info.key_size, self.value_buf_size
+            yield self._dump(n, ctypes.string_at(kbuf, ks * n), ctypes.string_at(vbuf, vs * n))
+
+    def _batch_counts(self) -> Iterator[int]:
+        """How many entries each BPF_MAP_LOOKUP_BATCH call returned (nothing is kept)."""
+        for n, _, _ in self._batches():
+            yield n
+
+    def _batches(
+        self,
+    ) -> Iterator[tuple[int, ctypes.Array[ctypes.c_char], ctypes.Array[ctypes.c_char]]]:
+        """(count, key buffer, value buffer) per BPF_MAP_LOOKUP_BATCH call; the buffers are
+        reused by the next call. The first is always yielded, even when empty."""
         ks, vs = self.info.key_size, self.value_buf_size
         chunk = max(1, min(self.info.max_entries, BATCH_MAX_ENTRIES, BATCH_MAX_BYTES // (ks + vs)))
         # The batch token is opaque: a bucket index for hashes, an index for arrays.
@@ -287,7 +330,7 @@ class MapHandle:
                 raise
             n = attr.count
             if n or first:
-                yield self._dump(n, ctypes.string_at(kbuf, ks * n), ctypes.string_at(vbuf, vs * n))
+                yield n, kbuf, vbuf
             if done:
                 return
             ctypes.memmove(in_batch, out_batch, token_size)

@@ -107,14 +107,26 @@ def link_info(fd: int | Fd, link_id: int = 0) -> LinkInfo:
     return LinkInfo(id=info.id, type=info.type, prog_id=info.prog_id, details=details)
 
 
-def map_frozen(map_id: int) -> bool | None:
-    """Whether user space can no longer write to the map (BPF_MAP_FREEZE); the kernel shows
-    it only in the fd's fdinfo. None if the map is gone."""
+def map_fdinfo(map_id: int) -> dict[str, str] | None:
+    """The fdinfo of a fresh read-only fd for the map (memlock, frozen, ...): facts the
+    kernel shows nowhere else. None if the map is gone."""
     try:
         with open_map(map_id, read_only=True) as fd:
-            return read_fdinfo("self", fd.fd).get("frozen", "0") != "0"
+            return read_fdinfo("self", fd.fd)
     except BPFError:
         return None
+
+
+def map_frozen(map_id: int) -> bool | None:
+    """Whether user space can no longer write to the map (BPF_MAP_FREEZE). None if gone."""
+    fdinfo = map_fdinfo(map_id)
+    return None if fdinfo is None else fdinfo.get("frozen", "0") != "0"
+
+
+def map_memlock(map_id: int) -> int | None:
+    """The kernel's estimate of a map's memory in bytes (`memlock:`), None if unknown."""
+    value = (map_fdinfo(map_id) or {}).get("memlock", "")
+    return int(value) if value.isdigit() else None
 
 
 # ---------------------------------------------------------------- by id, and listings

@@ -265,6 +265,15 @@ def _port_from_env() -> int:
     help="At most this many entries of one map are exported (first ones in key order).",
 )
 @click.option(
+    "--map-entries-budget",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Read at most N map entries per snapshot to count how full maps are "
+    "(devagent_ebpf_map_entries, Map.usedEntries); smallest maps first, arrays are free; "
+    "maps past the budget are skipped, not estimated. Default: 250000.",
+)
+@click.option(
     "--listen",
     default="0.0.0.0",
     show_default=True,
@@ -300,6 +309,7 @@ def server(
     skip_welcome: bool,
     etm: tuple[str, ...],
     etm_max_entries: int,
+    map_entries_budget: int | None,
     listen: str,
     allow_writes: bool,
     auth_token: str | None,
@@ -311,7 +321,7 @@ def server(
     The port comes from env PORT (default 8080).
     """
     from ..model.etm import EtmRuleError, parse_rules
-    from ..model.settings import Settings
+    from ..model.settings import DEFAULT_MAP_ENTRIES_BUDGET, Settings
 
     try:
         rules = parse_rules(etm)
@@ -326,6 +336,9 @@ def server(
         skip_welcome=skip_welcome,
         etm_rules=rules,
         etm_max_entries=etm_max_entries,
+        map_entries_budget=(
+            DEFAULT_MAP_ENTRIES_BUDGET if map_entries_budget is None else map_entries_budget
+        ),
         allow_writes=allow_writes,
         auth_token=auth_token or None,
         cors_origins=tuple(cors_origin),

@@ -22,13 +22,13 @@ from prometheus_client.registry import CollectorRegistry
 
 from ..bpf.maps import MapDump
 from ..model.inventory import Inventory, Snapshot
+from ..model.map_fill import map_fill, map_memlocks
 from ..model.memory import later, release_free_memory
 from ..model.settings import Settings
 from .families import (
     RunStatsProbe,
     contract_families,
     map_families,
-    map_memlock_bytes,
     non_empty,
     program_families,
 )
@@ -45,7 +45,6 @@ class DevAgentCollector:
         inventory: Inventory,
         *,
         stats_enabled: Callable[[], bool] | None = None,
-        memlock: Callable[[int], int | None] = map_memlock_bytes,
         read_map: Callable[[int], MapDump] | None = None,
     ) -> None:
         self.inventory = inventory
@@ -53,7 +52,7 @@ class DevAgentCollector:
             settings.etm_rules, settings.etm_max_entries, read_map or inventory.map_dump
         )
         self._stats_enabled = stats_enabled or RunStatsProbe()
-        self._memlock = memlock
+        self._budget = settings.map_entries_budget
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not walk the kernel."""
@@ -69,7 +68,7 @@ class DevAgentCollector:
                 [
                     *contract_families(snap, exports),
                     *program_families(snap, self._stats_enabled()),
-                    *map_families(snap, exports, self._memlock),
+                    *map_families(snap, exports, map_memlocks(snap), map_fill(snap, self._budget)),
                 ]
             )
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import (
@@ -22,10 +22,9 @@ from prometheus_client.metrics_core import (
 )
 
 from ..bpf import procfs, stats
-from ..bpf.errors import BPFError
-from ..bpf.handles import open_map
 from ..bpf.info import MapInfo, ProgramInfo
 from ..model.inventory import Snapshot
+from ..model.map_fill import MapFill
 from .map_export import MapExport
 from .render import MapEntryValueFamily
 
@@ -70,16 +69,6 @@ class RunStatsProbe:
             found = stats.any_holds_stats_fd(p for p in procfs.iter_pids() if p != own)
             self._scan = (now, found)
         return self._scan[1]
-
-
-def map_memlock_bytes(map_id: int) -> int | None:
-    """The kernel's estimate of a map's memory (`memlock:` in its fdinfo), None if unknown."""
-    try:
-        with open_map(map_id, read_only=True) as fd:
-            value = procfs.read_fdinfo("self", fd.fd).get("memlock", "")
-    except BPFError:
-        return None
-    return int(value) if value.isdigit() else None
 
 
 def contract_families(snap: Snapshot, exports: Sequence[MapExport]) -> list[Metric]:
@@ -173,9 +162,9 @@ _MAP_NUMBERS: tuple[tuple[str, str, Callable[[MapInfo], float]], ...] = (
 
 
 def map_families(
-    snap: Snapshot, exports: Sequence[MapExport], memlock: Callable[[int], int | None]
+    snap: Snapshot, exports: Sequence[MapExport], memlocks: Mapping[int, int], fill: MapFill
 ) -> list[Metric]:
-    """Additions about maps: sizes, memory, and what --etm left out."""
+    """Additions about maps: sizes, memory, fill, and what --etm left out."""
     maps = [snap.maps[i] for i in sorted(snap.maps)]
     families = [(GaugeMetricFamily(name, doc, labels=MAP_LABELS), value)
                 for name, doc, value in _MAP_NUMBERS]  # fmt: skip
@@ -183,13 +172,28 @@ def map_families(
         "devagent_ebpf_map_memlock_bytes", "Memory the kernel accounts to an eBPF map",
         labels=MAP_LABELS,
     )  # fmt: skip
+    entries = GaugeMetricFamily(
+        "devagent_ebpf_map_entries",
+        "Entries present in an eBPF map (arrays: max_entries); maps over the counting budget "
+        "(--map-entries-budget) are left out, see devagent_ebpf_map_entries_skipped",
+        labels=MAP_LABELS,
+    )
     for m in maps:
         labels = _map_labels(m)
         for family, value in families:
             family.add_metric(labels, value(m))
-        mem = memlock(m.id)
+        mem = memlocks.get(m.id)
         if mem is not None:
             memlock_bytes.add_metric(labels, mem)
+        count = fill.counts.get(m.id)
+        if count is not None:
+            entries.add_metric(labels, count)
+    skipped = GaugeMetricFamily(
+        "devagent_ebpf_map_entries_skipped",
+        "eBPF maps whose entries were not counted in this scrape because the counting budget "
+        "(--map-entries-budget) ran out",
+    )
+    skipped.add_metric([], len(fill.skipped))
     truncated = GaugeMetricFamily(
         "devagent_ebpf_map_entry_truncated",
         "Entries of an exported eBPF map left out of devagent_ebpf_map_entry_value "
@@ -198,7 +202,7 @@ def map_families(
     )
     for e in exports:
         truncated.add_metric(_map_labels(e.info), e.truncated)
-    return [*(family for family, _ in families), memlock_bytes, truncated]
+    return [*(family for family, _ in families), memlock_bytes, entries, skipped, truncated]
 
 
 def non_empty(families: Iterable[Metric]) -> Iterator[Metric]:

@@ -68,6 +68,8 @@ class Snapshot:
         default_factory=lambda: _Lazy(tasks.scan_tasks), repr=False
     )
     _cgroups: _Lazy[dict[int, str]] | None = field(default=None, repr=False)
+    _memos: dict[object, _Lazy[object]] = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         users: dict[int, list[int]] = {}
@@ -85,6 +87,16 @@ class Snapshot:
             if "cgroup_id" in link.details
         }
         self._cgroups = _Lazy(lambda: cgroups.cgroup_paths(wanted))
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """`compute()` once per snapshot and key, shared by every caller (a scrape and a UI
+        poll of the same snapshot count map entries once). Derived views of the snapshot
+        (map fill, memlock) live in their own modules and keep their results here."""
+        with self._memo_lock:
+            lazy = self._memos.get(key)
+            if lazy is None:
+                lazy = self._memos[key] = _Lazy(compute)
+        return lazy.get()  # type: ignore[return-value]
 
     # ------------------------------------------------------------ lookups
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Map entries read per snapshot to count how full maps are (model.map_fill): ~0.05-0.1 s of
+# kernel copying on the development VM. Arrays are free and not counted against it.
+DEFAULT_MAP_ENTRIES_BUDGET = 250_000
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -18,6 +22,7 @@ class Settings:
     # Parsed --etm rules (devagent.model.etm.EtmRule), in command-line order.
     etm_rules: tuple[Any, ...] = ()
     etm_max_entries: int = 10_000
+    map_entries_budget: int = DEFAULT_MAP_ENTRIES_BUDGET
     allow_writes: bool = False
     auth_token: str | None = None
     cors_origins: tuple[str, ...] = ()
