@@ -3,7 +3,6 @@ compared with what bpftool reads from the kernel for the same maps."""
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Iterator
 
@@ -14,9 +13,10 @@ from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
 from devagent.metrics import MetricsExporter
-from devagent.model.inventory import Inventory, Snapshot, take_snapshot
+from devagent.model.inventory import Inventory
 from devagent.model.map_fill import count_map_fill, map_fill, map_memlocks
 from devagent.model.settings import Settings
+from devagent.model.snapshot import Snapshot, take_snapshot
 from tests.conftest import PacketFixture, bpftool_json, require_kernel
 from tests.kernel.test_metrics import samples, scrape
 
@@ -62,8 +62,7 @@ def bpftool_count(map_id: int) -> int:
 def only(snap: Snapshot, keep: set[int]) -> Snapshot:
     """The snapshot restricted to some maps, so a budget test does not depend on whatever
     else is loaded on the machine."""
-    return dataclasses.replace(snap, maps={i: m for i, m in snap.maps.items() if i in keep},
-                               _memos={})  # fmt: skip
+    return Snapshot.of(maps=[m for i, m in snap.maps.items() if i in keep])
 
 
 def test_counts_equal_what_bpftool_lists(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model.inventory import Inventory, Snapshot
+from ..model.inventory import Inventory
 from ..model.settings import Settings
+from ..model.snapshot import Snapshot
 from .entries import EntryPager
 
 

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 from ..bpf.errors import NotFound
 from ..model.codec import CodecError
-from ..model.inventory import Inventory, Snapshot
+from ..model.inventory import Inventory
 from ..model.settings import Settings
+from ..model.snapshot import Snapshot
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
 from .limits import limits_rule

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ..model.inventory import Snapshot
+from ..model.snapshot import Snapshot
 
 CacheKey = tuple[str, bytes, str | None]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import struct
 from enum import IntEnum
 
 from .errors import BPFError
@@ -268,8 +269,13 @@ def _load_libc() -> ctypes.CDLL:
 
 
 libc = _load_libc()  # also used for malloc_trim (devagent.model.memory)
-_syscall = libc.syscall
-_syscall.restype = ctypes.c_long
+# A typed prototype of syscall(2): ctypes converts the arguments straight from Python ints
+# (no c_int/c_uint objects per call), which saves ~1.3 us of each of the thousands of calls a
+# walk makes. Passing the variadic arguments as fixed ones is what the Linux x86-64, arm64,
+# ppc64le and s390x ABIs do for integers and pointers anyway.
+_syscall = ctypes.CFUNCTYPE(
+    ctypes.c_long, ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, use_errno=True
+)(("syscall", libc))
 _NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)
 
 
@@ -280,12 +286,41 @@ def addr(obj: ctypes._CData | None) -> int:
 
 def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
     """Issue one bpf() command; return its result or raise the matching BPFError."""
-    size = ctypes.c_uint(ctypes.sizeof(attr))
-    ret = _syscall(_NR_BPF, ctypes.c_int(cmd), ctypes.byref(attr), size)
+    ret: int = _syscall(_NR_BPF, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
-        err = ctypes.get_errno()
-        raise BPFError.from_errno(err, cmd.name, what)
-    return int(ret)
+        raise BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
+    return ret
+
+
+def bpf_at(cmd: Cmd, attr_addr: int, attr_size: int, what: str = "") -> int:
+    """bpf() with the attribute's address and size already known: for loops that send the
+    same (reused) attribute struct thousands of times."""
+    ret: int = _syscall(_NR_BPF, cmd, attr_addr, attr_size)
+    if ret < 0:
+        raise BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
+    return ret
+
+
+def unpacker(struct_type: type[ctypes.Structure]) -> struct.Struct:
+    """A struct.Struct reading every field of a ctypes Structure in one call, in field order
+    (arrays as bytes, padding skipped): reading 40 fields through ctypes attributes costs
+    ~5 us per object, one unpack_from a fraction of that."""
+    codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
+    fmt = "="
+    pos = 0
+    for name, ctype in struct_type._fields_:  # type: ignore[misc]
+        field = getattr(struct_type, name)
+        if field.offset > pos:
+            fmt += f"{field.offset - pos}x"
+        if issubclass(ctype, ctypes.Array):
+            fmt += f"{field.size}s"
+        else:
+            fmt += codes[field.size]
+        pos = field.offset + field.size
+    size = ctypes.sizeof(struct_type)
+    if size > pos:
+        fmt += f"{size - pos}x"
+    return struct.Struct(fmt)
 
 
 def close_fd(fd: int) -> None:

@@ -1,13 +1,16 @@
-"""What the kernel says about each kind of eBPF object, as frozen dataclasses.
+"""What the kernel says about each kind of eBPF object, as immutable records.
 
 Plain data with no kernel access, so every module (and every layer above) can name these
-types without importing the code that reads them.
+types without importing the code that reads them. Programs and maps, of which a walk reads
+thousands, are NamedTuples: building one costs ~0.7 us where a 23-field frozen dataclass
+cost ~10 us (its __init__ sets every field through object.__setattr__).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import NamedTuple
 
 from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
 
@@ -21,8 +24,7 @@ class ObjectError:
     error: str
 
 
-@dataclass(frozen=True)
-class ProgramInfo:
+class ProgramInfo(NamedTuple):
     """What the kernel says about a loaded program (struct bpf_prog_info)."""
 
     id: int
@@ -32,7 +34,7 @@ class ProgramInfo:
     jited_size: int
     xlated_size: int
     load_time_ns: int  # CLOCK_BOOTTIME, as the kernel gives it
-    loaded_at: datetime
+    loaded_at_ns: int  # the same instant as wall-clock (unix) nanoseconds
     uid: int
     map_ids: tuple[int, ...]
     btf_id: int
@@ -57,9 +59,13 @@ class ProgramInfo:
     def avg_run_time_ns(self) -> int:
         return self.run_time_ns // self.run_count if self.run_count else 0
 
+    @property
+    def loaded_at(self) -> datetime:
+        """When the program was loaded (UTC)."""
+        return datetime.fromtimestamp(self.loaded_at_ns / 1e9, tz=timezone.utc)
 
-@dataclass(frozen=True)
-class MapInfo:
+
+class MapInfo(NamedTuple):
     """What the kernel says about a map (struct bpf_map_info)."""
 
     id: int

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ctypes
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
 
 from . import _sys
+from ._sys import Cmd
 from .errors import BPFError
 from .handles import (
     Fd,
@@ -36,67 +37,159 @@ def _boot_to_wall_offset_ns() -> int:
     return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
+def _indices(struct_type: type[ctypes.Structure]) -> dict[str, int]:
+    return {name: i for i, (name, _) in enumerate(struct_type._fields_)}  # type: ignore[misc]
+
+
+_PROG = _sys.unpacker(_sys.ProgInfo)
+_MAP = _sys.unpacker(_sys.MapInfo)
+_P = _indices(_sys.ProgInfo)
+_M = _indices(_sys.MapInfo)
+_MAP_IDS_INLINE = 64
+
+
+class _InfoReader:
+    """Opens objects of one kind by id and reads their *_info struct, reusing one set of
+    buffers and attribute structs for a whole listing: a walk reads thousands of objects,
+    and allocating ctypes objects per object cost more than the syscalls."""
+
+    def __init__(self, info_type: type[ctypes.Structure], open_cmd: Cmd, kind: str) -> None:
+        self.info = info_type()
+        self._info_addr = ctypes.addressof(self.info)
+        self._info_size = ctypes.sizeof(self.info)
+        self._open_attr = _sys.GetFdByIdAttr(open_flags=0)
+        self._open_addr = ctypes.addressof(self._open_attr)
+        self._open_size = ctypes.sizeof(self._open_attr)
+        self._get_attr = _sys.InfoByFdAttr(info_len=self._info_size, info=self._info_addr)
+        self._get_addr = ctypes.addressof(self._get_attr)
+        self._get_size = ctypes.sizeof(self._get_attr)
+        self._open_cmd = open_cmd
+        self.kind = kind
+
+    def open(self, obj_id: int, flags: int = 0) -> int:
+        """A raw fd for the object (the caller closes it); NotFound if it is gone."""
+        self._open_attr.id = obj_id
+        self._open_attr.open_flags = flags
+        return _sys.bpf_at(
+            self._open_cmd, self._open_addr, self._open_size, f"{self.kind} {obj_id}"
+        )
+
+    def fill(self, fd: int, what: str) -> None:
+        """Zero the info buffer, let `prepare` set output pointers, and ask the kernel."""
+        ctypes.memset(self._info_addr, 0, self._info_size)
+        self.prepare()
+        self._get_attr.bpf_fd = fd
+        _sys.bpf_at(Cmd.OBJ_GET_INFO_BY_FD, self._get_addr, self._get_size, what)
+
+    def prepare(self) -> None:
+        """Set the output buffers of the info struct (none by default)."""
+
+
+class _ProgramReader(_InfoReader):
+    def __init__(self) -> None:
+        super().__init__(_sys.ProgInfo, Cmd.PROG_GET_FD_BY_ID, "program")
+        self._ids = (ctypes.c_uint32 * _MAP_IDS_INLINE)()
+        self._boot_to_wall = _boot_to_wall_offset_ns()
+
+    def prepare(self) -> None:
+        info = self.info
+        info.nr_map_ids = len(self._ids)
+        info.map_ids = ctypes.addressof(self._ids)
+
+    def read(self, fd: int, prog_id: int = 0) -> ProgramInfo:
+        what = f"program {prog_id}" if prog_id else "program"
+        self.fill(fd, what)
+        v = _PROG.unpack_from(self.info)
+        nr_ids = v[_P["nr_map_ids"]]
+        if nr_ids > len(self._ids):  # more maps than the inline buffer: once more, bigger
+            self._ids = (ctypes.c_uint32 * nr_ids)()
+            self.fill(fd, what)
+            v = _PROG.unpack_from(self.info)
+        load_time = v[_P["load_time"]]
+        return ProgramInfo(
+            v[_P["id"]],
+            v[_P["type"]],
+            c_string(v[_P["name"]]),
+            v[_P["tag"]].hex(),
+            v[_P["jited_prog_len"]],
+            v[_P["xlated_prog_len"]],
+            load_time,
+            load_time + self._boot_to_wall,
+            v[_P["created_by_uid"]],
+            tuple(self._ids[:nr_ids]) if nr_ids else (),
+            v[_P["btf_id"]],
+            v[_P["run_time_ns"]],
+            v[_P["run_cnt"]],
+            v[_P["recursion_misses"]],
+            v[_P["verified_insns"]],
+            v[_P["ifindex"]],
+            v[_P["netns_dev"]],
+            v[_P["netns_ino"]],
+            bool(v[_P["gpl_compatible"]] & 1),
+            v[_P["attach_btf_obj_id"]],
+            v[_P["attach_btf_id"]],
+            v[_P["nr_func_info"]],
+            v[_P["nr_line_info"]],
+        )
+
+
+class _MapReader(_InfoReader):
+    def __init__(self) -> None:
+        super().__init__(_sys.MapInfo, Cmd.MAP_GET_FD_BY_ID, "map")
+
+    def read(self, fd: int, map_id: int = 0) -> MapInfo:
+        self.fill(fd, f"map {map_id}" if map_id else "map")
+        v = _MAP.unpack_from(self.info)
+        return MapInfo(
+            v[_M["id"]],
+            v[_M["type"]],
+            c_string(v[_M["name"]]),
+            v[_M["key_size"]],
+            v[_M["value_size"]],
+            v[_M["max_entries"]],
+            v[_M["map_flags"]],
+            v[_M["ifindex"]],
+            v[_M["netns_dev"]],
+            v[_M["netns_ino"]],
+            v[_M["btf_id"]],
+            v[_M["btf_key_type_id"]],
+            v[_M["btf_value_type_id"]],
+            v[_M["btf_vmlinux_value_type_id"]],
+            v[_M["btf_vmlinux_id"]],
+            v[_M["map_extra"]],
+        )
+
+
 def program_info(fd: int | Fd, prog_id: int = 0) -> ProgramInfo:
     """Read struct bpf_prog_info for a program fd, including its map ids."""
-    fd = int(fd)
-    what = f"program {prog_id}" if prog_id else "program"
-    ids = (ctypes.c_uint32 * 64)()
-    info = _sys.ProgInfo(nr_map_ids=64, map_ids=_sys.addr(ids))
-    get_info_by_fd(fd, info, what)
-    if info.nr_map_ids > len(ids):
-        ids = (ctypes.c_uint32 * info.nr_map_ids)()
-        info = _sys.ProgInfo(nr_map_ids=len(ids), map_ids=_sys.addr(ids))
-        get_info_by_fd(fd, info, what)
-    loaded_ns = info.load_time + _boot_to_wall_offset_ns()
-    return ProgramInfo(
-        id=info.id,
-        type=info.type,
-        name=c_string(bytes(info.name)),
-        tag=bytes(info.tag).hex(),
-        jited_size=info.jited_prog_len,
-        xlated_size=info.xlated_prog_len,
-        load_time_ns=info.load_time,
-        loaded_at=datetime.fromtimestamp(loaded_ns / 1e9, tz=timezone.utc),
-        uid=info.created_by_uid,
-        map_ids=tuple(ids[: info.nr_map_ids]),
-        btf_id=info.btf_id,
-        run_time_ns=info.run_time_ns,
-        run_count=info.run_cnt,
-        recursion_misses=info.recursion_misses,
-        verified_insns=info.verified_insns,
-        ifindex=info.ifindex,
-        netns_dev=info.netns_dev,
-        netns_ino=info.netns_ino,
-        gpl_compatible=bool(info.gpl_compatible & 1),
-        attach_btf_obj_id=info.attach_btf_obj_id,
-        attach_btf_id=info.attach_btf_id,
-        nr_func_info=info.nr_func_info,
-        nr_line_info=info.nr_line_info,
-    )
+    return _ProgramReader().read(int(fd), prog_id)
 
 
 def map_info(fd: int | Fd, map_id: int = 0) -> MapInfo:
     """Read struct bpf_map_info for a map fd."""
-    info = _sys.MapInfo()
-    get_info_by_fd(int(fd), info, f"map {map_id}" if map_id else "map")
-    return MapInfo(
-        id=info.id,
-        type=info.type,
-        name=c_string(bytes(info.name)),
-        key_size=info.key_size,
-        value_size=info.value_size,
-        max_entries=info.max_entries,
-        flags=info.map_flags,
-        ifindex=info.ifindex,
-        netns_dev=info.netns_dev,
-        netns_ino=info.netns_ino,
-        btf_id=info.btf_id,
-        btf_key_type_id=info.btf_key_type_id,
-        btf_value_type_id=info.btf_value_type_id,
-        btf_vmlinux_value_type_id=info.btf_vmlinux_value_type_id,
-        btf_vmlinux_id=info.btf_vmlinux_id,
-        map_extra=info.map_extra,
-    )
+    return _MapReader().read(int(fd), map_id)
+
+
+def read_each(
+    reader: _ProgramReader | _MapReader, ids: Iterable[int]
+) -> list[ProgramInfo | MapInfo | ObjectError]:
+    """Open, read and close each object in turn; one that cannot be read becomes an
+    ObjectError (it may have been unloaded since its id was listed)."""
+    out: list[ProgramInfo | MapInfo | ObjectError] = []
+    append = out.append
+    for obj_id in ids:
+        try:
+            fd = reader.open(obj_id)
+        except BPFError as exc:
+            append(ObjectError(obj_id, reader.kind, str(exc)))
+            continue
+        try:
+            append(reader.read(fd, obj_id))
+        except BPFError as exc:
+            append(ObjectError(obj_id, reader.kind, str(exc)))
+        finally:
+            _sys.close_fd(fd)
+    return out
 
 
 def link_info(fd: int | Fd, link_id: int = 0) -> LinkInfo:
@@ -147,14 +240,15 @@ def get_link(link_id: int) -> LinkInfo:
     return by_id(open_link, link_info, link_id)
 
 
-def list_programs() -> list[ProgramInfo | ObjectError]:
-    """Every loaded program, or an ObjectError for one that could not be read."""
-    return list_each(iter_program_ids(), get_program, "program")
+def list_programs(ids: Iterable[int] | None = None) -> list[ProgramInfo | ObjectError]:
+    """Every loaded program (or those of `ids`), or an ObjectError for one that could not
+    be read."""
+    return read_each(_ProgramReader(), iter_program_ids() if ids is None else ids)  # type: ignore[return-value]
 
 
-def list_maps() -> list[MapInfo | ObjectError]:
-    """Every map, or an ObjectError for one that could not be read."""
-    return list_each(iter_map_ids(), get_map, "map")
+def list_maps(ids: Iterable[int] | None = None) -> list[MapInfo | ObjectError]:
+    """Every map (or those of `ids`), or an ObjectError for one that could not be read."""
+    return read_each(_MapReader(), iter_map_ids() if ids is None else ids)  # type: ignore[return-value]
 
 
 def list_links() -> list[LinkInfo | ObjectError]:

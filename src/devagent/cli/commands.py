@@ -166,7 +166,7 @@ def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
 
 def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
     """Print the details of one program, map or link, text or JSON; unknown ids exit 1."""
-    from ..model.inventory import take_snapshot
+    from ..model.snapshot import take_snapshot
     from .details import details_text, link_details, map_details, program_details
 
     builder = {"program": program_details, "map": map_details, "link": link_details}[kind]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.names import map_flag_names
-from ..model.inventory import Snapshot
+from ..model.snapshot import Snapshot
 from .listing import link_json, map_json, program_json
 from .textfmt import go_bool, go_duration
 

@@ -21,10 +21,11 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from ..bpf.maps import MapDump
-from ..model.inventory import Inventory, Snapshot
+from ..model.inventory import Inventory
 from ..model.map_fill import map_fill, map_memlocks
 from ..model.memory import later, release_free_memory
 from ..model.settings import Settings
+from ..model.snapshot import Snapshot
 from .families import (
     RunStatsProbe,
     contract_families,

@@ -23,8 +23,8 @@ from prometheus_client.metrics_core import (
 
 from ..bpf import procfs, stats
 from ..bpf.info import MapInfo, ProgramInfo
-from ..model.inventory import Snapshot
 from ..model.map_fill import MapFill
+from ..model.snapshot import Snapshot
 from .map_export import MapExport
 from .render import MapEntryValueFamily
 

@@ -33,7 +33,7 @@ from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump
 from ..model.codec import Format, bulk_format
 from ..model.etm import EtmRule, first_match
-from ..model.inventory import Snapshot
+from ..model.snapshot import Snapshot
 from .btf_keys import NoKeyType, btf_key_labels
 
 log = logging.getLogger("devagent.metrics")

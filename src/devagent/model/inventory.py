@@ -1,10 +1,14 @@
-"""One consistent Snapshot of the kernel's eBPF objects, and a cache that shares it.
+"""Inventory: shares Snapshots, whole-map reads and what never changes among callers.
 
-Consumers (GraphQL, metrics, CLI) never walk the kernel themselves: they ask an Inventory for a
-Snapshot. A Snapshot is taken at most once per `max_age` seconds however many callers ask at
-the same time (single flight: the others wait for the walk in progress and share its result).
-Expensive extras (/proc walks for owners and tasks, whole-map reads) are computed lazily, once
-per snapshot, and only when someone asks for them.
+Consumers (GraphQL, metrics, CLI) never walk the kernel themselves: they ask an Inventory for
+a Snapshot (devagent.model.snapshot), which reads each part on first use. A new snapshot is
+made at most once per `max_age` seconds however many callers ask at the same time.
+
+Between snapshots the Inventory keeps what cannot change: a map's info (type, sizes, flags,
+name, BTF ids are fixed at creation, and ids are not reused while the map lives), so a new
+snapshot reads infos only for maps it has not seen, after one id walk. No fd is held between
+snapshots: holding one would keep a deleted map alive. Programs are read afresh each time
+(their run counters move); links too (they can be re-pointed or detached).
 """
 
 from __future__ import annotations
@@ -13,214 +17,52 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from ..bpf import cgroups, objects, procfs, tasks
-from ..bpf.errors import BPFError, NotFound
-from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
+from ..bpf import handles, objects
+from ..bpf.errors import BPFError
+from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump, MapHandle
-from ..bpf.pins import PinIndex, scan_pins
+from ..bpf.pins import scan_pins
+from .snapshot import Infos, Snapshot, Sources, _Lazy, split_errors, take_snapshot
+
+__all__ = ["Inventory", "Snapshot", "take_snapshot"]
 
 T = TypeVar("T")
 
 
-class _Lazy(Generic[T]):
-    """A value computed on first use, once, even when many threads ask at the same time."""
+class MapInfoCache:
+    """Map infos by id, kept across snapshots (they never change) and trimmed to the maps
+    of the latest id walk. Thread-safe."""
 
-    def __init__(self, compute: Callable[[], T]) -> None:
-        self._compute = compute
+    def __init__(self) -> None:
+        self._infos: dict[int, MapInfo] = {}
         self._lock = threading.Lock()
-        self._done = False
-        self._value: T | None = None
+        self.reads = 0  # infos read from the kernel (tests check that unchanged maps are not)
 
-    def get(self) -> T:
-        if not self._done:
-            with self._lock:
-                if not self._done:
-                    self._value = self._compute()
-                    self._done = True
-        return self._value  # type: ignore[return-value]
+    def infos(self, ids: list[int]) -> Infos[MapInfo]:
+        with self._lock:
+            known = self._infos
+            missing = [i for i in ids if i not in known]
+        fresh, errors = split_errors(objects.list_maps(missing)) if missing else ({}, {})
+        with self._lock:
+            self.reads += len(missing)
+            present = set(ids)
+            self._infos = {i: m for i, m in {**self._infos, **fresh}.items() if i in present}
+            infos = {i: self._infos[i] for i in ids if i in self._infos}
+        return infos, errors
 
-
-@dataclass
-class Snapshot:
-    """Programs, maps and links as the kernel listed them at `taken_at`, with relations.
-
-    Objects that could not be read are kept in `*_errors` (id -> message) so listings can show
-    them as per-object errors.
-    """
-
-    taken_at: float
-    programs: dict[int, ProgramInfo]
-    maps: dict[int, MapInfo]
-    links: dict[int, LinkInfo]
-    program_errors: dict[int, str]
-    map_errors: dict[int, str]
-    link_errors: dict[int, str]
-    pins: PinIndex
-    map_programs: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    program_links: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    _owners: _Lazy[dict[str, dict[int, list[procfs.Owner]]]] = field(
-        default_factory=lambda: _Lazy(procfs.scan_owners), repr=False
-    )
-    _tasks: _Lazy[dict[int, list[tasks.Task]]] = field(
-        default_factory=lambda: _Lazy(tasks.scan_tasks), repr=False
-    )
-    _cgroups: _Lazy[dict[int, str]] | None = field(default=None, repr=False)
-    _memos: dict[object, _Lazy[object]] = field(default_factory=dict, repr=False)
-    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __post_init__(self) -> None:
-        users: dict[int, list[int]] = {}
-        for prog in self.programs.values():
-            for map_id in prog.map_ids:
-                users.setdefault(map_id, []).append(prog.id)
-        self.map_programs = {k: tuple(v) for k, v in users.items()}
-        links: dict[int, list[int]] = {}
-        for link in self.links.values():
-            links.setdefault(link.prog_id, []).append(link.id)
-        self.program_links = {k: tuple(v) for k, v in links.items()}
-        wanted = {
-            int(str(link.details["cgroup_id"]))
-            for link in self.links.values()
-            if "cgroup_id" in link.details
-        }
-        self._cgroups = _Lazy(lambda: cgroups.cgroup_paths(wanted))
-
-    def memo(self, key: object, compute: Callable[[], T]) -> T:
-        """`compute()` once per snapshot and key, shared by every caller (a scrape and a UI
-        poll of the same snapshot count map entries once). Derived views of the snapshot
-        (map fill, memlock) live in their own modules and keep their results here."""
-        with self._memo_lock:
-            lazy = self._memos.get(key)
-            if lazy is None:
-                lazy = self._memos[key] = _Lazy(compute)
-        return lazy.get()  # type: ignore[return-value]
-
-    # ------------------------------------------------------------ lookups
-
-    def program(self, prog_id: int) -> ProgramInfo:
-        """The program with this id; NotFound names the id when there is none."""
-        try:
-            return self.programs[prog_id]
-        except KeyError:
-            raise NotFound(2, "", f"program {prog_id}", "not found") from None
-
-    def map(self, map_id: int) -> MapInfo:
-        """The map with this id; NotFound names the id when there is none."""
-        try:
-            return self.maps[map_id]
-        except KeyError:
-            raise NotFound(2, "", f"map {map_id}", "not found") from None
-
-    def link(self, link_id: int) -> LinkInfo:
-        """The link with this id; NotFound names the id when there is none."""
-        try:
-            return self.links[link_id]
-        except KeyError:
-            raise NotFound(2, "", f"link {link_id}", "not found") from None
-
-    def programs_using_map(self, map_id: int) -> list[ProgramInfo]:
-        return [self.programs[p] for p in self.map_programs.get(map_id, ()) if p in self.programs]
-
-    def maps_of_program(self, prog_id: int) -> list[MapInfo]:
-        prog = self.programs.get(prog_id)
-        if prog is None:
-            return []
-        return [self.maps[m] for m in prog.map_ids if m in self.maps]
-
-    def links_of_program(self, prog_id: int) -> list[LinkInfo]:
-        return [self.links[i] for i in self.program_links.get(prog_id, ()) if i in self.links]
-
-    def map_pins(self, map_id: int) -> list[str]:
-        return self.pins.maps.get(map_id, [])
-
-    def program_pins(self, prog_id: int) -> list[str]:
-        return self.pins.programs.get(prog_id, [])
-
-    def link_pins(self, link_id: int) -> list[str]:
-        return self.pins.links.get(link_id, [])
-
-    def owners(self, kind: str, obj_id: int) -> list[procfs.Owner]:
-        """Processes holding an fd to the object (kind: program, map or link)."""
-        return self._owners.get()[kind].get(obj_id, [])
-
-    def cgroup_path(self, cgroup_id: int) -> str | None:
-        """Path of a cgroup that a link of this snapshot attaches to (one walk, on demand)."""
-        assert self._cgroups is not None
-        return self._cgroups.get().get(cgroup_id)
-
-    def tasks_of_program(self, prog_id: int) -> list[tasks.Task]:
-        """Perf-event / raw-tracepoint attachments of the program held by processes."""
-        return self._tasks.get().get(prog_id, [])
-
-    def connected(self, start_kind: str, start_id: int) -> tuple[set[int], set[int], set[int]]:
-        """Ids of (programs, maps, links) reachable from an object by program->maps,
-        map->programs and program<->links edges. The start object must exist."""
-        progs: set[int] = set()
-        maps: set[int] = set()
-        links: set[int] = set()
-        if start_kind == "program":
-            self.program(start_id)
-            todo: list[tuple[str, int]] = [("program", start_id)]
-        elif start_kind == "map":
-            self.map(start_id)
-            todo = [("map", start_id)]
-        else:
-            link = self.link(start_id)
-            links.add(start_id)
-            todo = [("program", link.prog_id)] if link.prog_id in self.programs else []
-        while todo:
-            kind, obj_id = todo.pop()
-            if kind == "program":
-                if obj_id in progs:
-                    continue
-                progs.add(obj_id)
-                todo.extend(("map", m) for m in self.programs[obj_id].map_ids if m in self.maps)
-                links.update(self.program_links.get(obj_id, ()))
-            else:
-                if obj_id in maps:
-                    continue
-                maps.add(obj_id)
-                todo.extend(("program", p) for p in self.map_programs.get(obj_id, ()))
-        return progs, maps, links
-
-
-def _split(items: list[T | ObjectError]) -> tuple[dict[int, T], dict[int, str]]:
-    ok: dict[int, T] = {}
-    errors: dict[int, str] = {}
-    for item in items:
-        if isinstance(item, ObjectError):
-            errors[item.id] = item.error
-        else:
-            ok[item.id] = item  # type: ignore[attr-defined]
-    return ok, errors
-
-
-def take_snapshot(bpf_dir: str) -> Snapshot:
-    """Walk the kernel once: every program, map and link, and the pins under `bpf_dir`."""
-    programs, program_errors = _split(objects.list_programs())
-    maps, map_errors = _split(objects.list_maps())
-    links, link_errors = _split(objects.list_links())
-    return Snapshot(
-        taken_at=time.monotonic(),
-        programs=programs,
-        maps=maps,
-        links=links,
-        program_errors=program_errors,
-        map_errors=map_errors,
-        link_errors=link_errors,
-        pins=scan_pins(bpf_dir),
-    )
+    def forget(self) -> None:
+        with self._lock:
+            self._infos = {}
 
 
 class Inventory:
     """Shares Snapshots and whole-map reads among concurrent callers.
 
-    Thread-safe. A snapshot younger than `max_age` seconds is reused; otherwise the first caller
-    takes a new one while the others wait for it (single flight). Whole-map reads are cached
-    the same way, per map, for up to `max_age` and at most `max_cached_maps` maps, so paging
+    Thread-safe. A snapshot younger than `max_age` seconds is reused; otherwise a new one is
+    made (it reads its parts on first use, each once however many callers ask). Whole-map
+    reads are cached per map for up to `max_age` and at most `max_cached_maps` maps, so paging
     through a big map does not re-read it for each page.
     """
 
@@ -241,10 +83,36 @@ class Inventory:
         self._walks = 0
         self._dump_lock = threading.Lock()
         self._dumps: OrderedDict[int, tuple[float, _Lazy[MapDump]]] = OrderedDict()
+        self.map_infos = MapInfoCache()
+
+    def _sources(self) -> Sources:
+        """The parts of one new snapshot: map infos through the cache, the rest afresh. The
+        first part read counts one walk."""
+        first = _Lazy(self._count_walk)
+
+        def walked(read: Callable[..., T]) -> Callable[..., T]:
+            def run(*args: object) -> T:
+                first.get()
+                return read(*args)
+
+            return run
+
+        return Sources(
+            program_ids=walked(lambda: list(handles.iter_program_ids())),
+            programs=walked(lambda ids: split_errors(objects.list_programs(ids))),
+            map_ids=walked(lambda: list(handles.iter_map_ids())),
+            maps=walked(self.map_infos.infos),
+            links=walked(lambda: split_errors(objects.list_links())),
+            pins=walked(lambda: scan_pins(self.bpf_dir)),
+        )
+
+    def _count_walk(self) -> None:
+        with self._lock:
+            self._walks += 1
 
     @property
     def walks(self) -> int:
-        """How many kernel walks this inventory has made (for tests and metrics)."""
+        """How many snapshots have read the kernel (for tests and metrics)."""
         return self._walks
 
     def snapshot(self) -> Snapshot:
@@ -252,10 +120,7 @@ class Inventory:
         with self._lock:
             snap = self._snapshot
             if snap is None or self._clock() - snap.taken_at >= self.max_age:
-                snap = take_snapshot(self.bpf_dir)
-                snap.taken_at = self._clock()
-                self._snapshot = snap
-                self._walks += 1
+                snap = self._snapshot = Snapshot(self._sources(), self._clock())
             return snap
 
     def invalidate(self) -> None:
@@ -264,6 +129,7 @@ class Inventory:
             self._snapshot = None
         with self._dump_lock:
             self._dumps.clear()
+        self.map_infos.forget()
 
     def invalidate_map(self, map_id: int) -> None:
         """Forget the cached whole-map read of one map (after writing to it)."""

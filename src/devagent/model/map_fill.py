@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from ..bpf.errors import BPFError
 from ..bpf.maps import MapHandle, can_list, is_always_full
 from ..bpf.objects import map_memlock
-from .inventory import Snapshot
 from .settings import DEFAULT_MAP_ENTRIES_BUDGET
+from .snapshot import Snapshot
 
 DEFAULT_BUDGET = DEFAULT_MAP_ENTRIES_BUDGET
 

@@ -1,0 +1,303 @@
+"""One consistent view of the kernel's eBPF objects, read part by part as consumers ask.
+
+A Snapshot reads nothing when it is made. Each part (program ids, program infos, map ids,
+map infos, links, pins, owners, ...) is read on first use, once, however many threads ask
+at the same time, and then kept: `{ programs { id } }` costs one id walk, a scrape reads
+program and map infos but no pins, and a GraphQL request sees the same objects in every
+resolver. Infos are read for exactly the ids of the same snapshot's id walk, so the parts
+agree (an object unloaded in between is an ObjectError, never a hole).
+
+Where the parts come from is given by a `Sources` (devagent.model.inventory makes one that
+reuses what cannot have changed); `Snapshot.of` makes one from fixed data, for tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ..bpf import cgroups, handles, objects, procfs, tasks
+from ..bpf.errors import NotFound
+from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
+from ..bpf.pins import PinIndex, scan_pins
+
+T = TypeVar("T")
+Infos = tuple[dict[int, T], dict[int, str]]  # (id -> info, id -> error text)
+
+
+class _Lazy(Generic[T]):
+    """A value computed on first use, once, even when many threads ask at the same time."""
+
+    __slots__ = ("_compute", "_done", "_lock", "_value")
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: T | None = None
+
+    def get(self) -> T:
+        if not self._done:
+            with self._lock:
+                if not self._done:
+                    self._value = self._compute()
+                    self._done = True
+        return self._value  # type: ignore[return-value]
+
+
+def split_errors(items: Iterable[T | ObjectError]) -> Infos[T]:
+    """Infos by id, and the errors of objects that could not be read."""
+    ok: dict[int, T] = {}
+    errors: dict[int, str] = {}
+    for item in items:
+        if isinstance(item, ObjectError):
+            errors[item.id] = item.error
+        else:
+            ok[item.id] = item  # type: ignore[attr-defined]
+    return ok, errors
+
+
+@dataclass(frozen=True)
+class Sources:
+    """How each part of a snapshot is read. The info readers get the ids of the same
+    snapshot's id walk."""
+
+    program_ids: Callable[[], list[int]]
+    programs: Callable[[list[int]], Infos[ProgramInfo]]
+    map_ids: Callable[[], list[int]]
+    maps: Callable[[list[int]], Infos[MapInfo]]
+    links: Callable[[], Infos[LinkInfo]]
+    pins: Callable[[], PinIndex]
+
+
+def kernel_sources(bpf_dir: str) -> Sources:
+    """Everything read afresh from the kernel (what the CLI wants for one command)."""
+    return Sources(
+        program_ids=lambda: list(handles.iter_program_ids()),
+        programs=lambda ids: split_errors(objects.list_programs(ids)),
+        map_ids=lambda: list(handles.iter_map_ids()),
+        maps=lambda ids: split_errors(objects.list_maps(ids)),
+        links=lambda: split_errors(objects.list_links()),
+        pins=lambda: scan_pins(bpf_dir),
+    )
+
+
+class Snapshot:
+    """Programs, maps and links as the kernel listed them, with their relations.
+
+    Objects that could not be read are in `*_errors` (id -> message), so listings can show
+    them as per-object errors.
+    """
+
+    def __init__(self, sources: Sources, taken_at: float | None = None) -> None:
+        self.taken_at = time.monotonic() if taken_at is None else taken_at
+        self._program_ids = _Lazy(sources.program_ids)
+        self._programs = _Lazy(lambda: sources.programs(self._program_ids.get()))
+        self._map_ids = _Lazy(sources.map_ids)
+        self._maps = _Lazy(lambda: sources.maps(self._map_ids.get()))
+        self._links = _Lazy(sources.links)
+        self._pins = _Lazy(sources.pins)
+        self._map_programs = _Lazy(self._users_of_maps)
+        self._program_links = _Lazy(self._links_of_programs)
+        self._owners = _Lazy(procfs.scan_owners)
+        self._tasks = _Lazy(tasks.scan_tasks)
+        self._cgroups = _Lazy(self._cgroup_paths)
+        self._memos: dict[object, _Lazy[object]] = {}
+        self._memo_lock = threading.Lock()
+
+    @classmethod
+    def of(
+        cls,
+        programs: Iterable[ProgramInfo | ObjectError] = (),
+        maps: Iterable[MapInfo | ObjectError] = (),
+        links: Iterable[LinkInfo | ObjectError] = (),
+        pins: PinIndex | None = None,
+    ) -> Snapshot:
+        """A snapshot of fixed objects (no kernel reads but owners, tasks and cgroups)."""
+        p, m, li = split_errors(programs), split_errors(maps), split_errors(links)
+        return cls(
+            Sources(
+                program_ids=lambda: sorted({*p[0], *p[1]}),
+                programs=lambda _: p,
+                map_ids=lambda: sorted({*m[0], *m[1]}),
+                maps=lambda _: m,
+                links=lambda: li,
+                pins=lambda: pins if pins is not None else PinIndex(""),
+            )
+        )
+
+    # ------------------------------------------------------------ the parts
+
+    @property
+    def program_ids(self) -> list[int]:
+        """Ids of every program, ascending (one id walk; no info read)."""
+        return self._program_ids.get()
+
+    @property
+    def programs(self) -> dict[int, ProgramInfo]:
+        return self._programs.get()[0]
+
+    @property
+    def program_errors(self) -> dict[int, str]:
+        return self._programs.get()[1]
+
+    @property
+    def map_ids(self) -> list[int]:
+        """Ids of every map, ascending (one id walk; no info read)."""
+        return self._map_ids.get()
+
+    @property
+    def maps(self) -> dict[int, MapInfo]:
+        return self._maps.get()[0]
+
+    @property
+    def map_errors(self) -> dict[int, str]:
+        return self._maps.get()[1]
+
+    @property
+    def links(self) -> dict[int, LinkInfo]:
+        return self._links.get()[0]
+
+    @property
+    def link_errors(self) -> dict[int, str]:
+        return self._links.get()[1]
+
+    @property
+    def pins(self) -> PinIndex:
+        return self._pins.get()
+
+    @property
+    def map_programs(self) -> dict[int, tuple[int, ...]]:
+        """Map id -> ids of the programs using it."""
+        return self._map_programs.get()
+
+    @property
+    def program_links(self) -> dict[int, tuple[int, ...]]:
+        """Program id -> ids of the links attaching it."""
+        return self._program_links.get()
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """`compute()` once per snapshot and key, shared by every caller (a scrape and a UI
+        poll of the same snapshot count map entries once). Derived views of the snapshot
+        (map fill, memlock) live in their own modules and keep their results here."""
+        with self._memo_lock:
+            lazy = self._memos.get(key)
+            if lazy is None:
+                lazy = self._memos[key] = _Lazy(compute)
+        return lazy.get()  # type: ignore[return-value]
+
+    def _users_of_maps(self) -> dict[int, tuple[int, ...]]:
+        users: dict[int, list[int]] = {}
+        for prog in self.programs.values():
+            for map_id in prog.map_ids:
+                users.setdefault(map_id, []).append(prog.id)
+        return {k: tuple(v) for k, v in users.items()}
+
+    def _links_of_programs(self) -> dict[int, tuple[int, ...]]:
+        out: dict[int, list[int]] = {}
+        for link in self.links.values():
+            out.setdefault(link.prog_id, []).append(link.id)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def _cgroup_paths(self) -> dict[int, str]:
+        wanted = {
+            int(str(link.details["cgroup_id"]))
+            for link in self.links.values()
+            if "cgroup_id" in link.details
+        }
+        return cgroups.cgroup_paths(wanted)
+
+    # ------------------------------------------------------------ lookups
+
+    def program(self, prog_id: int) -> ProgramInfo:
+        """The program with this id; NotFound names the id when there is none."""
+        try:
+            return self.programs[prog_id]
+        except KeyError:
+            raise NotFound(2, "", f"program {prog_id}", "not found") from None
+
+    def map(self, map_id: int) -> MapInfo:
+        """The map with this id; NotFound names the id when there is none."""
+        try:
+            return self.maps[map_id]
+        except KeyError:
+            raise NotFound(2, "", f"map {map_id}", "not found") from None
+
+    def link(self, link_id: int) -> LinkInfo:
+        """The link with this id; NotFound names the id when there is none."""
+        try:
+            return self.links[link_id]
+        except KeyError:
+            raise NotFound(2, "", f"link {link_id}", "not found") from None
+
+    def programs_using_map(self, map_id: int) -> list[ProgramInfo]:
+        return [self.programs[p] for p in self.map_programs.get(map_id, ()) if p in self.programs]
+
+    def maps_of_program(self, prog_id: int) -> list[MapInfo]:
+        prog = self.programs.get(prog_id)
+        if prog is None:
+            return []
+        return [self.maps[m] for m in prog.map_ids if m in self.maps]
+
+    def links_of_program(self, prog_id: int) -> list[LinkInfo]:
+        return [self.links[i] for i in self.program_links.get(prog_id, ()) if i in self.links]
+
+    def map_pins(self, map_id: int) -> list[str]:
+        return self.pins.maps.get(map_id, [])
+
+    def program_pins(self, prog_id: int) -> list[str]:
+        return self.pins.programs.get(prog_id, [])
+
+    def link_pins(self, link_id: int) -> list[str]:
+        return self.pins.links.get(link_id, [])
+
+    def owners(self, kind: str, obj_id: int) -> list[procfs.Owner]:
+        """Processes holding an fd to the object (kind: program, map or link)."""
+        return self._owners.get()[kind].get(obj_id, [])
+
+    def cgroup_path(self, cgroup_id: int) -> str | None:
+        """Path of a cgroup that a link of this snapshot attaches to (one walk, on demand)."""
+        return self._cgroups.get().get(cgroup_id)
+
+    def tasks_of_program(self, prog_id: int) -> list[tasks.Task]:
+        """Perf-event / raw-tracepoint attachments of the program held by processes."""
+        return self._tasks.get().get(prog_id, [])
+
+    def connected(self, start_kind: str, start_id: int) -> tuple[set[int], set[int], set[int]]:
+        """Ids of (programs, maps, links) reachable from an object by program->maps,
+        map->programs and program<->links edges. The start object must exist."""
+        progs: set[int] = set()
+        maps: set[int] = set()
+        links: set[int] = set()
+        if start_kind == "program":
+            self.program(start_id)
+            todo: list[tuple[str, int]] = [("program", start_id)]
+        elif start_kind == "map":
+            self.map(start_id)
+            todo = [("map", start_id)]
+        else:
+            link = self.link(start_id)
+            links.add(start_id)
+            todo = [("program", link.prog_id)] if link.prog_id in self.programs else []
+        while todo:
+            kind, obj_id = todo.pop()
+            if kind == "program":
+                if obj_id in progs:
+                    continue
+                progs.add(obj_id)
+                todo.extend(("map", m) for m in self.programs[obj_id].map_ids if m in self.maps)
+                links.update(self.program_links.get(obj_id, ()))
+            else:
+                if obj_id in maps:
+                    continue
+                maps.add(obj_id)
+                todo.extend(("program", p) for p in self.map_programs.get(obj_id, ()))
+        return progs, maps, links
+
+
+def take_snapshot(bpf_dir: str) -> Snapshot:
+    """A snapshot reading everything afresh from the kernel, part by part on demand."""
+    return Snapshot(kernel_sources(bpf_dir))
