@@ -24,6 +24,7 @@ from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
+from .fastpath import FastPath
 from .limits import limits_rule
 from .response_cache import ResponseCache, cache_key
 
@@ -96,6 +97,7 @@ class GraphQLEndpoint:
         self.pager = pager
         self.rules = [limits_rule(settings.max_query_depth)]
         self.responses = ResponseCache()
+        self.fastpath = FastPath(schema, self.rules)
 
     def execute(
         self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot | None = None
@@ -131,9 +133,12 @@ class GraphQLEndpoint:
             finally:
                 self.responses.clear()
             return _encoded(result)
-        _, result = self.execute(data, queries_only, snapshot)
-        status, body = _encoded(result)
-        if key is not None and status == 200 and "errors" not in result:
+        ctx = RequestContext(self.settings, self.inventory, self.pager, snapshot)
+        answer = self.fastpath.run(data, ctx)
+        if answer is None:
+            _, answer = self.execute(data, queries_only, snapshot)
+        status, body = _encoded(answer)
+        if key is not None and status == 200 and "errors" not in answer:
             self.responses.store(snapshot, key, body, generation)
         return status, body
 
