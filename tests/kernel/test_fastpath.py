@@ -197,3 +197,46 @@ def test_what_the_plan_does_not_cover_falls_back(context: RequestContext, query:
     ours, _ = both(fast, context, {"query": query})
     assert ours is None
     assert fast.answered == 0
+
+
+def test_equal_selections_share_one_answer_per_snapshot(
+    context: RequestContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Different documents selecting the same thing (other aliases at the root, other
+    spacing, another operation name) on one snapshot execute once; a different selection
+    does not take the shared answer; every answer still equals graphql-core's."""
+    import devagent.api.resolvers as resolvers
+
+    calls = {"n": 0}
+    real = resolvers.resolve_maps
+
+    def counting(*args: Any) -> Any:
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(SCHEMA.query_type.fields["maps"], "resolve", counting)  # type: ignore[union-attr]
+    fast = FastPath(SCHEMA, RULES)
+    same = [
+        "query A { maps { id name type } }",
+        "query B {  x: maps { id  name type } }",
+        "{ y: maps { ... on Map { id } name type } }",
+    ]
+    for query in same:
+        ours, theirs = both(fast, context, {"query": query})
+        assert ours is not None and orjson.dumps(ours) == theirs
+    # graphql-core resolved `maps` three times in `both`; the plan once.
+    assert calls["n"] == 1 + len(same)
+    other, theirs = both(fast, context, {"query": "{ maps { id name type flags } }"})
+    assert other is not None and orjson.dumps(other) == theirs
+    assert calls["n"] == 1 + len(same) + 2
+
+
+def test_shared_answers_are_bounded_per_snapshot(context: RequestContext) -> None:
+    from devagent.api.fastpath import MAX_SHARED_ANSWERS
+
+    fast = FastPath(SCHEMA, RULES)
+    for i in range(MAX_SHARED_ANSWERS + 10):
+        fields = " ".join(f"f{j}: id" for j in range(i + 1))
+        ours, theirs = both(fast, context, {"query": f"{{ maps {{ {fields} }} }}"})
+        assert ours is not None and orjson.dumps(ours) == theirs
+    assert context.snapshot.memo_size() <= MAX_SHARED_ANSWERS + 2

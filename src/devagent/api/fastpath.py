@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from graphql import (
     ASTValidationRule,
     BooleanValueNode,
@@ -45,7 +46,11 @@ from graphql import (
     validate,
 )
 
-from .plan_compiler import INT_MAX, INT_MIN, Compiler, Unsupported, collect
+from .plan_compiler import INT_MAX, INT_MIN, Compiler, Complete, Unsupported, collect
+
+# Serialised root-field answers kept per snapshot (a snapshot lives ~1 s): enough for every
+# page of every UI polling at once, bounded against clients sending endless variations.
+MAX_SHARED_ANSWERS = 64
 
 
 class _Info:
@@ -148,14 +153,28 @@ class Plan:
                 raise Unsupported("root field")
             if len(nodes) > 1 and any(n.arguments for n in nodes):
                 raise Unsupported("repeated root field with arguments")
-            self.fields.append((key, field, nodes[0], compiler.complete(field.type, nodes)))
+            complete = compiler.complete(field.type, nodes)
+            signature = f"{name}:{compiler.signature(field.type, nodes)}"
+            self.fields.append((key, field, nodes[0], complete, signature))
 
     def run(self, context: Any, variables: dict[str, Any]) -> dict[str, Any]:
+        """The response; each root field's answer is kept, serialised, for the rest of the
+        snapshot's life under its canonical signature, so other documents selecting the same
+        (the same page polled by many clients, or differently worded) share it."""
         info = _Info(context)
-        data = {}
-        for key, field, node, complete in self.fields:
+        snapshot = context.snapshot
+        data: dict[str, Any] = {}
+        for key, field, node, complete, signature in self.fields:
             args = _root_args(field, node, variables, self.defaults)
-            data[key] = complete(field.resolve(None, info, **args), info)
+
+            def answer(field: Any = field, complete: Complete = complete, args: Any = args) -> Any:
+                return complete(field.resolve(None, info, **args), info)
+
+            if snapshot.memo_size() >= MAX_SHARED_ANSWERS:
+                data[key] = answer()
+                continue
+            memo_key = ("fastpath", signature, tuple(sorted(args.items())))
+            data[key] = snapshot.memo(memo_key, lambda a=answer: orjson.Fragment(orjson.dumps(a())))
         return {"data": data}
 
 

@@ -169,6 +169,25 @@ class Compiler:
             out.append((key, resolve, self.complete(field.type, field_nodes)))
         return out
 
+    def signature(self, type_: GraphQLOutputType, nodes: Sequence[FieldNode]) -> str:
+        """A canonical text of what completing `nodes` as `type_` answers: equal for two
+        selections exactly when they give the same response for the same value."""
+        inner: Any = type_
+        wrappers = ""
+        while isinstance(inner, GraphQLNonNull | GraphQLList):
+            wrappers += "!" if isinstance(inner, GraphQLNonNull) else "["
+            inner = inner.of_type
+        if not isinstance(inner, GraphQLObjectType):
+            return f"{wrappers}{inner.name}"
+        sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        parts = []
+        for key, field_nodes in collect(inner, sets, self.fragments).items():
+            name = field_nodes[0].name.value
+            field = inner.fields.get(name)
+            sub = self.signature(field.type, field_nodes) if field is not None else ""
+            parts.append(f"{key}={name}{sub}")
+        return f"{wrappers}{inner.name}{{{','.join(parts)}}}"
+
     def complete(self, type_: GraphQLOutputType, nodes: Sequence[FieldNode]) -> Complete:
         """The function turning a resolved value into the response value of this type."""
         non_null = isinstance(type_, GraphQLNonNull)

@@ -189,6 +189,10 @@ class Snapshot:
                 lazy = self._memos[key] = _Lazy(compute)
         return lazy.get()  # type: ignore[return-value]
 
+    def memo_size(self) -> int:
+        """How many memos the snapshot holds (callers bound what they keep here)."""
+        return len(self._memos)
+
     def _users_of_maps(self) -> dict[int, tuple[int, ...]]:
         users: dict[int, list[int]] = {}
         for prog in self.programs.values():
