@@ -43,10 +43,10 @@ def test_identical_queries_on_one_snapshot_execute_once(own_maps: OwnMaps) -> No
     answers = run(app, query, query, other, query)
     assert answers[0] == answers[1] == answers[3] != answers[2]
     assert answers[0]["data"]["map"]["entriesCount"] == 40
-    assert app.state.graphql.responses.hits == 2
+    assert app.state.services.graphql.responses.hits == 2
     inventory.invalidate()  # a new snapshot: answered afresh
     run(app, query)
-    assert app.state.graphql.responses.hits == 2
+    assert app.state.services.graphql.responses.hits == 2
 
 
 def test_an_edit_is_seen_by_the_next_identical_query(own_maps: OwnMaps) -> None:

@@ -62,3 +62,38 @@ def test_a_negative_budget_is_a_usage_error() -> None:
     result = run_phydev("server", "--map-entries-budget", "-1", check=False)
     assert result.returncode == 2
     assert "--map-entries-budget" in result.stderr
+
+
+def test_a_map_gone_mid_request_counts_zero_and_the_rest_answers(own_maps: OwnMaps) -> None:
+    """The snapshot lists a map that is unloaded before its entries are counted: its
+    entriesCount (non-null in the contract) is 0 rather than an error that would null the
+    whole `maps` list."""
+    import asyncio
+
+    import httpx
+
+    from devagent.bpf.maps import create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+    from devagent.bpf.objects import map_info
+    from devagent.model.inventory import Inventory
+    from devagent.model.settings import Settings
+    from devagent.web.app import create_app
+
+    inventory = Inventory(own_maps.bpf_dir, max_age=60.0)
+    app = create_app(Settings(bpf_dir=own_maps.bpf_dir), inventory)
+    doomed = create_map(MAP_TYPE_IDS["Hash"], 4, 4, 8, name="t_doomed")
+    doomed_id = map_info(doomed).id
+    inventory.snapshot().maps  # noqa: B018 (the snapshot lists it)
+    doomed.close()
+
+    async def ask() -> dict[str, object]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+            response = await client.post("/query", json={"query": QUERY})
+            return dict(response.json())
+
+    body = asyncio.run(ask())
+    assert "errors" not in body, body
+    maps = {m["id"]: m for m in body["data"]["maps"]}  # type: ignore[index]
+    assert maps[doomed_id]["entriesCount"] == 0
+    assert maps[own_maps.id("t_hash")]["entriesCount"] == HASH_ENTRIES

@@ -14,16 +14,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump, can_list, is_always_full
 from ..model.codec import Format, format_bytes, sort_order
 from ..model.inventory import Inventory
 from ..model.memory import later, release_free_memory
+
+if TYPE_CHECKING:  # numpy loads when a map is first paged (codec.sort_order)
+    import numpy as np
+    import numpy.typing as npt
 
 BTF = "BTF"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ariadne import EnumType, ObjectType, QueryType
 
+from ..bpf.errors import NotFound
 from ..bpf.maps import can_list
 from ..bpf.names import map_flag_names
 from ..model.map_fill import map_fill, map_memlocks
@@ -266,7 +267,12 @@ def resolve_memlock_bytes(node: MapNode, info: Any) -> float | None:
 def resolve_entries_count(node: MapNode, info: Any) -> int:
     if node.map is None:
         return 0
-    return request_context(info).pager.count(node.map)
+    try:
+        return request_context(info).pager.count(node.map)
+    except NotFound:
+        # Unloaded since the snapshot listed it: it holds nothing now. Raising would null
+        # the whole list around this non-null field (every other map's answer with it).
+        return 0
 
 
 @map_type.field("entries")

@@ -24,9 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from ..bpf.errors import BPFError, NotFound
 from ..bpf.info import MapInfo
@@ -39,8 +37,11 @@ from .btf_keys import NoKeyType, btf_key_labels
 log = logging.getLogger("devagent.metrics")
 WARN_EVERY = 3600.0  # seconds between two warnings about the same map
 
-U64 = npt.NDArray[np.uint64]
-_NATIVE_U64 = np.dtype("=u8")
+if TYPE_CHECKING:  # numpy is imported by the functions that use it: only --etm needs it
+    import numpy as np
+    import numpy.typing as npt
+
+    U64 = npt.NDArray[np.uint64]
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,16 @@ def key_format(rule: EtmRule) -> Format:
 
 
 def _key_matrix(dump: MapDump) -> npt.NDArray[np.uint8]:
+    import numpy as np
+
     n, ks = dump.count, dump.key_size
     return np.frombuffer(dump.keys, dtype=np.uint8, count=n * ks).reshape(n, ks)
 
 
 def _pad_to_words(raw: npt.NDArray[np.uint8], width: int, *, left: bool) -> npt.NDArray[np.uint8]:
     """Rows of `raw` zero-padded to `width` bytes, on the left or on the right."""
+    import numpy as np
+
     n, size = raw.shape
     out = np.zeros((n, width), dtype=np.uint8)
     if left:
@@ -89,6 +94,8 @@ def _pad_to_words(raw: npt.NDArray[np.uint8], width: int, *, left: bool) -> npt.
 
 def key_order(dump: MapDump, numeric: bool) -> npt.NDArray[np.intp]:
     """Indices of the dump's entries in key order (see the module docstring)."""
+    import numpy as np
+
     n, ks = dump.count, dump.key_size
     if n == 0 or ks == 0:
         return np.arange(n, dtype=np.intp)
@@ -97,7 +104,7 @@ def key_order(dump: MapDump, numeric: bool) -> npt.NDArray[np.intp]:
         # The native-endian integer: its value is the same whatever the padding side is,
         # as long as the padding goes on the most significant end.
         padded = _pad_to_words(raw, 8, left=sys.byteorder == "big")
-        return np.argsort(padded.view(_NATIVE_U64)[:, 0], kind="stable")
+        return np.argsort(padded.view(np.dtype("=u8"))[:, 0], kind="stable")
     words = (ks + 7) // 8
     # Big-endian words compare like the bytes they are made of: lexsort on them is memcmp.
     padded = _pad_to_words(raw, words * 8, left=False)
@@ -111,6 +118,8 @@ def first_u64(dump: MapDump, rows: npt.NDArray[np.intp]) -> U64:
     """The first 8 bytes of each value (each CPU's value for per-CPU maps) as a native-endian
     unsigned integer, shorter values zero-padded like `codec.value_as_u64`: shape
     (len(rows), ncpus)."""
+    import numpy as np
+
     n, ncpus, slot = dump.count, dump.ncpus, dump.slot_size
     width = min(8, dump.value_size)
     if len(rows) == 0 or width == 0:
@@ -122,7 +131,7 @@ def first_u64(dump: MapDump, rows: npt.NDArray[np.intp]) -> U64:
     else:
         picked = np.zeros((len(rows), ncpus, 8), dtype=np.uint8)
         picked[:, :, :width] = cells
-    return picked.view(_NATIVE_U64).reshape(len(rows), ncpus).astype(np.uint64, copy=False)
+    return picked.view(np.dtype("=u8")).reshape(len(rows), ncpus).astype(np.uint64, copy=False)
 
 
 def _unique_labels(
@@ -154,6 +163,8 @@ def export_map(
     A `btf` rule on a map without a BTF key type raises NoKeyType unless `use_btf` is False,
     which exports its keys as hex.
     """
+    import numpy as np
+
     fmt = key_format(rule)
     order = key_order(dump, numeric=fmt is Format.NUMBER)[:max_entries]
     ks = dump.key_size

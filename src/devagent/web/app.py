@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -10,28 +13,81 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ..api import build_schema
-from ..api.entries import EntryPager
-from ..api.http import GraphQLEndpoint
-from ..metrics import MetricsExporter
 from ..model.inventory import Inventory
 from ..model.settings import Settings
 from .playground import playground_html
 from .security import Guard
+
+if TYPE_CHECKING:
+    from ..api.http import GraphQLEndpoint
+    from ..metrics import MetricsExporter
+
+
+class Services:
+    """The GraphQL endpoint and the metrics exporter, each made on first use.
+
+    graphql-core and Ariadne alone add ~20 MiB to the process, prometheus_client several
+    more: an agent only scraped never loads GraphQL, one only queried never loads the
+    exporter, and an agent nobody asks anything stays small. Making one takes ~0.1-0.2 s
+    (the schema is built): it happens in a worker thread, never on the event loop.
+    """
+
+    def __init__(self, settings: Settings, inventory: Inventory) -> None:
+        self.settings = settings
+        self.inventory = inventory
+        self._lock = threading.Lock()
+        self._graphql: GraphQLEndpoint | None = None
+        self._exporter: MetricsExporter | None = None
+
+    @property
+    def graphql(self) -> GraphQLEndpoint:
+        with self._lock:
+            if self._graphql is None:
+                from ..api import build_schema
+                from ..api.entries import EntryPager
+                from ..api.http import GraphQLEndpoint
+
+                self._graphql = GraphQLEndpoint(
+                    build_schema(), self.settings, self.inventory, EntryPager(self.inventory)
+                )
+            return self._graphql
+
+    @property
+    def exporter(self) -> MetricsExporter:
+        with self._lock:
+            if self._exporter is None:
+                from ..metrics import MetricsExporter
+
+                self._exporter = MetricsExporter(self.settings, self.inventory)
+            return self._exporter
+
+    async def ready_graphql(self) -> GraphQLEndpoint:
+        if self._graphql is not None:
+            return self._graphql
+        return await anyio.to_thread.run_sync(lambda: self.graphql)
+
+    async def ready_exporter(self) -> MetricsExporter:
+        if self._exporter is not None:
+            return self._exporter
+        return await anyio.to_thread.run_sync(lambda: self.exporter)
 
 
 def create_app(settings: Settings, inventory: Inventory | None = None) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
     inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
-    graphql = GraphQLEndpoint(build_schema(), settings, inventory, EntryPager(inventory))
-    exporter = MetricsExporter(settings, inventory)
+    services = Services(settings, inventory)
     page = playground_html(settings.path_prefix)
 
     async def playground(_: Request) -> Response:
         return HTMLResponse(page)
 
+    async def query(request: Request) -> Response:
+        endpoint = await services.ready_graphql()
+        return await endpoint.handle(request)
+
     async def metrics(request: Request) -> Response:
+        exporter = await services.ready_exporter()
         body, content_type = await anyio.to_thread.run_sync(
             exporter.render, request.headers.get("accept")
         )
@@ -41,7 +97,7 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> Starle
     for prefix in dict.fromkeys(["/", settings.path_prefix]):
         routes += [
             Route(prefix, playground, methods=["GET"]),
-            Route(prefix + "query", graphql.handle, methods=["GET", "POST"]),
+            Route(prefix + "query", query, methods=["GET", "POST"]),
             Route(prefix + "metrics", metrics, methods=["GET"]),
         ]
     middleware = []
@@ -57,5 +113,5 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> Starle
     middleware.append(Middleware(Guard, settings=settings))
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
-    app.state.graphql = graphql
+    app.state.services = services
     return app
