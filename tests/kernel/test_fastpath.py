@@ -240,3 +240,25 @@ def test_shared_answers_are_bounded_per_snapshot(context: RequestContext) -> Non
         ours, theirs = both(fast, context, {"query": f"{{ maps {{ {fields} }} }}"})
         assert ours is not None and orjson.dumps(ours) == theirs
     assert context.snapshot.memo_size() <= MAX_SHARED_ANSWERS + 2
+
+
+def test_texts_differing_in_spacing_or_comments_share_one_plan(
+    context: RequestContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devagent.api.fastpath as fastpath
+
+    validations = {"n": 0}
+    real = fastpath.validate
+
+    def counting(*args: Any) -> Any:
+        validations["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(fastpath, "validate", counting)
+    fast = FastPath(SCHEMA, RULES)
+    texts = ["{ maps { id name } }", "{\n  maps {\n id name }\n}", "# hi\n{ maps { id name } }"]
+    for text in texts:
+        ours, theirs = both(fast, context, {"query": text})
+        assert ours is not None and orjson.dumps(ours) == theirs
+    assert validations["n"] == 1
+    assert fast.plan(texts[0], None) is fast.plan(texts[2], None)

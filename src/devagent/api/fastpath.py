@@ -43,6 +43,7 @@ from graphql import (
     StringValueNode,
     VariableNode,
     parse,
+    print_ast,
     validate,
 )
 
@@ -196,6 +197,8 @@ class FastPath:
         self.answered = 0  # operations answered by a plan (tests and benchmarks read it)
 
     def plan(self, query: str, operation_name: Any) -> Plan | None:
+        """The plan of a document, by its text, else by its printed form (texts that differ
+        only in spacing or comments share one validation and one plan)."""
         key = (query, operation_name)
         with self._lock:
             if key in self._plans:
@@ -204,14 +207,19 @@ class FastPath:
         plan: Plan | None
         try:
             document = parse(query)
-            if validate(self.schema, document, [*_specified_rules(), *self.rules]):
-                plan = None  # graphql-core reports the errors
-            else:
-                plan = Plan(self.schema, document, operation_name)
+            normal = (print_ast(document), operation_name)
+            with self._lock:
+                known = normal in self._plans
+                plan = self._plans.get(normal)
+            if not known:
+                if validate(self.schema, document, [*_specified_rules(), *self.rules]):
+                    plan = None  # graphql-core reports the errors
+                else:
+                    plan = Plan(self.schema, document, operation_name)
         except (GraphQLError, Unsupported, RecursionError):
-            plan = None
+            plan, normal = None, key
         with self._lock:
-            self._plans[key] = plan
+            self._plans[key] = self._plans[normal] = plan
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)
         return plan

@@ -8,20 +8,19 @@ from ariadne import ObjectType
 
 from ..bpf.links import CGROUP, TRACING, tracing_target_name
 from .context import request_context
-from .nodes import LinkNode, ProgramNode, owner_dicts, program_nodes
+from .nodes import InfoField, LinkNode, NodeAttr, ProgramNode, owner_dicts, program_nodes
 
 # ---------------------------------------------------------------- Link
 
 link_type = ObjectType("Link")
 
 
-def _detail(key: str) -> Any:
-    def resolve(node: LinkNode, _info: Any) -> Any:
-        return None if node.link is None else node.link.details.get(key)
-
-    return resolve
+def _detail(key: str) -> InfoField:
+    return InfoField("link", lambda link: link.details.get(key))
 
 
+link_type.set_field("id", NodeAttr("id"))
+link_type.set_field("error", NodeAttr("error"))
 for _field, _key in {
     "attachType": "attach_type",
     "cgroupId": "cgroup_id",

@@ -6,66 +6,139 @@ could not be read, its error text (the Go agent's `error` field).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..bpf.info import LinkInfo, MapInfo, ProgramInfo
 from ..bpf.procfs import Owner
+from ..model.snapshot import Snapshot
 from .context import RequestContext
 
+_UNREAD = object()
 
-@dataclass(frozen=True)
+
+class InfoField:
+    """Resolver of a field computed from the node's kernel info alone (`node.<attr>`), with
+    `missing` when the object could not be read. The compiled plan (api.plan_compiler)
+    inlines these: it reads the info once per object and calls `getter` directly."""
+
+    __slots__ = ("attr", "getter", "missing")
+
+    def __init__(self, attr: str, getter: Callable[[Any], Any], missing: Any = None) -> None:
+        self.attr = attr
+        self.getter = getter
+        self.missing = missing
+
+    def __call__(self, node: Any, _info: Any) -> Any:
+        value = getattr(node, self.attr)
+        return self.missing if value is None else self.getter(value)
+
+
+class NodeAttr:
+    """Resolver of a node's own attribute (`id`, `error`); inlined by the compiled plan."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, node: Any, _info: Any) -> Any:
+        return getattr(node, self.name)
+
+
 class ProgramNode:
-    id: int
-    prog: ProgramInfo | None
-    error: str | None = None
+    """A program of the request's snapshot. Its info is looked up when a field needs it, so
+    `{ programs { id } }` costs one id walk and no info read."""
+
+    __slots__ = ("_info", "_snap", "id")
+
+    def __init__(self, id: int, snap: Snapshot) -> None:
+        self.id = id
+        self._snap = snap
+        self._info: ProgramInfo | object | None = _UNREAD
+
+    @property
+    def prog(self) -> ProgramInfo | None:
+        info = self._info
+        if info is _UNREAD:
+            info = self._info = self._snap.programs.get(self.id)
+        return info  # type: ignore[return-value]
+
+    @property
+    def error(self) -> str | None:
+        return self._snap.program_errors.get(self.id)
 
 
-@dataclass(frozen=True)
 class MapNode:
-    id: int
-    map: MapInfo | None
-    error: str | None = None
+    """A map of the request's snapshot (see ProgramNode)."""
+
+    __slots__ = ("_info", "_snap", "id")
+
+    def __init__(self, id: int, snap: Snapshot) -> None:
+        self.id = id
+        self._snap = snap
+        self._info: MapInfo | object | None = _UNREAD
+
+    @property
+    def map(self) -> MapInfo | None:
+        info = self._info
+        if info is _UNREAD:
+            info = self._info = self._snap.maps.get(self.id)
+        return info  # type: ignore[return-value]
+
+    @property
+    def error(self) -> str | None:
+        return self._snap.map_errors.get(self.id)
 
 
-@dataclass(frozen=True)
 class LinkNode:
-    id: int
-    link: LinkInfo | None
-    error: str | None = None
+    """A link of the request's snapshot (see ProgramNode)."""
+
+    __slots__ = ("_info", "_snap", "id")
+
+    def __init__(self, id: int, snap: Snapshot) -> None:
+        self.id = id
+        self._snap = snap
+        self._info: LinkInfo | object | None = _UNREAD
+
+    @property
+    def link(self) -> LinkInfo | None:
+        info = self._info
+        if info is _UNREAD:
+            info = self._info = self._snap.links.get(self.id)
+        return info  # type: ignore[return-value]
+
+    @property
+    def error(self) -> str | None:
+        return self._snap.link_errors.get(self.id)
 
 
-def program_nodes(ctx: RequestContext, ids: Any = None) -> list[ProgramNode]:
+def program_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[ProgramNode]:
+    """Nodes of the snapshot's programs (all, in id order, without reading their infos), or
+    of those of `ids` that the snapshot holds."""
     snap = ctx.snapshot
     if ids is None:
-        ids = sorted({*snap.programs, *snap.program_errors})
-    return [
-        ProgramNode(i, snap.programs.get(i), snap.program_errors.get(i))
-        for i in ids
-        if i in snap.programs or i in snap.program_errors
-    ]
+        return [ProgramNode(i, snap) for i in snap.program_ids]
+    known, failed = snap.programs, snap.program_errors
+    return [ProgramNode(i, snap) for i in ids if i in known or i in failed]
 
 
-def map_nodes(ctx: RequestContext, ids: Any = None) -> list[MapNode]:
+def map_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[MapNode]:
+    """Nodes of the snapshot's maps (see program_nodes)."""
     snap = ctx.snapshot
     if ids is None:
-        ids = sorted({*snap.maps, *snap.map_errors})
-    return [
-        MapNode(i, snap.maps.get(i), snap.map_errors.get(i))
-        for i in ids
-        if i in snap.maps or i in snap.map_errors
-    ]
+        return [MapNode(i, snap) for i in snap.map_ids]
+    known, failed = snap.maps, snap.map_errors
+    return [MapNode(i, snap) for i in ids if i in known or i in failed]
 
 
-def link_nodes(ctx: RequestContext, ids: Any = None) -> list[LinkNode]:
+def link_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[LinkNode]:
+    """Nodes of the snapshot's links (all, or those of `ids` it holds)."""
     snap = ctx.snapshot
+    known, failed = snap.links, snap.link_errors
     if ids is None:
-        ids = sorted({*snap.links, *snap.link_errors})
-    return [
-        LinkNode(i, snap.links.get(i), snap.link_errors.get(i))
-        for i in ids
-        if i in snap.links or i in snap.link_errors
-    ]
+        ids = sorted({*known, *failed})
+    return [LinkNode(i, snap) for i in ids if i in known or i in failed]
 
 
 def owner_dicts(owners: list[Owner]) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ from graphql import (
     SelectionSetNode,
 )
 
+from .nodes import InfoField, NodeAttr
+
 Complete = Callable[[Any, Any], Any]  # (value, info) -> response value
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -150,15 +152,15 @@ class Compiler:
 
     def object_fields(
         self, parent: GraphQLObjectType, nodes: Sequence[FieldNode]
-    ) -> list[tuple[str, Callable[[Any, Any], Any], Complete]]:
-        """(response key, resolve, complete) per collected field of an object below the
-        root; fields with arguments are not covered."""
+    ) -> list[tuple[str, Callable[[Any, Any], Any], Complete, str | None, bool]]:
+        """(response key, resolve, complete, scalar name or None, non-null) per collected
+        field of an object below the root; fields with arguments are not covered."""
         sets = [n.selection_set for n in nodes if n.selection_set is not None]
-        out: list[tuple[str, Callable[[Any, Any], Any], Complete]] = []
+        out: list[tuple[str, Callable[[Any, Any], Any], Complete, str | None, bool]] = []
         for key, field_nodes in collect(parent, sets, self.fragments).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                out.append((key, _constant(parent.name), _identity))
+                out.append((key, _constant(parent.name), _identity, None, True))
                 continue
             if name.startswith("__"):
                 raise Unsupported("introspection")
@@ -166,7 +168,10 @@ class Compiler:
             if field is None or any(n.arguments for n in field_nodes):
                 raise Unsupported("field arguments")
             resolve = field.resolve or _default_resolver(name)
-            out.append((key, resolve, self.complete(field.type, field_nodes)))
+            leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            scalar = leaf.name if isinstance(leaf, GraphQLScalarType) else None
+            non_null = isinstance(field.type, GraphQLNonNull)
+            out.append((key, resolve, self.complete(field.type, field_nodes), scalar, non_null))
         return out
 
     def signature(self, type_: GraphQLOutputType, nodes: Sequence[FieldNode]) -> str:
@@ -221,19 +226,49 @@ class Compiler:
         raise Unsupported("abstract type")
 
 
+# Inline checks of the values every scalar serialises as they are (else: the full path).
+_FAST_CHECKS = {
+    "String": "type(_v) is str",
+    "Boolean": "type(_v) is bool",
+    "Int": f"type(_v) is int and {INT_MIN} <= _v <= {INT_MAX}",
+    "Float": "type(_v) is float and _v - _v == 0.0",  # finite: inf - inf and nan are not 0
+}
+
+
 def _object_builder(
-    fields: Sequence[tuple[str, Callable[[Any, Any], Any], Complete]],
+    fields: Sequence[tuple[str, Callable[[Any, Any], Any], Complete, str | None, bool]],
 ) -> Callable[[Any, Any], dict[str, Any]]:
     """A function building one object's response dict with a dict display: generated
     source (like dataclasses' __init__), because a loop over the fields costs about twice as
     much per field, and a Navigation has ~17 000 of them. Keys are GraphQL names (letters,
-    digits, underscores), so their repr is a plain literal."""
+    digits, underscores), so their repr is a plain literal.
+
+    Resolvers that only read the node (NodeAttr) or its kernel info (InfoField) are
+    inlined: the info is read once per object, and a leaf whose value is already what its
+    scalar serialises to is taken as it is (the same test as in _scalar)."""
     names: dict[str, Any] = {}
+    infos: dict[str, str] = {}  # node attribute -> local variable holding it
     items = []
-    for i, (key, resolve, complete) in enumerate(fields):
+    for i, (key, resolve, complete, scalar, non_null) in enumerate(fields):
         names[f"r{i}"], names[f"c{i}"] = resolve, complete
-        items.append(f"{key!r}: c{i}(r{i}(value, info), info)")
-    source = "def build(value, info):\n    return {" + ", ".join(items) + "}\n"
+        if isinstance(resolve, NodeAttr) and resolve.name.isidentifier():
+            value = f"value.{resolve.name}"
+        elif isinstance(resolve, InfoField) and resolve.attr.isidentifier():
+            local = infos.setdefault(resolve.attr, f"i_{len(infos)}")
+            names[f"g{i}"], names[f"m{i}"] = resolve.getter, resolve.missing
+            value = f"(m{i} if {local} is None else g{i}({local}))"
+        else:
+            value = f"r{i}(value, info)"
+        check = _FAST_CHECKS.get(scalar or "")
+        if check is not None and not non_null:
+            check = f"_v is None or {check}"  # a null in a nullable field is answered as is
+        if check is None:
+            items.append(f"{key!r}: c{i}({value}, info)")
+        else:
+            items.append(f"{key!r}: (_v if ({check.replace('_v', '(_v := ' + value + ')', 1)}) "
+                         f"else c{i}(_v, info))")  # fmt: skip
+    reads = "".join(f"    {local} = value.{attr}\n" for attr, local in infos.items())
+    source = f"def build(value, info):\n{reads}    return {{{', '.join(items)}}}\n"
     exec(compile(source, "<fastpath>", "exec"), names)
     build: Callable[[Any, Any], dict[str, Any]] = names["build"]
     return build

@@ -19,8 +19,10 @@ from .context import request_context
 from .entries import EntriesError
 from .link_fields import link_type
 from .nodes import (
+    InfoField,
     LinkNode,
     MapNode,
+    NodeAttr,
     ProgramNode,
     link_nodes,
     map_nodes,
@@ -44,7 +46,8 @@ def resolve_programs(_: None, info: Any) -> list[ProgramNode]:
 @query.field("program")
 def resolve_program(_: None, info: Any, id: int) -> ProgramNode:
     ctx = request_context(info)
-    return ProgramNode(id, ctx.snapshot.program(id))
+    ctx.snapshot.program(id)  # NotFound names the id
+    return ProgramNode(id, ctx.snapshot)
 
 
 @query.field("maps")
@@ -55,7 +58,8 @@ def resolve_maps(_: None, info: Any) -> list[MapNode]:
 @query.field("map")
 def resolve_map(_: None, info: Any, id: int) -> MapNode:
     ctx = request_context(info)
-    return MapNode(id, ctx.snapshot.map(id))
+    ctx.snapshot.map(id)
+    return MapNode(id, ctx.snapshot)
 
 
 @query.field("links")
@@ -66,7 +70,8 @@ def resolve_links(_: None, info: Any) -> list[LinkNode]:
 @query.field("link")
 def resolve_link(_: None, info: Any, id: int) -> LinkNode:
     ctx = request_context(info)
-    return LinkNode(id, ctx.snapshot.link(id))
+    ctx.snapshot.link(id)
+    return LinkNode(id, ctx.snapshot)
 
 
 @query.field("connectedGraph")
@@ -102,20 +107,11 @@ _PROGRAM_FIELDS = {
 }
 
 
-def _program_field(getter: Any) -> Any:
-    def resolve(node: ProgramNode, _info: Any) -> Any:
-        return None if node.prog is None else getter(node.prog)
-
-    return resolve
-
-
 for _name, _getter in _PROGRAM_FIELDS.items():
-    program.set_field(_name, _program_field(_getter))
-
-
-@program.field("type")
-def resolve_program_type(node: ProgramNode, _info: Any) -> str:
-    return node.prog.type_name if node.prog else "UnspecifiedProgram"
+    program.set_field(_name, InfoField("prog", _getter))
+program.set_field("type", InfoField("prog", lambda p: p.type_name, "UnspecifiedProgram"))
+program.set_field("id", NodeAttr("id"))
+program.set_field("error", NodeAttr("error"))
 
 
 @program.field("verifierLog")
@@ -184,20 +180,11 @@ _MAP_FIELDS = {
 }
 
 
-def _map_field(getter: Any) -> Any:
-    def resolve(node: MapNode, _info: Any) -> Any:
-        return None if node.map is None else getter(node.map)
-
-    return resolve
-
-
 for _name, _getter in _MAP_FIELDS.items():
-    map_type.set_field(_name, _map_field(_getter))
-
-
-@map_type.field("type")
-def resolve_map_type(node: MapNode, _info: Any) -> str:
-    return node.map.type_name if node.map else "UnspecifiedMap"
+    map_type.set_field(_name, InfoField("map", _getter))
+map_type.set_field("type", InfoField("map", lambda m: m.type_name, "UnspecifiedMap"))
+map_type.set_field("id", NodeAttr("id"))
+map_type.set_field("error", NodeAttr("error"))
 
 
 @map_type.field("isPinned")
