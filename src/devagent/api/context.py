@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model.inventory import Inventory, Snapshot
+from ..model.rates import Rates
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from .entries import EntryPager
 
@@ -19,6 +21,10 @@ class RequestContext:
     inventory: Inventory
     pager: EntryPager
     _snapshot: Snapshot | None = None
+    # The server's sampler of program counters (rates, history); asking it means watching.
+    sampler: WatchedSampler | None = None
+    # The latest rates, fetched once per request by the first field that needs them.
+    rates: tuple[Rates | None] | None = None
 
     @property
     def snapshot(self) -> Snapshot:

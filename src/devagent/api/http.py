@@ -20,10 +20,12 @@ from starlette.responses import JSONResponse, Response
 from ..bpf.errors import NotFound
 from ..model.codec import CodecError
 from ..model.inventory import Inventory, Snapshot
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
 from .limits import limits_rule
+from .rate_fields import BadArgument
 from .response_cache import ResponseCache, cache_key
 
 
@@ -77,7 +79,7 @@ class _ExpectedErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, (NotFound, EntriesError, CodecError))
+        return not isinstance(exc, (NotFound, EntriesError, CodecError, BadArgument))
 
 
 logging.getLogger(LOGGER).addFilter(_ExpectedErrors())
@@ -87,12 +89,18 @@ class GraphQLEndpoint:
     """The /query route."""
 
     def __init__(
-        self, schema: GraphQLSchema, settings: Settings, inventory: Inventory, pager: EntryPager
+        self,
+        schema: GraphQLSchema,
+        settings: Settings,
+        inventory: Inventory,
+        pager: EntryPager,
+        sampler: WatchedSampler | None = None,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.inventory = inventory
         self.pager = pager
+        self.sampler = sampler
         self.rules = [limits_rule(settings.max_query_depth)]
         self.responses = ResponseCache()
 
@@ -100,7 +108,9 @@ class GraphQLEndpoint:
         self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot | None = None
     ) -> tuple[bool, dict[str, Any]]:
         """Run one operation synchronously (called in a worker thread)."""
-        ctx = RequestContext(self.settings, self.inventory, self.pager, snapshot)
+        ctx = RequestContext(
+            self.settings, self.inventory, self.pager, snapshot, sampler=self.sampler
+        )
         success, result = graphql_sync(
             self.schema,
             data,

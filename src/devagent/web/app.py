@@ -14,17 +14,25 @@ from ..api import build_schema
 from ..api.entries import EntryPager
 from ..api.http import GraphQLEndpoint
 from ..metrics import MetricsExporter
+from ..model.history import History
 from ..model.inventory import Inventory
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
+from ..model.stats_mode import StatsProbe
 from .playground import playground_html
 from .security import Guard
 
 
-def create_app(settings: Settings, inventory: Inventory | None = None) -> Starlette:
+def create_app(
+    settings: Settings, inventory: Inventory | None = None, sampler: WatchedSampler | None = None
+) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
     inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
-    graphql = GraphQLEndpoint(build_schema(), settings, inventory, EntryPager(inventory))
+    sampler = sampler or make_sampler(settings)
+    graphql = GraphQLEndpoint(
+        build_schema(), settings, inventory, EntryPager(inventory), sampler=sampler
+    )
     exporter = MetricsExporter(settings, inventory)
     page = playground_html(settings.path_prefix)
 
@@ -58,4 +66,16 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> Starle
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
     app.state.graphql = graphql
+    app.state.sampler = sampler
     return app
+
+
+def make_sampler(settings: Settings) -> WatchedSampler:
+    """The server's sampler of program counters (idle until someone asks for rates)."""
+    interval = settings.sample_interval
+    return WatchedSampler(
+        History(capacity=int(settings.history_seconds / interval) + 1),
+        interval=interval,
+        idle_after=settings.watch_idle_seconds,
+        probe=StatsProbe(own_fd=settings.enable_stats),
+    )
