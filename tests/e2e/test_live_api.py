@@ -18,7 +18,7 @@ from devagent.model.inventory import Inventory
 from devagent.model.sampler import THREAD_NAME
 from devagent.model.settings import Settings
 from devagent.web.app import create_app
-from tests.conftest import PhydevServer, bpftool_json
+from tests.conftest import LinkFixture, PhydevServer, bpftool_json
 from tests.e2e.test_graphql_server import data, post
 from tests.pump import PacketPump
 
@@ -161,3 +161,15 @@ def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path
     reads, walks = sampler.reads, inventory.walks
     time.sleep(1.0)
     assert (sampler.reads, inventory.walks) == (reads, walks)
+
+
+def test_attach_points(live_agent: PhydevServer, link_fixture: LinkFixture) -> None:
+    """The short attach form top shows, from the links the kernel lists."""
+    links = {lk["id"]: lk for lk in bpftool_json("link", "show")}  # type: ignore[union-attr]
+    xdp_prog = links[link_fixture.xdp_link_id]["prog_id"]
+    cg_prog = links[link_fixture.cgroup_link_id]["prog_id"]
+    programs = {p["id"]: p for p in data(live_agent, "{ programs { id attachPoint } }")["programs"]}
+    assert programs[xdp_prog]["attachPoint"] == "xdp lo"
+    assert programs[cg_prog]["attachPoint"] == (
+        f"cgroup cgroup_inet_ingress {link_fixture.cgroup_path}"
+    )
