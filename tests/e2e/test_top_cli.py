@@ -224,10 +224,14 @@ def test_real_terminal_under_tmux(pumping: PacketPump, packet_fixture: PacketFix
         if os.environ.get("DEVAGENT_UPDATE_DOCS") == "1":
             update_readme(screen)
         term.tmux("send-keys", "-t", term.name, "q")
+        # tmux marks the pane dead when the pty closes and records the exit status when it
+        # reaps the process, a moment later: wait for the status.
         deadline = time.monotonic() + 20
-        while term.pane("#{pane_dead}") != "1" and time.monotonic() < deadline:
+        status = "/"
+        while status == "/" and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert term.pane("#{pane_dead_status}") == "0", term.screen()
+            status = term.pane("#{pane_dead_status}/#{pane_dead_signal}")
+        assert status == "0/", (status, term.screen())
         assert not Path(f"/proc/{pid}").exists() or not holds_stats_fd(pid)
     finally:
         term.close()

@@ -3,12 +3,15 @@ end of --count, SIGINT, SIGTERM) close the source, which releases the stats fd."
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
 from types import FrameType
 
 from .frame import Source
+
+EXIT_GRACE = 5.0  # seconds the full-screen mode may take to exit after the app is closed
 
 
 class Stop(Exception):
@@ -52,5 +55,9 @@ def run_top(source: Source, interval: float, count: int | None, as_json: bool) -
             from .app import run_app
 
             run_app(source, interval, count)
+            # The screen is gone; a refresh still running in a worker thread must not keep
+            # the process alive. Should exiting take longer than this, say where it is stuck
+            # (stderr) and leave anyway: the kernel closes the stats fd with the process.
+            faulthandler.dump_traceback_later(EXIT_GRACE, exit=True)
     finally:
         source.close()
