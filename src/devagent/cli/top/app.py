@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from typing import ClassVar
 
 from rich.text import Text
@@ -63,6 +64,7 @@ class TopApp(App[None]):
         self.filter_text = ""
         self.paused = False
         self.error: str | None = None
+        self._refreshing = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
@@ -104,15 +106,21 @@ class TopApp(App[None]):
             self.frame = frame
             self.error = error
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True)
     def fetch(self) -> None:
-        """One refresh, off the event loop. The result is posted, not handed over with
-        call_from_thread: that would block this thread for good if the app is quitting."""
+        """One refresh, off the event loop; skipped while another is still running (a
+        thread worker cannot be cancelled, and a source reads into shared buffers). The
+        result is posted, not handed over with call_from_thread: that would block this
+        thread for good if the app is quitting."""
+        if not self._refreshing.acquire(blocking=False):
+            return
         try:
             frame = self.source.refresh()
         except (SourceError, OSError) as exc:
             self.post_message(self.FrameReady(None, str(exc)))
             return
+        finally:
+            self._refreshing.release()
         self.post_message(self.FrameReady(frame))
 
     def on_top_app_frame_ready(self, message: FrameReady) -> None:
