@@ -223,6 +223,77 @@ def bench_server(big_entries: int, metric_entries: int, requests: int, programs:
     return rows
 
 
+def cpu_ms(func: Callable[[], object], count: int) -> tuple[float, float]:
+    """(p50, p99) CPU milliseconds of this thread per call (time.thread_time: the CPU the
+    call costs, not the wall time the noisy machine gives it)."""
+    samples = []
+    for _ in range(count):
+        start = time.thread_time()
+        func()
+        samples.append((time.thread_time() - start) * 1e3)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def bench_live(programs: int, repeat: int) -> list[Row]:
+    """The live view's refresh (issue 11's target: walk + rates <= 20 ms CPU with 1000
+    programs), in process, and a server's CPU while a client watches rates and after."""
+    from devagent.bpf.counters import CounterReader
+    from devagent.cli.top.local import LocalSource
+    from devagent.model.history import History
+
+    reader, history = CounterReader(), History()
+
+    def walk_and_rates() -> None:
+        history.add(reader.read())
+        history.latest_rates()
+
+    rows: list[Row] = []
+    p50, p99 = cpu_ms(walk_and_rates, 200)
+    rows.append((f"top refresh, walk + rates ({programs} programs): CPU p50 / p99",
+                 f"{p50:.1f} / {p99:.1f} ms"))  # fmt: skip
+    source = LocalSource(interval=1.0, enable_stats=False)
+    source.refresh()
+    p50, p99 = cpu_ms(source.refresh, 100)
+    rows.append(("top refresh, everything a frame shows (rows from the 5 s context): "
+                 "CPU p50 / p99", f"{p50:.1f} / {p99:.1f} ms"))  # fmt: skip
+    renew = cpu_ms(lambda: (source.inventory.invalidate(), source.refresh()), 10)
+    rows.append(("top refresh with the context renewed (full walk, owners, attach points; "
+                 "every 5 s): CPU p50", f"{renew[0]:.1f} ms"))  # fmt: skip
+    source.close()
+    tool, _ = time_processes(["bpftool", "-j", "prog", "show"], repeat)
+    rows.append(("`bpftool -j prog show` (whole process, wall; for scale)", tool.fmt("ms", 1e3, 1)))
+
+    agent = AgentProcess()
+    try:
+        client = Client(agent.port)
+        client.query("{ programs { id } }")
+        time.sleep(1.0)
+        cpu0 = agent.cpu_seconds()
+        time.sleep(10)
+        before = (agent.cpu_seconds() - cpu0) / 10
+        rows.append(("server CPU, nobody watching yet (10 s)", f"{before * 100:.2f} % of one core"))
+        query = "{ host { cpuPercent } programs { id eventsPerSecond cpuPercent avgRunTimeNs } }"
+        client.query(query)
+        cpu0, start = agent.cpu_seconds(), time.monotonic()
+        for _ in range(10):
+            time.sleep(1.0)
+            client.query(query)
+        watched = (agent.cpu_seconds() - cpu0) / (time.monotonic() - start)
+        rows.append(("server CPU, one client asking for every program's rates each second "
+                     "(10 s)", f"{watched * 100:.2f} % of one core"))  # fmt: skip
+        time.sleep(62)  # past the 60 s watch window: sampling stops
+        cpu0 = agent.cpu_seconds()
+        time.sleep(10)
+        after = (agent.cpu_seconds() - cpu0) / 10
+        rows.append(("server CPU, 60 s after the client stopped (10 s)",
+                     f"{after * 100:.2f} % of one core"))  # fmt: skip
+        client.close()
+    finally:
+        agent.stop()
+    return rows
+
+
 def write_report(sections: dict[str, list[Row]], args: argparse.Namespace) -> str:
     lines = [
         "# Performance",
@@ -263,6 +334,10 @@ def main() -> None:
     programs = 1000 // scale
     fds = many_programs(programs)
     sections[f"CLI listing with {programs} programs loaded"] = bench_cli_list(args.repeat)
+    print("live view benchmarks ...", file=sys.stderr)
+    sections[f"Live view: `phydev top` and rates ({programs} programs loaded)"] = bench_live(
+        programs, args.repeat
+    )
     print("server benchmarks ...", file=sys.stderr)
     sections[f"Server ({programs} programs + {programs} maps loaded)"] = bench_server(
         1_000_000 // scale, 100_000 // scale, 200, programs

@@ -19,8 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.pump import PacketPump
 
 ROOT = Path(__file__).resolve().parent.parent
 BPF_SRC = ROOT / "tests" / "bpf"
@@ -492,3 +496,17 @@ def frozen_counters(build_dir: Path) -> Iterator[FrozenCounters]:
         yield FrozenCounters(obj, mount)
     finally:
         mount.close()
+
+
+@pytest.fixture(scope="session")
+def packet_pump(stats_enabled: StatsHold) -> Iterator[PacketPump]:
+    """A socket filter whose run count moves only with the datagrams a sender thread sends
+    it at a known rate (tests/pump.py). Not sending until a test calls `start(rate)`."""
+    require_kernel()
+    from tests.pump import PacketPump
+
+    pump = PacketPump()
+    try:
+        yield pump
+    finally:
+        pump.close()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model.inventory import Inventory
+from ..model.rates import Rates
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .entries import EntryPager
@@ -20,6 +22,10 @@ class RequestContext:
     inventory: Inventory
     pager: EntryPager
     _snapshot: Snapshot | None = None
+    # The server's sampler of program counters (rates, history); asking it means watching.
+    sampler: WatchedSampler | None = None
+    # The latest rates, fetched once per request by the first field that needs them.
+    rates: tuple[Rates | None] | None = None
 
     @property
     def snapshot(self) -> Snapshot:

@@ -20,12 +20,14 @@ from starlette.responses import JSONResponse, Response
 from ..bpf.errors import NotFound
 from ..model.codec import CodecError
 from ..model.inventory import Inventory
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .context import RequestContext
 from .entries import EntriesError, EntryPager
 from .fastpath import FastPath
 from .limits import limits_rule
+from .rate_fields import BadArgument
 from .response_cache import ResponseCache, cache_key
 
 
@@ -79,7 +81,7 @@ class _ExpectedErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, (NotFound, EntriesError, CodecError))
+        return not isinstance(exc, (NotFound, EntriesError, CodecError, BadArgument))
 
 
 logging.getLogger(LOGGER).addFilter(_ExpectedErrors())
@@ -89,12 +91,18 @@ class GraphQLEndpoint:
     """The /query route."""
 
     def __init__(
-        self, schema: GraphQLSchema, settings: Settings, inventory: Inventory, pager: EntryPager
+        self,
+        schema: GraphQLSchema,
+        settings: Settings,
+        inventory: Inventory,
+        pager: EntryPager,
+        sampler: WatchedSampler | None = None,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.inventory = inventory
         self.pager = pager
+        self.sampler = sampler
         self.rules = [limits_rule(settings.max_query_depth)]
         self.responses = ResponseCache()
         self.fastpath = FastPath(schema, self.rules)
@@ -103,7 +111,9 @@ class GraphQLEndpoint:
         self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot | None = None
     ) -> tuple[bool, dict[str, Any]]:
         """Run one operation synchronously (called in a worker thread)."""
-        ctx = RequestContext(self.settings, self.inventory, self.pager, snapshot)
+        ctx = RequestContext(
+            self.settings, self.inventory, self.pager, snapshot, sampler=self.sampler
+        )
         success, result = graphql_sync(
             self.schema,
             data,
@@ -133,7 +143,9 @@ class GraphQLEndpoint:
             finally:
                 self.responses.clear()
             return _encoded(result)
-        ctx = RequestContext(self.settings, self.inventory, self.pager, snapshot)
+        ctx = RequestContext(
+            self.settings, self.inventory, self.pager, snapshot, sampler=self.sampler
+        )
         answer = self.fastpath.run(data, ctx)
         if answer is None:
             _, answer = self.execute(data, queries_only, snapshot)

@@ -29,6 +29,7 @@ from .nodes import (
     owner_dicts,
     program_nodes,
 )
+from .rate_fields import RATE_BINDABLES
 
 DEFAULT_ENTRIES_LIMIT = 32
 
@@ -287,4 +288,4 @@ def resolve_entries(
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
 
-BINDABLES = [query, program, map_type, link_type, entry_format, id_type]
+BINDABLES = [query, program, map_type, link_type, entry_format, id_type, *RATE_BINDABLES]

@@ -44,6 +44,11 @@ def any_holds_stats_fd(pids: Iterable[int] | None = None) -> bool:
     return any(holds_stats_fd(p) for p in (procfs.iter_pids() if pids is None else pids))
 
 
+def stats_fd_holders(pids: Iterable[int] | None = None) -> list[int]:
+    """Pids (of `pids`, default every process) holding a BPF_ENABLE_STATS fd."""
+    return [p for p in (procfs.iter_pids() if pids is None else pids) if holds_stats_fd(p)]
+
+
 def stats_enabled() -> bool:
     """Whether the kernel collects run statistics now: the sysctl, or any held stats fd
     (ours first, as it is the cheapest to check; then every other process's)."""

@@ -31,4 +31,9 @@ class Settings:
     max_query_depth: int = 12
     max_entries_limit: int = 10_000
     max_request_bytes: int = 1 << 20
+    # Live view (model.sampler): readings every `sample_interval` s while someone asked for
+    # rates or history within the last `watch_idle_seconds` s; `history_seconds` kept.
+    sample_interval: float = 1.0
+    watch_idle_seconds: float = 60.0
+    history_seconds: int = 300
     extra: dict[str, Any] = field(default_factory=dict)

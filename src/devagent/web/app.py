@@ -13,8 +13,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..model.history import History
 from ..model.inventory import Inventory
+from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
+from ..model.stats_mode import StatsProbe
 from .playground import playground_html
 from .security import Guard
 
@@ -32,9 +35,10 @@ class Services:
     (the schema is built): it happens in a worker thread, never on the event loop.
     """
 
-    def __init__(self, settings: Settings, inventory: Inventory) -> None:
+    def __init__(self, settings: Settings, inventory: Inventory, sampler: WatchedSampler) -> None:
         self.settings = settings
         self.inventory = inventory
+        self.sampler = sampler
         self._lock = threading.Lock()
         self._graphql: GraphQLEndpoint | None = None
         self._exporter: MetricsExporter | None = None
@@ -48,7 +52,11 @@ class Services:
                 from ..api.http import GraphQLEndpoint
 
                 self._graphql = GraphQLEndpoint(
-                    build_schema(), self.settings, self.inventory, EntryPager(self.inventory)
+                    build_schema(),
+                    self.settings,
+                    self.inventory,
+                    EntryPager(self.inventory),
+                    sampler=self.sampler,
                 )
             return self._graphql
 
@@ -72,11 +80,14 @@ class Services:
         return await anyio.to_thread.run_sync(lambda: self.exporter)
 
 
-def create_app(settings: Settings, inventory: Inventory | None = None) -> Starlette:
+def create_app(
+    settings: Settings, inventory: Inventory | None = None, sampler: WatchedSampler | None = None
+) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
     inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
-    services = Services(settings, inventory)
+    sampler = sampler or make_sampler(settings)
+    services = Services(settings, inventory, sampler)
     page = playground_html(settings.path_prefix)
 
     async def playground(_: Request) -> Response:
@@ -114,4 +125,16 @@ def create_app(settings: Settings, inventory: Inventory | None = None) -> Starle
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
     app.state.services = services
+    app.state.sampler = sampler
     return app
+
+
+def make_sampler(settings: Settings) -> WatchedSampler:
+    """The server's sampler of program counters (idle until someone asks for rates)."""
+    interval = settings.sample_interval
+    return WatchedSampler(
+        History(capacity=int(settings.history_seconds / interval) + 1),
+        interval=interval,
+        idle_after=settings.watch_idle_seconds,
+        probe=StatsProbe(own_fd=settings.enable_stats),
+    )

@@ -65,6 +65,7 @@ def serve(settings: Settings) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        app.state.sampler.stop()
         if stats_fd is not None:
             stats_fd.close()
     if not server.started:

@@ -1,0 +1,75 @@
+"""The `phydev top` click command (added to the main group by devagent.cli). Imports
+nothing heavy: the sources and Textual load only when the command runs."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..commands import bpf_dir_option, kernel_errors
+
+
+@click.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N refreshes.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per interval (JSON Lines) instead of the full screen; "
+    "the default when stdout is not a terminal.",
+)
+@click.option(
+    "--no-enable-stats",
+    is_flag=True,
+    help="Do not hold a BPF_ENABLE_STATS fd: unless the kernel already collects run "
+    "statistics, rates show '-'.",
+)
+@click.option(
+    "--agent",
+    metavar="URL",
+    default=None,
+    help="Show a remote agent (e.g. http://HOST:8080) through its GraphQL API instead of "
+    "this host.",
+)
+@click.option(
+    "--auth-token",
+    envvar="DEVAGENT_AUTH_TOKEN",
+    default=None,
+    help="Token for --agent (env DEVAGENT_AUTH_TOKEN).",
+)
+@bpf_dir_option
+def top(
+    interval: float,
+    count: int | None,
+    as_json: bool,
+    no_enable_stats: bool,
+    agent: str | None,
+    auth_token: str | None,
+    bpf_dir: str,
+) -> None:
+    """Live view: which eBPF programs run how often and what CPU they cost, right now.
+
+    One row per program (events/s, average ns per run, CPU % of one core, recursion
+    misses/s), a header with the host's totals, and a detail pane with sparklines, links,
+    owners and maps. Keys: 1-9 or click a header to sort, / filter, p pause, Enter details,
+    q quit. Unless the kernel.bpf_stats_enabled sysctl is on, top holds a BPF_ENABLE_STATS
+    fd while it runs (the sysctl is never changed).
+    """
+    from .frame import SourceError
+    from .run import make_source, run_top
+
+    with kernel_errors():
+        try:
+            source = make_source(agent, auth_token, bpf_dir, interval, not no_enable_stats)
+            run_top(source, interval, count, as_json)
+        except SourceError as exc:
+            click.echo(f"phydev top: {exc}", err=True)
+            sys.exit(1)

@@ -1,0 +1,52 @@
+"""`phydev top --json`: one JSON object per interval, for scripts (JSON Lines)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .frame import Frame, Source
+
+
+def frame_json(frame: Frame) -> dict[str, Any]:
+    """The documented shape: time (RFC 3339, UTC), interval (s), programs and totals."""
+    return {
+        "time": datetime.fromtimestamp(frame.wall_time, tz=timezone.utc).isoformat(),
+        "interval": frame.interval,
+        "programs": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "type": r.type,
+                "eventsPerSecond": r.events_per_second,
+                "avgRunTimeNs": r.avg_run_time_ns,
+                "cpuPercent": r.cpu_percent,
+                "recursionMissesPerSecond": r.recursion_misses_per_second,
+            }
+            for r in frame.rows
+        ],
+        "total": {
+            "cpuPercent": frame.header.cpu_percent,
+            "eventsPerSecond": frame.header.events_per_second,
+        },
+    }
+
+
+def run_json(source: Source, interval: float, count: int | None) -> None:
+    """Print `count` lines (forever if None), one per interval. The first reading only sets
+    the baseline, so every printed line has rates (null only for programs that appeared
+    during its interval)."""
+    import orjson
+
+    out = sys.stdout.buffer
+    next_at = time.monotonic()
+    source.refresh()
+    printed = 0
+    while count is None or printed < count:
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        out.write(orjson.dumps(frame_json(source.refresh())) + b"\n")
+        out.flush()
+        printed += 1

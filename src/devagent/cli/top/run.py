@@ -1,0 +1,63 @@
+"""The body of `phydev top`: pick the source and the output, and make every way out (q,
+end of --count, SIGINT, SIGTERM) close the source, which releases the stats fd."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+from types import FrameType
+
+from .frame import Source
+
+EXIT_GRACE = 5.0  # seconds the full-screen mode may take to exit after the app is closed
+
+
+class Stop(Exception):
+    """Raised by the signal handlers of JSON mode: unwinds to close the source."""
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise Stop(signum)
+
+
+def make_source(
+    agent: str | None, token: str | None, bpf_dir: str, interval: float, enable_stats: bool
+) -> Source:
+    if agent:
+        from .remote import RemoteSource
+
+        return RemoteSource(agent, token)
+    from .local import LocalSource
+
+    return LocalSource(bpf_dir, interval=interval, enable_stats=enable_stats)
+
+
+def run_top(source: Source, interval: float, count: int | None, as_json: bool) -> None:
+    """Run until done; the source is closed on every path out."""
+    try:
+        if as_json or not sys.stdout.isatty():
+            previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                from .jsonl import run_json
+
+                run_json(source, interval, count)
+            except Stop:
+                pass
+            except BrokenPipeError:
+                # The reader (head, jq) has gone: stop quietly, as `inspect maps dump` does.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        else:
+            from .app import run_app
+
+            run_app(source, interval, count)
+            # The screen is gone; a refresh still running in a worker thread must not keep
+            # the process alive. Should exiting take longer than this, say where it is stuck
+            # (stderr) and leave anyway: the kernel closes the stats fd with the process.
+            faulthandler.dump_traceback_later(EXIT_GRACE, exit=True)
+    finally:
+        source.close()

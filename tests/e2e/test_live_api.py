@@ -1,0 +1,175 @@
+"""The live view's API: Program rates, Query.programStats and Query.host, on a real server
+with a socket filter receiving a known packet rate; and that an agent nobody watches reads
+nothing from the kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devagent.model.inventory import Inventory
+from devagent.model.sampler import THREAD_NAME
+from devagent.model.settings import Settings
+from devagent.web.app import create_app
+from tests.conftest import LinkFixture, PhydevServer, bpftool_json
+from tests.e2e.test_graphql_server import data, post
+from tests.pump import PacketPump
+
+RATE = 300.0
+RATES = "programs { id name eventsPerSecond cpuPercent avgRunTimeNs recursionMissesPerSecond }"
+HOST = (
+    "host { hostname kernelRelease cpuCount statsMode statsDescription programCount mapCount "
+    "linkCount memlockBytes cpuPercent hostCpuPercent eventsPerSecond }"
+)
+
+
+@pytest.fixture(scope="module")
+def live_agent(
+    packet_pump: PacketPump, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PhydevServer]:
+    server = PhydevServer(bpf_dir=str(tmp_path_factory.mktemp("bpffs-none")))
+    server.wait_ready()
+    yield server
+    server.stop()
+
+
+def run_cnt(prog_id: int) -> int:
+    info = bpftool_json("prog", "show", "id", str(prog_id))
+    assert isinstance(info, dict)
+    return int(info.get("run_cnt", 0))
+
+
+def test_rates_and_history_match_the_known_rate(
+    live_agent: PhydevServer, packet_pump: PacketPump
+) -> None:
+    """Tolerance: 15 % of the nominal rate per 1 s interval (the sender paces itself on a
+    busy 2-CPU machine); the history's rates must equal its own counter deltas exactly,
+    and its run counts must lie within bpftool's readings taken before and after."""
+    pid = packet_pump.prog_id
+    packet_pump.start(RATE)
+    try:
+        first_cnt = run_cnt(pid)
+        data(live_agent, f"{{ {RATES} }}")  # starts the server's sampling
+        time.sleep(3.5)
+        programs = {p["id"]: p for p in data(live_agent, f"{{ {RATES} }}")["programs"]}
+        stats = data(
+            live_agent,
+            f"{{ programStats(ids: [{pid}], seconds: 60) {{ id program {{ name }} "
+            "points { time runCount runTimeNs eventsPerSecond cpuPercent } } }",
+        )["programStats"]
+        last_cnt = run_cnt(pid)
+    finally:
+        packet_pump.stop()
+    mine = programs[pid]
+    assert mine["name"] == "rate_probe"
+    assert mine["eventsPerSecond"] == pytest.approx(RATE, rel=0.15)
+    assert mine["cpuPercent"] > 0 and mine["avgRunTimeNs"] > 0
+    assert mine["recursionMissesPerSecond"] == 0
+    # CPU % and average run time describe the same run_time_ns delta.
+    run_ns_per_s = mine["cpuPercent"] / 100 * 1e9
+    assert run_ns_per_s == pytest.approx(mine["eventsPerSecond"] * mine["avgRunTimeNs"])
+
+    (series,) = stats
+    assert series["id"] == pid and series["program"] == {"name": "rate_probe"}
+    points = series["points"]
+    assert len(points) >= 4
+    for before, after in itertools.pairwise(points):
+        dt = after["time"] - before["time"]
+        assert after["eventsPerSecond"] == pytest.approx(
+            (after["runCount"] - before["runCount"]) / dt, rel=0.02
+        )
+        assert after["cpuPercent"] == pytest.approx(
+            100 * (after["runTimeNs"] - before["runTimeNs"]) / (dt * 1e9), rel=0.02
+        )
+    assert first_cnt <= points[0]["runCount"] <= points[-1]["runCount"] <= last_cnt
+    full = [p["eventsPerSecond"] for p in points[2:]]  # 1 s intervals, pump running
+    assert full and all(r == pytest.approx(RATE, rel=0.15) for r in full), full
+
+
+def test_host(live_agent: PhydevServer, packet_pump: PacketPump) -> None:
+    import os
+    import socket
+
+    packet_pump.start(RATE)
+    try:
+        data(live_agent, f"{{ {HOST} }}")
+        time.sleep(1.2)
+        host = data(live_agent, f"{{ {HOST} {RATES} }}")
+    finally:
+        packet_pump.stop()
+    h = host["host"]
+    assert h["hostname"] == socket.gethostname() and h["kernelRelease"] == os.uname().release
+    assert h["cpuCount"] == os.cpu_count()
+    # The test session holds a BPF_ENABLE_STATS fd (unless someone set the sysctl).
+    assert h["statsMode"] in ("ENABLE_STATS_FD", "SYSCTL")
+    if h["statsMode"] == "ENABLE_STATS_FD":
+        assert "BPF_ENABLE_STATS fd held by" in h["statsDescription"]
+    assert h["programCount"] >= 1 and h["mapCount"] >= 0 and h["linkCount"] >= 0
+    assert isinstance(h["memlockBytes"], float) and h["memlockBytes"] >= 0
+    mine = next(p for p in host["programs"] if p["id"] == packet_pump.prog_id)
+    assert h["cpuPercent"] >= mine["cpuPercent"] > 0
+    assert h["hostCpuPercent"] == pytest.approx(h["cpuPercent"] / h["cpuCount"])
+    assert h["eventsPerSecond"] >= mine["eventsPerSecond"] > 0
+
+
+def test_bad_stats_arguments_are_errors(live_agent: PhydevServer) -> None:
+    status, body = post(live_agent, "{ programStats(seconds: 0) { id } }")
+    assert status == 200 and "seconds must be positive" in body["errors"][0]["message"]
+    status, body = post(live_agent, "{ programStats(ids: [999999999]) { id points { time } } }")
+    assert body["data"]["programStats"] == [{"id": 999999999, "points": []}]
+
+
+def sampler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
+
+
+def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path: Any) -> None:
+    """In process, to count: queries without rates walk once per snapshot and start no
+    sampler; a rates query starts it; once nobody asked for `watch_idle_seconds` it stops
+    and nothing more is read."""
+    settings = Settings(bpf_dir=str(tmp_path), watch_idle_seconds=1.0, sample_interval=0.2)
+    inventory = Inventory(str(tmp_path))
+    app = create_app(settings, inventory)
+    sampler = app.state.sampler
+
+    async def ask(query: str) -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+            response = await client.post("/query", json={"query": query})
+            body = response.json()
+            assert "errors" not in body, body
+            return dict(body["data"])
+
+    asyncio.run(ask("{ programs { id name runCount } host { programCount memlockBytes } }"))
+    walks = inventory.walks
+    time.sleep(1.5)
+    assert inventory.walks == walks == 1 and sampler.reads == 0 and not sampler_threads()
+
+    asyncio.run(ask(f"{{ {RATES} }}"))
+    assert sampler.reads >= 2 and len(sampler_threads()) == 1
+    deadline = time.monotonic() + 5
+    while sampler.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sampler.running and not sampler_threads()
+    reads, walks = sampler.reads, inventory.walks
+    time.sleep(1.0)
+    assert (sampler.reads, inventory.walks) == (reads, walks)
+
+
+def test_attach_points(live_agent: PhydevServer, link_fixture: LinkFixture) -> None:
+    """The short attach form top shows, from the links the kernel lists."""
+    links = {lk["id"]: lk for lk in bpftool_json("link", "show")}  # type: ignore[union-attr]
+    xdp_prog = links[link_fixture.xdp_link_id]["prog_id"]
+    cg_prog = links[link_fixture.cgroup_link_id]["prog_id"]
+    programs = {p["id"]: p for p in data(live_agent, "{ programs { id attachPoint } }")["programs"]}
+    assert programs[xdp_prog]["attachPoint"] == "xdp lo"
+    assert programs[cg_prog]["attachPoint"] == (
+        f"cgroup cgroup_inet_ingress {link_fixture.cgroup_path}"
+    )
