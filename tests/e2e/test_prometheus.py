@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,21 +87,29 @@ def agent(frozen_counters: FrozenCounters) -> Iterator[PhydevServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+@contextmanager
+def launch_prometheus(
+    targets: list[str], rules: dict[str, str] | None = None, interval: str = "1s"
+) -> Iterator[Prometheus]:
+    """A real Prometheus scraping `targets` (host:port, job "devagent") every `interval` and
+    evaluating the rule files `rules` (file name -> YAML text) as often; stopped by PID."""
     require_kernel()
     if not Path(PROMETHEUS).exists():
         pytest.fail("Debian's prometheus package is not installed")
     workdir = Path(tempfile.mkdtemp(prefix="devagent-prometheus-"))
+    for name, text in (rules or {}).items():
+        (workdir / name).write_text(text)
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "scrape_configs:\n"
+        f"  scrape_interval: {interval}\n"
+        f"  scrape_timeout: {interval}\n"
+        f"  evaluation_interval: {interval}\n"
+        + (f"rule_files: {json.dumps(sorted(rules))}\n" if rules else "")
+        + "scrape_configs:\n"
         "  - job_name: devagent\n"
         "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{agent.port}']\n"
+        f"      - targets: {json.dumps(targets)}\n"
     )
     port = free_port()
     log = workdir / "prometheus.log"
@@ -127,6 +136,12 @@ def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
             proc.kill()
             proc.wait(5)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+    with launch_prometheus([f"127.0.0.1:{agent.port}"]) as prom:
+        yield prom
 
 
 def test_promql_returns_the_kernel_values_of_an_exported_map(
