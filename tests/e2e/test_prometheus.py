@@ -229,3 +229,34 @@ def test_dashboard_queries_run(prometheus: Prometheus) -> None:
     assert {s["metric"]["key"] for s in top} >= {"ipv4", "ipv6"}
     by_type = prometheus.series("sum by (type) (devagent_ebpf_prog_count)")
     assert "SocketFilter" in {s["metric"]["type"] for s in by_type}
+
+
+def test_dashboard_fill_cpu_events_memlock_panels(
+    prometheus: Prometheus, frozen_counters: FrozenCounters
+) -> None:
+    """The panels on map pressure and program cost are there, and the map fill panel shows
+    entries / max_entries of hash-like maps only, as the raw samples give them."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    titles = ("CPU share per program", "Events per second, per node",
+              "Map fill (top 10, arrays excluded)", "Map memory (memlock) per node")  # fmt: skip
+    for title in titles:
+        assert title in panels, title
+    prometheus.wait_for("devagent_ebpf_map_entries", 1)
+    expr = panels["Map fill (top 10, arrays excluded)"]["targets"][0]["expr"]
+    fill = prometheus.series(expr.replace("$instance", ".*"))
+    assert 1 <= len(fill) <= 10
+    for s in fill:
+        assert s["metric"]["type"] not in ("Array", "PerCPUArray")
+        assert 0 <= float(s["value"][1]) <= 1
+    # The frozen AT_pkts map: its fill through the panel's expression equals the kernel's.
+    at_id = frozen_counters.at_map_id
+    inner = expr.replace("$instance", ".*").removeprefix("topk(10, ").removesuffix(")")
+    at_fill = prometheus.series(f'({inner}) and on (id) devagent_ebpf_map_entries{{id="{at_id}"}}')
+    kmap = bpftool_json("map", "show", "id", str(at_id))
+    assert isinstance(kmap, dict)
+    expected = len(kernel_map_entries(at_id)) / kmap["max_entries"]
+    assert [float(s["value"][1]) for s in at_fill] == [pytest.approx(expected)]
+    memlock = panels["Map memory (memlock) per node"]["targets"][0]["expr"]
+    total = prometheus.series(memlock.replace("$instance", ".*"))
+    assert len(total) == 1 and float(total[0]["value"][1]) > 0
