@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_KERNEL, ROOT, require_kernel
+from devagent.bpf.handles import Fd
+from devagent.bpf.maps import MapHandle, create_map
+from devagent.bpf.names import MAP_TYPE_IDS
+from devagent.bpf.objects import map_info
+from tests.conftest import REQUIRE_KERNEL, ROOT, FrozenCounters, StatsHold, require_kernel
 from tests.podman import (
     Container,
     build_agent_image,
@@ -26,6 +32,7 @@ from tests.podman import (
 )
 
 RunContainer = Callable[..., Container]
+HELD_ENTRIES = 7
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +88,39 @@ def run_container(podman_env: None) -> Iterator[RunContainer]:
     yield start
     for container in started:
         container.stop()
+
+
+@dataclass
+class HostObjects:
+    """What the agent in the container must see: objects loaded on the host by the tests."""
+
+    frozen: FrozenCounters
+    held_id: int
+
+    @property
+    def prog_id(self) -> int:
+        return self.frozen.obj.prog_ids["count_packets"]
+
+    @property
+    def map_id(self) -> int:
+        return self.frozen.at_map_id
+
+    @property
+    def bpffs(self) -> str:
+        return str(self.frozen.mount.path)
+
+
+@pytest.fixture(scope="module")
+def host_objects(
+    stats_enabled: StatsHold, frozen_counters: FrozenCounters
+) -> Iterator[HostObjects]:
+    """The frozen fixture program and maps, plus a hash map only this process holds (not
+    pinned: its one owner is the test process)."""
+    fd = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 16, name="held_by_test")
+    try:
+        with MapHandle(Fd(os.dup(fd.fd)), map_info(fd)) as handle:
+            for i in range(HELD_ENTRIES):
+                handle.update(struct.pack("<I", i), struct.pack("<Q", i * i))
+        yield HostObjects(frozen_counters, map_info(fd).id)
+    finally:
+        fd.close()

@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devagent.bpf.handles import Fd
-from devagent.bpf.maps import MapHandle, create_map
-from devagent.bpf.names import MAP_TYPE_IDS
-from devagent.bpf.objects import map_info
-from tests.conftest import FrozenCounters, StatsHold, bpftool_json, free_port
-from tests.container.conftest import RunContainer
+from tests.conftest import bpftool_json, free_port
+from tests.container.conftest import HELD_ENTRIES, HostObjects, RunContainer
 from tests.podman import podman
-
-HELD_ENTRIES = 7
 
 QUERY = """query ($prog: Int!, $map: Int!, $held: Int!) {
   program(id: $prog) { id name type tag runCount runTime isPinned }
@@ -38,54 +29,27 @@ QUERY = """query ($prog: Int!, $map: Int!, $held: Int!) {
 }"""
 
 
-@dataclass
-class HostObjects:
-    """What the agent in the container must see: objects loaded on the host by the tests."""
-
-    frozen: FrozenCounters
-    held_id: int
-
-    @property
-    def prog_id(self) -> int:
-        return self.frozen.obj.prog_ids["count_packets"]
-
-    @property
-    def map_id(self) -> int:
-        return self.frozen.at_map_id
-
-    @property
-    def bpffs(self) -> str:
-        return str(self.frozen.mount.path)
+def auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-@pytest.fixture(scope="module")
-def host_objects(
-    stats_enabled: StatsHold, frozen_counters: FrozenCounters
-) -> Iterator[HostObjects]:
-    """The frozen fixture program and maps, plus a hash map only this process holds (not
-    pinned: its one owner is the test process)."""
-    fd = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 16, name="held_by_test")
-    try:
-        with MapHandle(Fd(os.dup(fd.fd)), map_info(fd)) as handle:
-            for i in range(HELD_ENTRIES):
-                handle.update(struct.pack("<I", i), struct.pack("<Q", i * i))
-        yield HostObjects(frozen_counters, map_info(fd).id)
-    finally:
-        fd.close()
-
-
-def graphql(base: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+def graphql(
+    base: str, query: str, variables: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
     body = json.dumps({"query": query, "variables": variables}).encode()
-    req = urllib.request.Request(base + "/query", data=body,
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    headers = {"Content-Type": "application/json", **auth(token)}
+    req = urllib.request.Request(base + "/query", data=body, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as resp:
         answer: dict[str, Any] = json.load(resp)
     assert "errors" not in answer, answer
     return answer["data"]  # type: ignore[no-any-return]
 
 
-def samples(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(base + "/metrics", timeout=30) as resp:
+def samples(
+    base: str, token: str | None = None
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    req = urllib.request.Request(base + "/metrics", headers=auth(token))
+    with urllib.request.urlopen(req, timeout=30) as resp:
         text = resp.read().decode()
     return {
         (s.name, frozenset(s.labels.items())): s.value
@@ -94,7 +58,9 @@ def samples(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def assert_agent_sees_host_objects(base: str, objs: HostObjects, *, pinned: bool) -> dict[str, Any]:
+def assert_agent_sees_host_objects(
+    base: str, objs: HostObjects, *, pinned: bool, token: str | None = None
+) -> dict[str, Any]:
     """/metrics and GraphQL give the kernel's values (as bpftool reads them) for the host's
     program and map; returns the GraphQL answer for further checks."""
     prog = bpftool_json("prog", "show", "id", str(objs.prog_id))
@@ -103,7 +69,8 @@ def assert_agent_sees_host_objects(base: str, objs: HostObjects, *, pinned: bool
     entries = bpftool_json("map", "dump", "id", str(objs.map_id))
     assert isinstance(entries, list) and entries
 
-    got = graphql(base, QUERY, {"prog": objs.prog_id, "map": objs.map_id, "held": objs.held_id})
+    ids = {"prog": objs.prog_id, "map": objs.map_id, "held": objs.held_id}
+    got = graphql(base, QUERY, ids, token)
     p, m = got["program"], got["map"]
     assert (p["name"], p["type"], p["tag"]) == (prog["name"], "SocketFilter", prog["tag"])
     assert p["runCount"] == prog.get("run_cnt", 0) > 0
@@ -115,7 +82,7 @@ def assert_agent_sees_host_objects(base: str, objs: HostObjects, *, pinned: bool
     assert (p["isPinned"], m["isPinned"]) == (pinned, pinned)
     assert (got["held"]["name"], got["held"]["entriesCount"]) == ("held_by_test", HELD_ENTRIES)
 
-    metrics = samples(base)
+    metrics = samples(base, token)
     prog_labels = frozenset({"id": str(objs.prog_id), "name": prog["name"],
                              "type": "SocketFilter", "tag": prog["tag"]}.items())  # fmt: skip
     assert metrics[("devagent_ebpf_prog_run_count", prog_labels)] == prog.get("run_cnt", 0)
