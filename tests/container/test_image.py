@@ -22,6 +22,10 @@ from tests.conftest import bpftool_json, free_port
 from tests.container.conftest import HELD_ENTRIES, HostObjects, RunContainer
 from tests.podman import podman
 
+# The first test of a fresh machine builds the base image (mmdebstrap: 30 s to 2 min) and
+# the agent image (~35 s) in its setup.
+pytestmark = pytest.mark.timeout(900)
+
 QUERY = """query ($prog: Int!, $map: Int!, $held: Int!) {
   program(id: $prog) { id name type tag runCount runTime isPinned }
   map(id: $map) { id name type keySize valueSize maxEntries entriesCount isPinned }

@@ -36,6 +36,10 @@ from tests.container.test_image import assert_agent_sees_host_objects
 from tests.kubernetes.test_manifests import render_kustomization
 from tests.podman import Container, podman
 
+# The first test of a fresh machine builds the base image (mmdebstrap: 30 s to 2 min) and
+# the agent image (~35 s) in its setup.
+pytestmark = pytest.mark.timeout(900)
+
 TOKEN = "kube-play-token"
 # capability bits (linux/capability.h)
 CAPS = {"SYS_PTRACE": 19, "SYS_ADMIN": 21, "PERFMON": 38, "BPF": 39}
