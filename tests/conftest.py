@@ -397,10 +397,17 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 class PhydevServer:
     """A real `phydev server` process on 127.0.0.1 (started by PID, stopped by PID)."""
 
-    def __init__(self, *args: str, bpf_dir: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        bpf_dir: str,
+        env: dict[str, str] | None = None,
+        unprivileged: str | None = None,
+    ) -> None:
         self.port = free_port()
         exe = Path(sys.executable).parent / "phydev"
-        cmd = [str(exe), "server", "--listen", "127.0.0.1", "--skip-welcome"]
+        wrapper = [*UNPRIVILEGED[unprivileged], "--"] if unprivileged else []
+        cmd = [*wrapper, str(exe), "server", "--listen", "127.0.0.1", "--skip-welcome"]
         # A file, not a pipe: nobody reads while it runs, and access logs would fill a pipe.
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
@@ -413,7 +420,8 @@ class PhydevServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._output = ""
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 20.0, path: str = "/metrics") -> None:
+        """Poll `path` until it answers 200 (the default also proves a scrape works)."""
         import urllib.request
 
         deadline = time.monotonic() + timeout
@@ -422,7 +430,7 @@ class PhydevServer:
                 code = self.proc.returncode
                 raise AssertionError(f"phydev server exited {code}: {self.output()}")
             try:
-                with urllib.request.urlopen(self.url + "/metrics", timeout=2) as resp:
+                with urllib.request.urlopen(self.url + path, timeout=2) as resp:
                     if resp.status == 200:
                         return
             except OSError:

@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,21 +87,29 @@ def agent(frozen_counters: FrozenCounters) -> Iterator[PhydevServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+@contextmanager
+def launch_prometheus(
+    targets: list[str], rules: dict[str, str] | None = None, interval: str = "1s"
+) -> Iterator[Prometheus]:
+    """A real Prometheus scraping `targets` (host:port, job "devagent") every `interval` and
+    evaluating the rule files `rules` (file name -> YAML text) as often; stopped by PID."""
     require_kernel()
     if not Path(PROMETHEUS).exists():
         pytest.fail("Debian's prometheus package is not installed")
     workdir = Path(tempfile.mkdtemp(prefix="devagent-prometheus-"))
+    for name, text in (rules or {}).items():
+        (workdir / name).write_text(text)
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n"
-        "  scrape_interval: 1s\n"
-        "  scrape_timeout: 1s\n"
-        "scrape_configs:\n"
+        f"  scrape_interval: {interval}\n"
+        f"  scrape_timeout: {interval}\n"
+        f"  evaluation_interval: {interval}\n"
+        + (f"rule_files: {json.dumps(sorted(rules))}\n" if rules else "")
+        + "scrape_configs:\n"
         "  - job_name: devagent\n"
         "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{agent.port}']\n"
+        f"      - targets: {json.dumps(targets)}\n"
     )
     port = free_port()
     log = workdir / "prometheus.log"
@@ -127,6 +136,12 @@ def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
             proc.kill()
             proc.wait(5)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+    with launch_prometheus([f"127.0.0.1:{agent.port}"]) as prom:
+        yield prom
 
 
 def test_promql_returns_the_kernel_values_of_an_exported_map(
@@ -214,3 +229,34 @@ def test_dashboard_queries_run(prometheus: Prometheus) -> None:
     assert {s["metric"]["key"] for s in top} >= {"ipv4", "ipv6"}
     by_type = prometheus.series("sum by (type) (devagent_ebpf_prog_count)")
     assert "SocketFilter" in {s["metric"]["type"] for s in by_type}
+
+
+def test_dashboard_fill_cpu_events_memlock_panels(
+    prometheus: Prometheus, frozen_counters: FrozenCounters
+) -> None:
+    """The panels on map pressure and program cost are there, and the map fill panel shows
+    entries / max_entries of hash-like maps only, as the raw samples give them."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    titles = ("CPU share per program", "Events per second, per node",
+              "Map fill (top 10, arrays excluded)", "Map memory (memlock) per node")  # fmt: skip
+    for title in titles:
+        assert title in panels, title
+    prometheus.wait_for("devagent_ebpf_map_entries", 1)
+    expr = panels["Map fill (top 10, arrays excluded)"]["targets"][0]["expr"]
+    fill = prometheus.series(expr.replace("$instance", ".*"))
+    assert 1 <= len(fill) <= 10
+    for s in fill:
+        assert s["metric"]["type"] not in ("Array", "PerCPUArray")
+        assert 0 <= float(s["value"][1]) <= 1
+    # The frozen AT_pkts map: its fill through the panel's expression equals the kernel's.
+    at_id = frozen_counters.at_map_id
+    inner = expr.replace("$instance", ".*").removeprefix("topk(10, ").removesuffix(")")
+    at_fill = prometheus.series(f'({inner}) and on (id) devagent_ebpf_map_entries{{id="{at_id}"}}')
+    kmap = bpftool_json("map", "show", "id", str(at_id))
+    assert isinstance(kmap, dict)
+    expected = len(kernel_map_entries(at_id)) / kmap["max_entries"]
+    assert [float(s["value"][1]) for s in at_fill] == [pytest.approx(expected)]
+    memlock = panels["Map memory (memlock) per node"]["targets"][0]["expr"]
+    total = prometheus.series(memlock.replace("$instance", ".*"))
+    assert len(total) == 1 and float(total[0]["value"][1]) > 0

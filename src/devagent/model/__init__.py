@@ -5,7 +5,8 @@
 - `codec`: map bytes <-> HEX / STRING / NUMBER text, in bulk; `btf_render` and
   `btf_entries`: bytes -> values decoded through BTF, as bpftool prints them;
 - `etm`: the `--etm` rules; `settings`: the one Settings dataclass the CLI passes down;
-- `memory`: giving freed memory back once a big read is dropped.
+- `memory`: giving freed memory back once a big read is dropped;
+- `health`: whether the kernel is readable right now (the /readyz probe).
 
 Imports only from devagent.bpf.
 """

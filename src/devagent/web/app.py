@@ -1,4 +1,5 @@
-"""Wiring: one Starlette app serving the playground, GraphQL and metrics. No logic here."""
+"""Wiring: one Starlette app serving the playground, GraphQL, metrics and the probes
+(/healthz, /readyz). No logic here."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..model.health import kernel_unreadable_reason
 from ..model.history import History
 from ..model.inventory import Inventory
 from ..model.sampler import WatchedSampler
@@ -104,12 +106,25 @@ def create_app(
         )
         return Response(body, media_type=content_type)
 
+    async def healthz(_: Request) -> Response:
+        """Liveness: the process answers. Never touches the kernel."""
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        """Readiness: the kernel's programs and maps can be listed (two cheap syscalls)."""
+        reason = kernel_unreadable_reason()
+        if reason is None:
+            return PlainTextResponse("ok\n")
+        return PlainTextResponse(f"not ready: {reason}\n", status_code=503)
+
     routes = []
     for prefix in dict.fromkeys(["/", settings.path_prefix]):
         routes += [
             Route(prefix, playground, methods=["GET"]),
             Route(prefix + "query", query, methods=["GET", "POST"]),
             Route(prefix + "metrics", metrics, methods=["GET"]),
+            Route(prefix + "healthz", healthz, methods=["GET"]),
+            Route(prefix + "readyz", readyz, methods=["GET"]),
         ]
     middleware = []
     if settings.cors_origins:
