@@ -30,6 +30,7 @@ from .nodes import (
     program_nodes,
 )
 from .rate_fields import RATE_BINDABLES
+from .server_info import server_query
 
 DEFAULT_ENTRIES_LIMIT = 32
 
@@ -285,7 +286,21 @@ def resolve_entries(
     return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat)
 
 
+@map_type.field("entryPosition")
+def resolve_entry_position(
+    node: MapNode, info: Any, key: str, keyFormat: str = "HEX"
+) -> int | None:
+    if node.map is None:
+        return None
+    try:
+        return request_context(info).pager.position(node.map, key, keyFormat)
+    except NotFound:
+        return None
+
+
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
 
-BINDABLES = [query, program, map_type, link_type, entry_format, id_type, *RATE_BINDABLES]
+BINDABLES = [
+    query, program, map_type, link_type, entry_format, id_type, *RATE_BINDABLES, server_query
+]  # fmt: skip

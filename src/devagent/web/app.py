@@ -1,8 +1,9 @@
-"""Wiring: one Starlette app serving the playground, GraphQL, metrics and the probes
-(/healthz, /readyz). No logic here."""
+"""Wiring: one Starlette app serving GraphiQL (/), the web UI (/ui/...) and its static files,
+GraphQL, metrics and the probes (/healthz, /readyz). No logic here."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,9 @@ from ..model.inventory import Inventory
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
-from .playground import playground_html
+from .pages import graphiql_page, page_headers, ui_page
 from .security import Guard
+from .static_files import StaticFiles
 
 if TYPE_CHECKING:
     from ..api.http import GraphQLEndpoint
@@ -90,10 +92,25 @@ def create_app(
     inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
     sampler = sampler or make_sampler(settings)
     services = Services(settings, inventory, sampler)
-    page = playground_html(settings.path_prefix)
+    static = StaticFiles()
 
-    async def playground(_: Request) -> Response:
-        return HTMLResponse(page)
+    async def graphiql(_: Request) -> Response:
+        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(graphiql_page(settings, base, nonce), headers=page_headers(nonce))
+
+    async def ui(_: Request) -> Response:
+        """Every /ui/... path gets the same page: the app routes in the browser (deep links)."""
+        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        return HTMLResponse(ui_page(settings, base), headers=page_headers())
+
+    async def static_file(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(
+            static.response,
+            request.path_params["digest"],
+            request.path_params["rest"],
+            request.headers.get("accept-encoding", ""),
+        )
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
@@ -120,7 +137,10 @@ def create_app(
     routes = []
     for prefix in dict.fromkeys(["/", settings.path_prefix]):
         routes += [
-            Route(prefix, playground, methods=["GET"]),
+            Route(prefix, graphiql, methods=["GET"]),
+            Route(prefix + "ui", ui, methods=["GET"]),
+            Route(prefix + "ui/{rest:path}", ui, methods=["GET"]),
+            Route(prefix + "static/{digest}/{rest:path}", static_file, methods=["GET"]),
             Route(prefix + "query", query, methods=["GET", "POST"]),
             Route(prefix + "metrics", metrics, methods=["GET"]),
             Route(prefix + "healthz", healthz, methods=["GET"]),

@@ -16,7 +16,8 @@ def banner(settings: Settings) -> str:
     base = f"http://{host}:{settings.port}{settings.path_prefix}"
     lines = [
         f"phydev {__version__}: dev-agent for Python",
-        f"  GraphQL playground  {base}",
+        f"  GraphiQL            {base}",
+        f"  web UI              {base}ui/",
         f"  GraphQL endpoint    {base}query",
         f"  Prometheus metrics  {base}metrics",
         f"  writes              {'ENABLED' if settings.allow_writes else 'disabled'}",

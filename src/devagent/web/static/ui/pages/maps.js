@@ -1,0 +1,62 @@
+// /ui/maps : every map with how full it is (entries / max entries as a bar) and the memory the
+// kernel accounts to it; sortable and filterable (kept in the URL), rows rendered in view only.
+import { html, useMemo } from "../lib.js";
+import { useQuery } from "../api.js";
+import { FillBar, Link, Loader, VirtualTable, filterRows, sortRows } from "../components.js";
+import { bytes, num } from "../format.js";
+import { setQuery, useRoute } from "../router.js";
+
+const LIST = `query Maps {
+  maps { id error name type flagNames keySize valueSize maxEntries usedEntries fillRatio
+         memlockBytes isPinned isPerCPU }
+}`;
+
+const COLUMNS = [
+  { key: "id", label: "ID", sort: (m) => m.id, cls: "num narrow",
+    cell: (m) => html`<${Link} to=${`maps/${m.id}`}>${m.id}</${Link}>` },
+  { key: "name", label: "Name", sort: (m) => m.name || "", cls: "wide",
+    cell: (m) => m.error ? html`<span class="error-text">${m.error}</span>`
+      : html`<${Link} to=${`maps/${m.id}`}>${m.name || "(no name)"}</${Link}>` },
+  { key: "type", label: "Type", sort: (m) => m.type, cell: (m) => m.type },
+  { key: "key", label: "Key B", sort: (m) => m.keySize, cls: "num narrow",
+    cell: (m) => num(m.keySize) },
+  { key: "value", label: "Value B", sort: (m) => m.valueSize, cls: "num narrow",
+    cell: (m) => num(m.valueSize) },
+  { key: "entries", label: "Entries", sort: (m) => m.usedEntries, cls: "num",
+    cell: (m) => html`${num(m.usedEntries)} / ${num(m.maxEntries)}` },
+  { key: "fill", label: "Fill", sort: (m) => m.fillRatio, cls: "fill-col",
+    cell: (m) => html`<${FillBar} ratio=${m.fillRatio} used=${m.usedEntries}
+      max=${m.maxEntries}/>` },
+  { key: "memlock", label: "Memlock", sort: (m) => m.memlockBytes, cls: "num",
+    cell: (m) => bytes(m.memlockBytes) },
+  { key: "flags", label: "Flags", sort: (m) => m.flagNames.join(" "),
+    cell: (m) => m.flagNames.join(" ") },
+  { key: "pinned", label: "Pinned", sort: (m) => (m.isPinned ? "pinned" : ""), cls: "narrow",
+    cell: (m) => (m.isPinned ? "yes" : "") },
+];
+
+export function Maps() {
+  const { query } = useRoute();
+  const filter = query.get("q") || "";
+  const sortKey = query.get("sort") || "fill";
+  const desc = query.has("sort") ? query.get("desc") === "1" : true;
+  const list = useQuery(LIST, {}, [], 5000);
+  const rows = useMemo(() => {
+    if (!list.data) return [];
+    const shown = filterRows(list.data.maps, COLUMNS, filter);
+    return sortRows(shown, COLUMNS.find((c) => c.key === sortKey), desc);
+  }, [list.data, filter, sortKey, desc]);
+  const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
+  return html`<section>
+    <h1>Maps</h1>
+    <div class="toolbar">
+      <input type="search" placeholder="filter: id, name, type, flags…" aria-label="filter maps"
+        value=${filter} onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
+      ${list.data ? html`<span class="muted" data-testid="count"
+        >${rows.length} of ${list.data.maps.length} maps</span>` : null}
+    </div>
+    <${Loader} state=${list} what="maps">${() => html`
+      <${VirtualTable} testid="maps" rows=${rows} columns=${COLUMNS} rowKey=${(m) => m.id}
+        sortKey=${sortKey} sortDesc=${desc} onSort=${onSort}/>`}</${Loader}>
+  </section>`;
+}
