@@ -40,7 +40,7 @@ function Page({ parts }) {
   if (section === "graph" && id && Number.isInteger(Number(extra))) {
     return html`<${Graph} kind=${id} id=${Number(extra)}/>`;
   }
-  return html`<section><h1>Not found</h1><p class="error" role="alert">There is no page
+  return html`<section><h1>Not found</h1><p class="error" role="alert">There is no page${" "}
     ${parts.join("/")} here.</p><p><${Link} to="">Overview</${Link}></p></section>`;
 }
 

@@ -18,7 +18,8 @@ export const config = JSON.parse(document.getElementById("phydev-config").textCo
  */
 const lazyModules = new Map();
 export function useLazyModule(url) {
-  const [lib, setLib] = useState(lazyModules.get(url) || null);
+  // (an initialiser function: the module itself may be a function, which useState would call)
+  const [lib, setLib] = useState(() => lazyModules.get(url) || null);
   const [error, setError] = useState(null);
   useEffect(() => {
     if (lib) return;

@@ -26,7 +26,7 @@ const ENTRIES = `query MapEntries($id: Int!, $offset: Int, $limit: Int, $kf: Map
 const writable = (fmt) => (fmt === "BTF" ? "HEX" : fmt);
 
 export function ReadOnlyNote({ server }) {
-  return html`<p class="readonly" role="note" data-testid="read-only">Read-only:
+  return html`<p class="readonly" role="note" data-testid="read-only">Read-only:${" "}
     ${server.writesDisabledReason}</p>`;
 }
 
@@ -50,7 +50,9 @@ export function Entries({ m, server, onChanged }) {
     setNotice({ message, rawKey });
     setHighlight(null);
   };
-  const go = (params) => { setHighlight(null); setNotice(null); setQuery(params); };
+  // Paging and formats are history entries: the browser's back button returns to them.
+  const go = (params) => { setHighlight(null); setNotice(null);
+    setQuery(params, { replace: false }); };
   return html`<h2>Entries</h2>
     ${server.allowWrites ? null : html`<${ReadOnlyNote} server=${server}/>`}
     <div class="toolbar entries-toolbar">
@@ -68,7 +70,8 @@ export function Entries({ m, server, onChanged }) {
         onChange=${(e) => go({ limit: e.currentTarget.value, offset: 0 })}>
         ${PAGE_SIZES.map((n) => html`<option value=${n}>${n}</option>`)}</select></label>
       <${JumpToKey} m=${m} kf=${kf} limit=${limit} onFound=${(pos) => {
-        setNotice(null); setHighlight(pos); setQuery({ offset: pos - (pos % limit) }); }}/>
+        setNotice(null); setHighlight(pos);
+        setQuery({ offset: pos - (pos % limit) }, { replace: false }); }}/>
     </div>
     <${Loader} state=${state} what="entries">${(data) => html`
       <${Pager} offset=${offset} limit=${limit} count=${data.map.entriesCount} go=${go}/>
