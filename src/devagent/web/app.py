@@ -102,15 +102,19 @@ def create_app(
     async def ui(_: Request) -> Response:
         """Every /ui/... path gets the same page: the app routes in the browser (deep links)."""
         base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
-        return HTMLResponse(ui_page(settings, base), headers=page_headers())
+        html = ui_page(settings, base, static.ui_modules())
+        return HTMLResponse(html, headers=page_headers())
 
     async def static_file(request: Request) -> Response:
-        return await anyio.to_thread.run_sync(
-            static.response,
+        args = (
             request.path_params["digest"],
             request.path_params["rest"],
             request.headers.get("accept-encoding", ""),
         )
+        cached = static.cached_response(*args)
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(static.response, *args)
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()

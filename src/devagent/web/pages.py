@@ -89,9 +89,11 @@ def graphiql_page(settings: Settings, static_base: str, style_nonce: str) -> str
 """
 
 
-def ui_page(settings: Settings, static_base: str) -> str:
-    """The web UI's page: the same for every `/ui/...` path (the app routes in the browser)."""
+def ui_page(settings: Settings, static_base: str, modules: list[str]) -> str:
+    """The web UI's page: the same for every `/ui/...` path (the app routes in the browser).
+    `modules` are preloaded all at once (see StaticFiles.ui_modules)."""
     s = escape(static_base)
+    preload = "\n".join(f'<link rel="modulepreload" href="{s}{escape(m)}">' for m in modules)
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -103,8 +105,9 @@ def ui_page(settings: Settings, static_base: str) -> str:
 <!-- the id tells Cytoscape.js its container rule is present (in app.css): it would
      otherwise add an inline <style>, which the CSP refuses -->
 <link rel="stylesheet" href="{s}ui/app.css" id="__________cytoscape_stylesheet">
-<link rel="modulepreload" href="{s}ui/app.js">
+{preload}
 {_config_block(page_config(settings, static_base))}
+<script type="module" async src="{s}ui/early.js"></script>
 <script type="module" src="{s}ui/app.js"></script>
 </head>
 <body>

@@ -1,8 +1,7 @@
 // GraphQL over fetch: the bearer token (asked once, kept in sessionStorage for the tab), and
 // errors carrying the server's own text (never a bare status code).
 import { config, useEffect, useRef, useState } from "./lib.js";
-
-const TOKEN_KEY = "phydev.token";  // shared with the GraphiQL page
+import { TOKEN_KEY, authHeaders, requestBody, takeEarly } from "./queries.js";
 
 export function getToken() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
@@ -36,41 +35,38 @@ export class ApiError extends Error {
 
 /** Run one GraphQL operation; resolves to `data`, rejects with an ApiError. */
 export async function gql(query, variables = {}) {
-  const headers = { "Content-Type": "application/json" };
-  const token = getToken();
-  if (token) headers.Authorization = "Bearer " + token;
+  const body = requestBody(query, variables);
   let response;
   try {
-    response = await fetch(config.endpoint, {
-      method: "POST", headers, body: JSON.stringify({ query, variables }),
-      credentials: "same-origin",
-    });
+    response = await (takeEarly(body) || fetch(config.endpoint, {
+      method: "POST", headers: authHeaders(), body, credentials: "same-origin",
+    }));
   } catch (err) {
     throw new ApiError([`cannot reach the agent at ${config.endpoint}: ${err.message}`], 0);
   }
   const text = await response.text();
-  let body = null;
+  let answer = null;
   try {
-    body = JSON.parse(text);
+    answer = JSON.parse(text);
   } catch (_) {
     const snippet = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 300);
     throw new ApiError([`HTTP ${response.status} ${response.statusText}: ${snippet}`],
       response.status);
   }
   if (response.status === 401) needTokenHandler();
-  const messages = (body.errors || []).map((e) => e.message);
-  if (!response.ok || !body.data) {
-    const what = messages.length ? messages : [JSON.stringify(body)];
+  const messages = (answer.errors || []).map((e) => e.message);
+  if (!response.ok || !answer.data) {
+    const what = messages.length ? messages : [JSON.stringify(answer)];
     throw new ApiError(what.map((m) => `HTTP ${response.status}: ${m}`), response.status);
   }
   if (messages.length) throw new ApiError(messages, response.status);
-  return body.data;
+  return answer.data;
 }
 
 /**
  * Load `query` now, again whenever `deps` or the token change, and every `interval` ms when
- * one is given. Keeps the last data while reloading; `error` is the latest failure (null
- * after a success).
+ * one is given (a null `query` loads nothing). Keeps the last data while reloading; `error`
+ * is the latest failure (null after a success).
  */
 export function useQuery(query, variables, deps, interval = 0) {
   const [state, setState] = useState({ data: null, error: null, loading: true });
@@ -81,6 +77,7 @@ export function useQuery(query, variables, deps, interval = 0) {
   useEffect(() => onTokenChange(() => setTokenEpoch((n) => n + 1)), []);
   const load = () => {
     const mine = ++seq.current;
+    if (!query) return Promise.resolve();
     return gql(query, varsRef.current).then(
       (data) => { if (mine === seq.current) setState({ data, error: null, loading: false }); },
       (error) => {

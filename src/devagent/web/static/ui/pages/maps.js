@@ -1,15 +1,15 @@
 // /ui/maps : every map with how full it is (entries / max entries as a bar) and the memory the
 // kernel accounts to it; sortable and filterable (kept in the URL), rows rendered in view only.
+// The list comes first and the fill numbers (slower to count) join it when they arrive.
 import { html, useMemo } from "../lib.js";
 import { useQuery } from "../api.js";
-import { FillBar, Link, Loader, VirtualTable, filterRows, sortRows } from "../components.js";
+import { MAPS_FILL, MAPS_LIST } from "../queries.js";
+import {
+  ErrorBox, FillBar, Link, Loader, VirtualTable, filterRows, sortRows,
+} from "../components.js";
 import { bytes, num } from "../format.js";
 import { setQuery, useRoute } from "../router.js";
 
-const LIST = `query Maps {
-  maps { id error name type flagNames keySize valueSize maxEntries usedEntries fillRatio
-         memlockBytes isPinned isPerCPU }
-}`;
 
 const COLUMNS = [
   { key: "id", label: "ID", sort: (m) => m.id, cls: "num narrow",
@@ -38,14 +38,18 @@ const COLUMNS = [
 export function Maps() {
   const { query } = useRoute();
   const filter = query.get("q") || "";
-  const sortKey = query.get("sort") || "fill";
-  const desc = query.has("sort") ? query.get("desc") === "1" : true;
-  const list = useQuery(LIST, {}, [], 5000);
+  const sortKey = query.get("sort") || "id";
+  const desc = query.get("desc") === "1";
+  const list = useQuery(MAPS_LIST, {}, [], 5000);
+  const fill = useQuery(MAPS_FILL, {}, [], 5000);
   const rows = useMemo(() => {
     if (!list.data) return [];
-    const shown = filterRows(list.data.maps, COLUMNS, filter);
+    const numbers = new Map((fill.data ? fill.data.maps : []).map((m) => [m.id, m]));
+    const merged = list.data.maps.map((m) => ({ usedEntries: null, fillRatio: null,
+      memlockBytes: null, ...m, ...numbers.get(m.id) }));
+    const shown = filterRows(merged, COLUMNS, filter);
     return sortRows(shown, COLUMNS.find((c) => c.key === sortKey), desc);
-  }, [list.data, filter, sortKey, desc]);
+  }, [list.data, fill.data, filter, sortKey, desc]);
   const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
   return html`<section>
     <h1>Maps</h1>
@@ -55,6 +59,7 @@ export function Maps() {
       ${list.data ? html`<span class="muted" data-testid="count"
         >${rows.length} of ${list.data.maps.length} maps</span>` : null}
     </div>
+    <${ErrorBox} error=${fill.error} what="fill numbers"/>
     <${Loader} state=${list} what="maps">${() => html`
       <${VirtualTable} testid="maps" rows=${rows} columns=${COLUMNS} rowKey=${(m) => m.id}
         sortKey=${sortKey} sortDesc=${desc} onSort=${onSort}/>`}</${Loader}>

@@ -3,16 +3,14 @@
 // view are rendered, and only their histories are asked for.
 import { html, useMemo, useState } from "../lib.js";
 import { useQuery } from "../api.js";
+import { PROGRAMS_LIST } from "../queries.js";
 import {
   ErrorBox, Loader, Link, Sparkline, VirtualTable, filterRows, sortRows,
 } from "../components.js";
 import { num, pct, rate } from "../format.js";
 import { setQuery, useRoute } from "../router.js";
 
-const LIST = `query Programs {
-  programs { id error name type tag runCount runTime eventsPerSecond cpuPercent avgRunTimeNs
-             attachPoint }
-}`;
+const LIST = PROGRAMS_LIST;
 const STATS = `query ProgramSparklines($ids: [Int!]) {
   programStats(ids: $ids, seconds: 120) { id points { eventsPerSecond cpuPercent } }
 }`;
@@ -28,10 +26,10 @@ function columns(history) {
     { key: "name", label: "Name", sort: (p) => p.name || "", cls: "wide",
       cell: (p) => p.error ? html`<span class="error-text">${p.error}</span>`
         : html`<${Link} to=${`programs/${p.id}`}>${p.name || "(no name)"}</${Link}>` },
-    { key: "type", label: "Type", sort: (p) => p.type, cell: (p) => p.type },
+    { key: "type", label: "Type", sort: (p) => p.type, cls: "type-col", cell: (p) => p.type },
     { key: "attach", label: "Attach", sort: (p) => p.attachPoint, cls: "wide",
       cell: (p) => p.attachPoint || "" },
-    { key: "runCount", label: "Run count", sort: (p) => p.runCount, cls: "num",
+    { key: "runCount", label: "Runs", sort: (p) => p.runCount, cls: "num",
       cell: (p) => num(p.runCount) },
     { key: "eps", label: "Events/s", sort: (p) => p.eventsPerSecond, cls: "num spark-col",
       cell: (p) => html`${spark(p.id, "eventsPerSecond")}<span>${rate(p.eventsPerSecond)}
@@ -51,7 +49,8 @@ export function Programs() {
   const desc = query.has("sort") ? query.get("desc") === "1" : true;
   const list = useQuery(LIST, {}, [], 2000);
   const [visible, setVisible] = useState([]);
-  const stats = useQuery(STATS, { ids: visible }, [visible.join(",")], 2000);
+  const stats = useQuery(visible.length ? STATS : null, { ids: visible }, [visible.join(",")],
+    2000);
   const history = useMemo(() => new Map((stats.data ? stats.data.programStats : [])
     .map((s) => [s.id, s.points])), [stats.data]);
   const cols = columns(history);
