@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.measure import Summary, time_calls, time_processes
 from bench.objects import filled_hash, many_programs, raise_fd_limit
+from bench.poll import bench_big, bench_small
 from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
 from devagent.bpf.objects import map_info
 
@@ -330,9 +331,16 @@ def main() -> None:
     sections["Whole-map dump as JSON (target: ≥ 3× faster than bpftool)"] = bench_dump(
         1_000_000 // scale, False, args.repeat
     ) + bench_dump(100_000 // scale, True, args.repeat)
+    polls = 20 // (2 if args.quick else 1)
+    print("UI polls with few objects ...", file=sys.stderr)
+    ui_polls = bench_small(polls)
     print("loading programs and maps ...", file=sys.stderr)
     programs = 1000 // scale
     fds = many_programs(programs)
+    print("UI polls with many objects ...", file=sys.stderr)
+    sections["UI polls on a fresh snapshot, and server memory (the case the explorer meets)"] = (
+        ui_polls + bench_big(programs, polls)
+    )
     sections[f"CLI listing with {programs} programs loaded"] = bench_cli_list(args.repeat)
     print("live view benchmarks ...", file=sys.stderr)
     sections[f"Live view: `phydev top` and rates ({programs} programs loaded)"] = bench_live(

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from ..model.health import kernel_unreadable_reason
 from ..model.history import History
 from ..model.inventory import Inventory
+from ..model.memory import IdleTrimmer
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
@@ -90,6 +91,7 @@ def create_app(
     inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
     sampler = sampler or make_sampler(settings)
     services = Services(settings, inventory, sampler)
+    trimmer = IdleTrimmer()  # an idle server gives back what its last requests freed
     page = playground_html(settings.path_prefix)
 
     async def playground(_: Request) -> Response:
@@ -97,13 +99,17 @@ def create_app(
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
-        return await endpoint.handle(request)
+        try:
+            return await endpoint.handle(request)
+        finally:
+            trimmer.touch()
 
     async def metrics(request: Request) -> Response:
         exporter = await services.ready_exporter()
         body, content_type = await anyio.to_thread.run_sync(
             exporter.render, request.headers.get("accept")
         )
+        trimmer.touch()
         return Response(body, media_type=content_type)
 
     async def healthz(_: Request) -> Response:
@@ -140,6 +146,7 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
     app.state.services = services
+    app.state.trimmer = trimmer
     app.state.sampler = sampler
     return app
 
