@@ -72,6 +72,21 @@ def can_list(info: MapInfo) -> bool:
     return listing_refusal(info) is None
 
 
+# Maps whose memory the kernel accounts once, at creation (fdinfo `memlock` never moves):
+# preallocated hashes (no BPF_F_NO_PREALLOC) and array-like maps. Hashes without
+# preallocation and LPM tries (always without) grow with their entries: not in here.
+_PREALLOCATED_HASHES = frozenset({1, 5, 9, 10, 13})  # Hash, PerCPUHash, LRU(CPU)Hash, HashOfMaps
+_FIXED_SIZE_TYPES = frozenset({2, 3, 4, 6, 8, 12, 27})  # arrays, prog/perf/cgroup arrays, ringbuf
+BPF_F_NO_PREALLOC = 1
+
+
+def memlock_is_static(info: MapInfo) -> bool:
+    """Whether the map's accounted memory is fixed for its life (so it can be read once)."""
+    if info.type in _PREALLOCATED_HASHES:
+        return not info.flags & BPF_F_NO_PREALLOC
+    return info.type in _FIXED_SIZE_TYPES
+
+
 def is_always_full(info: MapInfo) -> bool:
     """Array and per-CPU array maps hold a value at every index below max_entries."""
     return info.type in _ALWAYS_FULL_TYPES

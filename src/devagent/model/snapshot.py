@@ -71,6 +71,18 @@ class Sources:
     maps: Callable[[list[int]], Infos[MapInfo]]
     links: Callable[[], Infos[LinkInfo]]
     pins: Callable[[], PinIndex]
+    memlocks: Callable[[dict[int, MapInfo]], dict[int, int]] = lambda maps: read_memlocks(maps)
+
+
+def read_memlocks(maps: dict[int, MapInfo]) -> dict[int, int]:
+    """Bytes the kernel accounts to each map (fdinfo `memlock`); maps gone meanwhile or
+    that do not say are left out."""
+    out: dict[int, int] = {}
+    for map_id in maps:
+        value = objects.map_memlock(map_id)
+        if value is not None:
+            out[map_id] = value
+    return out
 
 
 def kernel_sources(bpf_dir: str) -> Sources:
@@ -100,6 +112,7 @@ class Snapshot:
         self._maps = _Lazy(lambda: sources.maps(self._map_ids.get()))
         self._links = _Lazy(sources.links)
         self._pins = _Lazy(sources.pins)
+        self._memlocks = _Lazy(lambda: sources.memlocks(self.maps))
         self._map_programs = _Lazy(self._users_of_maps)
         self._program_links = _Lazy(self._links_of_programs)
         self._owners = _Lazy(procfs.scan_owners)
@@ -168,6 +181,11 @@ class Snapshot:
     @property
     def pins(self) -> PinIndex:
         return self._pins.get()
+
+    @property
+    def memlocks(self) -> dict[int, int]:
+        """Map id -> bytes the kernel accounts to it (fdinfo `memlock`), read once."""
+        return self._memlocks.get()
 
     @property
     def map_programs(self) -> dict[int, tuple[int, ...]]:
