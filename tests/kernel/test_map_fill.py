@@ -154,7 +154,7 @@ def test_static_memlock_is_read_once_and_growing_memlock_every_time(
     """Preallocated maps' memory is fixed at creation (the Inventory reads it once); a hash
     without preallocation grows with its entries and is read for every snapshot."""
     import devagent.bpf.objects as objects
-    from devagent.bpf.maps import memlock_is_static
+    from devagent.bpf.map_types import memlock_is_static
 
     require_kernel()
     fixed = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 64, name="mf_fixed")

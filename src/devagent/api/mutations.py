@@ -15,7 +15,8 @@ from ariadne import MutationType
 
 from ..bpf._sys import BPF_EXIST, BPF_NOEXIST
 from ..bpf.errors import AlreadyExists, BPFError, NotFound
-from ..bpf.maps import MapHandle, is_lookup_supported
+from ..bpf.map_types import is_lookup_supported
+from ..bpf.maps import MapHandle
 from ..bpf.names import MAP_TYPE_IDS
 from ..bpf.pins import pin_object
 from ..model.codec import CodecError, Format, format_bytes, parse_text

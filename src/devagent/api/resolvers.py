@@ -12,7 +12,7 @@ from typing import Any
 from ariadne import EnumType, ObjectType, QueryType
 
 from ..bpf.errors import NotFound
-from ..bpf.maps import can_list
+from ..bpf.map_types import can_list
 from ..bpf.names import map_flag_names
 from ..model.map_fill import map_fill, map_memlocks
 from .context import request_context

@@ -18,14 +18,8 @@ from ._sys import Cmd
 from .errors import BPFError, InvalidArgument, NotFound, NotSupported
 from .handles import Fd
 from .info import MapInfo
-from .maps import (
-    BATCH_MAX_BYTES,
-    BATCH_MAX_ENTRIES,
-    MapHandle,
-    is_always_full,
-    listing_refusal,
-    possible_cpus,
-)
+from .map_types import is_always_full, listing_refusal
+from .maps import BATCH_MAX_BYTES, BATCH_MAX_ENTRIES, MapHandle, possible_cpus
 
 # Buffers kept between maps up to this size; a bigger map gets its own for its count.
 _KEEP_BYTES = 4 << 20

@@ -22,7 +22,8 @@ from typing import TypeVar
 from ..bpf import handles, objects
 from ..bpf.errors import BPFError
 from ..bpf.info import MapInfo
-from ..bpf.maps import MapDump, MapHandle, memlock_is_static
+from ..bpf.map_types import memlock_is_static
+from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import scan_pins
 from .snapshot import (
     Infos,
@@ -63,7 +64,7 @@ class MapInfoCache:
 
     def memlocks(self, maps: dict[int, MapInfo]) -> dict[int, int]:
         """memlock of each map, read from the kernel only for maps whose memory can change
-        or that were not read before (bpf.maps.memlock_is_static)."""
+        or that were not read before (bpf.map_types.memlock_is_static)."""
         with self._lock:
             known = dict(self._memlocks)
         fresh = read_memlocks({i: m for i, m in maps.items() if i not in known})

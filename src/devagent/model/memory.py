@@ -67,6 +67,11 @@ class IdleTrimmer:
         self._armed = False
         self.trims = 0
 
+    @property
+    def armed(self) -> bool:
+        """Whether a timer is waiting to trim."""
+        return self._armed
+
     def touch(self) -> None:
         with self._lock:
             self._last = self._clock()
