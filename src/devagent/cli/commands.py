@@ -187,6 +187,24 @@ def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
     show_details("program", prog_id, bpf_dir, as_json)
 
 
+@progs.command("dump")
+@click.argument("prog_id", type=int, metavar="ID")
+@click.argument(
+    "kind", type=click.Choice(["xlated", "jited"], case_sensitive=False), default="xlated"
+)
+@click.option("--opcodes", is_flag=True, help="Also print the bytes of each instruction.")
+@click.option("--linum", is_flag=True, help="Add file, line and column to the source lines.")
+@json_option
+def progs_dump(prog_id: int, kind: str, opcodes: bool, linum: bool, as_json: bool) -> None:
+    """A program's instructions: xlated (what the verifier let run, as bpftool prints it)
+    or jited (the machine code, disassembled with capstone)."""
+    from .insn_dump import dump_program
+
+    with kernel_errors():
+        out = dump_program(prog_id, kind.lower(), as_json=as_json, opcodes=opcodes, linum=linum)
+    sys.stdout.buffer.write(out)
+
+
 @maps.command("show")
 @click.argument("map_id", type=int, metavar="ID")
 @bpf_dir_option
