@@ -151,6 +151,21 @@ def resolve_programowner_dicts(node: ProgramNode, info: Any) -> list[dict[str, A
     return owner_dicts(request_context(info).snapshot.owners("program", node.id))
 
 
+@program.field("fullName")
+def resolve_program_full_name(node: ProgramNode, info: Any) -> str | None:
+    if node.prog is None:
+        return None
+    return request_context(info).snapshot.full_name(node.id)
+
+
+@program.field("metadata")
+def resolve_program_metadata(node: ProgramNode, info: Any) -> list[dict[str, str]] | None:
+    if node.prog is None:
+        return None
+    kvs = request_context(info).snapshot.metadata(node.id)
+    return [{"key": kv.key, "value": kv.value} for kv in kvs]
+
+
 @program.field("tasks")
 def resolve_program_tasks(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
     return [

@@ -26,6 +26,7 @@ def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
     out["maps"] = [_brief(m) for m in snap.maps_of_program(prog_id)]
     out["links"] = [link_json(link, snap.pins) for link in snap.links_of_program(prog_id)]
     out["owners"] = _owners(snap, "program", prog_id)
+    out["metadata"] = [{"key": kv.key, "value": kv.value} for kv in snap.metadata(prog_id)]
     return out
 
 
@@ -62,6 +63,9 @@ def _value_text(key: str, value: object) -> str:
         return "-"
     if key in ("runTime", "avgRunTime") and isinstance(value, float):
         return go_duration(round(value * 1e9))
+    if key == "metadata" and isinstance(value, list):
+        # bpftool's layout: `key = value`, one per line
+        return "\n".join(f"{kv['key']} = {kv['value']}" for kv in value) or "-"
     if isinstance(value, dict):
         return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
     if isinstance(value, list):

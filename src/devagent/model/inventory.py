@@ -21,6 +21,7 @@ from ..bpf.errors import BPFError, NotFound
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import PinIndex, scan_pins
+from .identity import KeyValue, ProgramIdentities
 
 T = TypeVar("T")
 
@@ -68,6 +69,7 @@ class Snapshot:
         default_factory=lambda: _Lazy(tasks.scan_tasks), repr=False
     )
     _cgroups: _Lazy[dict[int, str]] | None = field(default=None, repr=False)
+    identities: ProgramIdentities = field(default_factory=ProgramIdentities, repr=False)
 
     def __post_init__(self) -> None:
         users: dict[int, list[int]] = {}
@@ -139,6 +141,16 @@ class Snapshot:
         assert self._cgroups is not None
         return self._cgroups.get().get(cgroup_id)
 
+    def full_name(self, prog_id: int) -> str:
+        """The program's full name: its kernel name, or where the kernel cut that at 15
+        characters, the BTF name of its main function (as bpftool shows it)."""
+        return self.identities.full_name(self.program(prog_id))
+
+    def metadata(self, prog_id: int) -> list[KeyValue]:
+        """The program's `bpf_metadata_*` variables from its .rodata (bpftool's metadata)."""
+        prog = self.program(prog_id)
+        return self.identities.metadata(prog, self.maps_of_program(prog_id))
+
     def tasks_of_program(self, prog_id: int) -> list[tasks.Task]:
         """Perf-event / raw-tracepoint attachments of the program held by processes."""
         return self._tasks.get().get(prog_id, [])
@@ -186,8 +198,9 @@ def _split(items: list[T | ObjectError]) -> tuple[dict[int, T], dict[int, str]]:
     return ok, errors
 
 
-def take_snapshot(bpf_dir: str) -> Snapshot:
-    """Walk the kernel once: every program, map and link, and the pins under `bpf_dir`."""
+def take_snapshot(bpf_dir: str, identities: ProgramIdentities | None = None) -> Snapshot:
+    """Walk the kernel once: every program, map and link, and the pins under `bpf_dir`.
+    `identities` carries full names and metadata over from earlier snapshots."""
     programs, program_errors = _split(objects.list_programs())
     maps, map_errors = _split(objects.list_maps())
     links, link_errors = _split(objects.list_links())
@@ -200,6 +213,7 @@ def take_snapshot(bpf_dir: str) -> Snapshot:
         map_errors=map_errors,
         link_errors=link_errors,
         pins=scan_pins(bpf_dir),
+        identities=identities or ProgramIdentities(),
     )
 
 
@@ -229,6 +243,7 @@ class Inventory:
         self._walks = 0
         self._dump_lock = threading.Lock()
         self._dumps: OrderedDict[int, tuple[float, _Lazy[MapDump]]] = OrderedDict()
+        self.identities = ProgramIdentities()
 
     @property
     def walks(self) -> int:
@@ -240,7 +255,7 @@ class Inventory:
         with self._lock:
             snap = self._snapshot
             if snap is None or self._clock() - snap.taken_at >= self.max_age:
-                snap = take_snapshot(self.bpf_dir)
+                snap = take_snapshot(self.bpf_dir, self.identities)
                 snap.taken_at = self._clock()
                 self._snapshot = snap
                 self._walks += 1
