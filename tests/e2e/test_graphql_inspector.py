@@ -42,3 +42,77 @@ def gql(agent: PhydevServer, query: str, **variables: Any) -> dict[str, Any]:
     status, body = post(agent, query, variables)
     assert status == 200, body
     return body
+
+
+INSTRUCTIONS = """query($id: Int!, $kind: InstructionKind) { program(id: $id) {
+  instructions(kind: $kind) { offset text opcode operands bytes function symbol functionOffset
+    source file line column map { id name } mapValueOffset callee target } } }"""
+
+
+def test_xlated_instructions_are_bpftools(
+    agent: PhydevServer, inspect_fixture: InspectFixture
+) -> None:
+    prog_id = inspect_fixture.prog_id("inspect_socket_filter_with_a_long_name")
+    insns = data(agent, INSTRUCTIONS, {"id": prog_id})["program"]["instructions"]
+    ref = bpftool_json("prog", "dump", "xlated", "id", str(prog_id), "linum")
+    assert isinstance(ref, list) and len(insns) == len(ref)
+    maps = {m["id"]: m["name"] for m in bpftool_json("map", "show")}  # type: ignore[union-attr]
+    for mine, theirs in zip(insns, ref, strict=True):
+        assert mine["text"] == theirs["disasm"]
+        assert f"({mine['opcode']}) {mine['operands']}" == mine["text"]
+        assert mine["function"] == theirs.get("proto")
+        assert (mine["source"], mine["file"], mine["line"]) == (
+            theirs.get("src"),
+            theirs.get("file"),
+            theirs.get("line_num"),
+        )
+        assert len(bytes.fromhex(mine["bytes"])) == (16 if mine["opcode"] == "18" else 8)
+        if mine["map"] is not None:
+            assert mine["map"]["name"] == maps[mine["map"]["id"]]
+            assert f"map[id:{mine['map']['id']}]" in mine["text"]
+    offsets = [x["offset"] for x in insns]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    by_offset = {x["offset"]: x for x in insns}
+    calls = [x for x in insns if x["text"].startswith("(85) call pc")]
+    assert calls and all(by_offset[c["target"]]["function"] for c in calls)
+    assert any(x["mapValueOffset"] is not None for x in insns)
+
+
+def test_jited_instructions_cover_the_image(
+    agent: PhydevServer, inspect_fixture: InspectFixture
+) -> None:
+    from devagent.bpf.prog_code import get_program_code
+
+    prog_id = inspect_fixture.prog_id("inspect_xdp")
+    insns = data(agent, INSTRUCTIONS, {"id": prog_id, "kind": "JITED"})["program"]["instructions"]
+    code = get_program_code(prog_id)
+    assert b"".join(bytes.fromhex(x["bytes"]) for x in insns) == code.jited
+    heads = [x for x in insns if x["functionOffset"] == 0]
+    assert len(heads) == len(code.jited_func_lens) == 2
+    assert heads[0]["symbol"] == f"bpf_prog_{code.tag}_inspect_xdp"
+    assert heads[1]["function"] == "int loop_step(__u32 index, void * data)"
+    assert all(x["text"].startswith(x["opcode"]) for x in insns)
+
+
+def test_unknown_program_and_missing_capstone_are_clear_errors(
+    agent: PhydevServer, inspect_fixture: InspectFixture, tmp_path: Any
+) -> None:
+    body = gql(agent, INSTRUCTIONS, id=999_999_999)
+    assert "not found" in body["errors"][0]["message"]
+    assert "Traceback" not in agent.output()  # a client's mistake is not a server fault
+    fake = tmp_path / "capstone"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('capstone hidden by the test')\n")
+    server = PhydevServer(
+        bpf_dir=str(inspect_fixture.mount.path), env={"PYTHONPATH": str(tmp_path)}
+    )
+    try:
+        server.wait_ready()
+        prog_id = inspect_fixture.prog_id("inspect_tc")
+        body = gql(server, INSTRUCTIONS, id=prog_id, kind="JITED")
+        assert "capstone" in body["errors"][0]["message"]
+        assert "pip install" in body["errors"][0]["message"]
+        assert data(server, INSTRUCTIONS, {"id": prog_id})["program"]["instructions"]
+        assert "Traceback" not in server.output()
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..bpf.errors import NotFound
+from ..bpf.jited import JitUnavailable
 from ..model.codec import CodecError
 from ..model.inventory import Inventory, Snapshot
 from ..model.settings import Settings
@@ -77,7 +78,9 @@ class _ExpectedErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, (NotFound, EntriesError, CodecError))
+        # graphql-core hands the logger its GraphQLError; the resolver's own is inside it
+        exc = getattr(exc, "original_error", None) or exc
+        return not isinstance(exc, (NotFound, EntriesError, CodecError, JitUnavailable))
 
 
 logging.getLogger(LOGGER).addFilter(_ExpectedErrors())

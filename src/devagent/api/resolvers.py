@@ -15,6 +15,7 @@ from ..bpf.maps import can_list
 from ..bpf.names import map_flag_names
 from .context import request_context
 from .entries import EntriesError
+from .instructions import resolve_instructions
 from .link_fields import link_type
 from .nodes import (
     LinkNode,
@@ -166,6 +167,9 @@ def resolve_program_metadata(node: ProgramNode, info: Any) -> list[dict[str, str
     return [{"key": kv.key, "value": kv.value} for kv in kvs]
 
 
+program.set_field("instructions", resolve_instructions)
+
+
 @program.field("tasks")
 def resolve_program_tasks(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
     return [
@@ -287,5 +291,6 @@ def resolve_entries(
 
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
+instruction_kind = EnumType("InstructionKind", {k: k for k in ("XLATED", "JITED")})
 
-BINDABLES = [query, program, map_type, link_type, entry_format, id_type]
+BINDABLES = [query, program, map_type, link_type, entry_format, id_type, instruction_kind]
