@@ -316,7 +316,7 @@ class InspectFixture:
 
 
 @pytest.fixture(scope="session")
-def inspect_fixture(build_dir: Path) -> Iterator[InspectFixture]:
+def inspect_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[InspectFixture]:
     require_kernel()
     obj_file = compile_bpf(BPF_SRC / "inspect.bpf.c", build_dir, "-mcpu=v3")
     mount = BpffsMount()

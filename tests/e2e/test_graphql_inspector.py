@@ -116,3 +116,71 @@ def test_unknown_program_and_missing_capstone_are_clear_errors(
         assert "Traceback" not in server.output()
     finally:
         server.stop()
+
+
+TEST_RUN = """mutation($id: Int!, $data: String!, $repeat: Int) {
+  testRun(programId: $id, dataIn: $data, repeat: $repeat) { retval durationNs dataOut error } }"""
+
+
+def test_test_run_equals_bpftool(
+    agent: PhydevServer, inspect_fixture: InspectFixture, tmp_path: Any
+) -> None:
+    from tests.kernel.test_replay import bpftool_run, udp_packet
+
+    packet = udp_packet(b"graphql")
+    (tmp_path / "in.bin").write_bytes(packet)
+    for name in ("inspect_xdp", "inspect_socket_filter_with_a_long_name"):
+        prog_id = inspect_fixture.prog_id(name)
+        run = data(agent, TEST_RUN, {"id": prog_id, "data": packet.hex(), "repeat": 4})
+        retval, out = bpftool_run(prog_id, tmp_path / "in.bin", tmp_path / "out.bin", 4)
+        result = run["testRun"]
+        assert result["error"] is None
+        assert result["retval"] % (1 << 32) == retval
+        assert bytes.fromhex(result["dataOut"]) == out
+        assert result["durationNs"] >= 0
+    # a run moves the program's run count, and the next read sees it at once
+    prog_id = inspect_fixture.prog_id("inspect_xdp")
+    query = "query($id: Int!) { program(id: $id) { runCount } }"
+    before = data(agent, query, {"id": prog_id})["program"]["runCount"]
+    data(agent, TEST_RUN, {"id": prog_id, "data": packet.hex(), "repeat": 10})
+    assert data(agent, query, {"id": prog_id})["program"]["runCount"] == before + 10
+
+
+def test_test_run_refusals(agent: PhydevServer, inspect_fixture: InspectFixture) -> None:
+    from tests.kernel.test_replay import udp_packet
+
+    packet = udp_packet().hex()
+    xdp = inspect_fixture.prog_id("inspect_xdp")
+    cases = [
+        ({"id": xdp, "data": "zz"}, "dataIn must be hex"),
+        ({"id": xdp, "data": packet, "repeat": 0}, "repeat must be between 1 and"),
+        ({"id": xdp, "data": "0102"}, "refused the input of 2 bytes"),
+        ({"id": inspect_fixture.prog_id("inspect_tracepoint"), "data": packet},
+         "cannot test-run this program type"),
+        ({"id": 999_999_999, "data": packet}, "program 999999999 not found"),
+    ]  # fmt: skip
+    for variables, message in cases:
+        result = data(agent, TEST_RUN, variables)["testRun"]
+        assert message in result["error"], (variables, result)
+        assert result["retval"] is None
+
+
+def test_test_run_needs_allow_writes(inspect_fixture: InspectFixture) -> None:
+    from tests.kernel.test_replay import udp_packet
+
+    server = PhydevServer(bpf_dir=str(inspect_fixture.mount.path))
+    try:
+        server.wait_ready()
+        prog_id = inspect_fixture.prog_id("inspect_xdp")
+
+        def run_count() -> int:
+            info = bpftool_json("prog", "show", "id", str(prog_id))
+            assert isinstance(info, dict)
+            return int(info.get("run_cnt", 0))
+
+        before = run_count()
+        result = data(server, TEST_RUN, {"id": prog_id, "data": udp_packet().hex()})["testRun"]
+        assert "--allow-writes" in result["error"] and result["dataOut"] is None
+        assert run_count() == before  # the kernel did not run it
+    finally:
+        server.stop()

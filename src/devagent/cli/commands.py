@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -34,6 +34,12 @@ def kernel_errors() -> Iterator[None]:
     except BPFError as exc:
         click.echo(f"phydev: {exc}", err=True)
         sys.exit(1)
+
+
+def fail(message: str) -> NoReturn:
+    """One `phydev: ...` line on stderr and exit status 1, as for kernel errors."""
+    click.echo(f"phydev: {message}", err=True)
+    sys.exit(1)
 
 
 def bpf_dir_option(func: F) -> F:
@@ -198,11 +204,53 @@ def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
 def progs_dump(prog_id: int, kind: str, opcodes: bool, linum: bool, as_json: bool) -> None:
     """A program's instructions: xlated (what the verifier let run, as bpftool prints it)
     or jited (the machine code, disassembled with capstone)."""
+    from ..bpf.jited import JitUnavailable
     from .insn_dump import dump_program
 
     with kernel_errors():
-        out = dump_program(prog_id, kind.lower(), as_json=as_json, opcodes=opcodes, linum=linum)
+        try:
+            out = dump_program(prog_id, kind.lower(), as_json=as_json, opcodes=opcodes, linum=linum)
+        except JitUnavailable as exc:
+            fail(str(exc))
     sys.stdout.buffer.write(out)
+
+
+@progs.command("run")
+@click.argument("prog_id", type=int, metavar="ID")
+@click.option(
+    "--data-in",
+    "data_in",
+    type=click.File("rb"),
+    required=True,
+    help="The packet to run the program on (a file of raw bytes; - for stdin).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 1_000_000),
+    default=1,
+    show_default=True,
+    help="Run it this many times; the duration is the average.",
+)
+@json_option
+def progs_run(prog_id: int, data_in: Any, repeat: int, as_json: bool) -> None:
+    """Run a program on a packet with BPF_PROG_TEST_RUN (as bpftool prog run does): its
+    return value, the packet it leaves and the average run time. The run may write to the
+    program's maps. With --json: {"retval", "durationNs", "dataOut" (hex)}."""
+    from ..bpf.replay import ReplayError, replay
+
+    with kernel_errors():
+        try:
+            result = replay(prog_id, data_in.read(), repeat)
+        except ReplayError as exc:
+            fail(str(exc))
+    out = {"retval": result.retval, "durationNs": result.duration_ns,
+           "dataOut": result.data_out.hex()}  # fmt: skip
+    if as_json:
+        emit_json(out)
+    else:
+        from .details import details_text
+
+        click.echo(details_text(out), nl=False)
 
 
 @maps.command("show")

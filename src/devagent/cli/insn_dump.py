@@ -192,20 +192,16 @@ def _map_names(ids: Iterable[int]) -> dict[int, str]:
 
 
 def dump_program(prog_id: int, kind: str, *, as_json: bool, opcodes: bool, linum: bool) -> bytes:
-    """The whole output of `inspect progs dump`; JitUnavailable becomes a one-line error."""
-    import click
+    """The whole output of `inspect progs dump` (JitUnavailable when jited cannot be shown)."""
     import orjson
 
-    from ..bpf.jited import JitUnavailable, disassemble_jited
+    from ..bpf.jited import disassemble_jited
     from ..bpf.prog_code import get_program_code
     from ..bpf.xlated import disassemble
 
     code = get_program_code(prog_id)
     if kind == "jited":
-        try:
-            jited = disassemble_jited(code)
-        except JitUnavailable as exc:
-            raise click.ClickException(str(exc)) from None
+        jited = disassemble_jited(code)
         if as_json:
             return orjson.dumps(jited_json(jited, opcodes=opcodes, linum=linum)) + b"\n"
         return jited_text(jited, opcodes=opcodes, linum=linum).encode()
