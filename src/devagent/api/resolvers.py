@@ -26,6 +26,7 @@ from .nodes import (
     owner_dicts,
     program_nodes,
 )
+from .owner_fields import owner_type
 
 DEFAULT_ENTRIES_LIMIT = 32
 
@@ -293,4 +294,13 @@ entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMB
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
 instruction_kind = EnumType("InstructionKind", {k: k for k in ("XLATED", "JITED")})
 
-BINDABLES = [query, program, map_type, link_type, entry_format, id_type, instruction_kind]
+BINDABLES = [
+    query,
+    program,
+    map_type,
+    link_type,
+    owner_type,
+    entry_format,
+    id_type,
+    instruction_kind,
+]

@@ -54,6 +54,19 @@ def bpf_dir_option(func: F) -> F:
     )(func)
 
 
+def host_root_option(func: F) -> F:
+    return click.option(
+        "--host-root",
+        envvar="DEVAGENT_HOST_ROOT",
+        default="/",
+        show_default=True,
+        type=click.Path(exists=True, file_okay=False),
+        help="Where the host's root directory is (env DEVAGENT_HOST_ROOT): container "
+        "runtimes' state is read under it to name the Kubernetes pods of owning processes. "
+        "Set it when the agent runs in a container with the host's / mounted elsewhere.",
+    )(func)
+
+
 def json_option(func: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON array instead of a table."
@@ -164,20 +177,21 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
 @links.command("show")
 @click.argument("link_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
+def links_show(link_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Everything about one link: attach details, cgroup path, program, pins and owners."""
-    show_details("link", link_id, bpf_dir, as_json)
+    show_details("link", link_id, bpf_dir, host_root, as_json)
 
 
-def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
+def show_details(kind: str, obj_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Print the details of one program, map or link, text or JSON; unknown ids exit 1."""
     from ..model.inventory import take_snapshot
     from .details import details_text, link_details, map_details, program_details
 
     builder = {"program": program_details, "map": map_details, "link": link_details}[kind]
     with kernel_errors():
-        details = builder(take_snapshot(bpf_dir), obj_id)
+        details = builder(take_snapshot(bpf_dir, host_root=host_root), obj_id)
     if as_json:
         emit_json(details)
     else:
@@ -187,10 +201,12 @@ def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
 @progs.command("show")
 @click.argument("prog_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
-    """Everything about one program: kernel info, maps, links, pins and owning processes."""
-    show_details("program", prog_id, bpf_dir, as_json)
+def progs_show(prog_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
+    """Everything about one program: kernel info, full name, metadata, maps, links, pins and
+    owning processes (with their cgroup, systemd unit, container and pod)."""
+    show_details("program", prog_id, bpf_dir, host_root, as_json)
 
 
 @progs.command("dump")
@@ -256,10 +272,11 @@ def progs_run(prog_id: int, data_in: Any, repeat: int, as_json: bool) -> None:
 @maps.command("show")
 @click.argument("map_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
+def maps_show(map_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Everything about one map: kernel info, flags, BTF ids, programs, pins and owners."""
-    show_details("map", map_id, bpf_dir, as_json)
+    show_details("map", map_id, bpf_dir, host_root, as_json)
 
 
 @maps.command("dump")
@@ -360,6 +377,14 @@ def _port_from_env() -> int:
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
     "without changing the kernel.bpf_stats_enabled sysctl.",
 )
+@host_root_option
+@click.option(
+    "--metrics-owner-labels",
+    is_flag=True,
+    help="Export devagent_ebpf_prog_owner_info: one series per program and place where an "
+    "owning process runs (comm, cgroup, systemd unit, container, pod), to join with the "
+    "per-program metrics on id. Off by default (it walks /proc on every scrape).",
+)
 def server(
     bpf_dir: str,
     path_prefix: str,
@@ -371,6 +396,8 @@ def server(
     auth_token: str | None,
     cors_origin: tuple[str, ...],
     enable_stats: bool,
+    host_root: str,
+    metrics_owner_labels: bool,
 ) -> None:
     """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
 
@@ -396,6 +423,8 @@ def server(
         auth_token=auth_token or None,
         cors_origins=tuple(cors_origin),
         enable_stats=enable_stats,
+        host_root=host_root,
+        metrics_owner_labels=metrics_owner_labels,
     )
     from ..web.server import serve
 

@@ -30,6 +30,7 @@ from .families import (
     map_families,
     map_memlock_bytes,
     non_empty,
+    owner_families,
     program_families,
 )
 from .map_export import MapEntryExporter
@@ -54,6 +55,7 @@ class DevAgentCollector:
         )
         self._stats_enabled = stats_enabled or RunStatsProbe()
         self._memlock = memlock
+        self._owner_labels = settings.metrics_owner_labels
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not walk the kernel."""
@@ -70,6 +72,7 @@ class DevAgentCollector:
                     *contract_families(snap, exports),
                     *program_families(snap, self._stats_enabled()),
                     *map_families(snap, exports, self._memlock),
+                    *(owner_families(snap) if self._owner_labels else []),
                 ]
             )
         )

@@ -22,6 +22,7 @@ from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import PinIndex, scan_pins
 from .identity import KeyValue, ProgramIdentities
+from .workloads import Workload, WorkloadResolver
 
 T = TypeVar("T")
 
@@ -70,6 +71,7 @@ class Snapshot:
     )
     _cgroups: _Lazy[dict[int, str]] | None = field(default=None, repr=False)
     identities: ProgramIdentities = field(default_factory=ProgramIdentities, repr=False)
+    workloads: WorkloadResolver = field(default_factory=WorkloadResolver, repr=False)
 
     def __post_init__(self) -> None:
         users: dict[int, list[int]] = {}
@@ -136,6 +138,11 @@ class Snapshot:
         """Processes holding an fd to the object (kind: program, map or link)."""
         return self._owners.get()[kind].get(obj_id, [])
 
+    def workload(self, pid: int) -> Workload:
+        """Where process `pid` runs: cgroup, systemd unit, container, Kubernetes pod (read
+        once per snapshot)."""
+        return self.workloads.of_pid(pid)
+
     def cgroup_path(self, cgroup_id: int) -> str | None:
         """Path of a cgroup that a link of this snapshot attaches to (one walk, on demand)."""
         assert self._cgroups is not None
@@ -198,9 +205,12 @@ def _split(items: list[T | ObjectError]) -> tuple[dict[int, T], dict[int, str]]:
     return ok, errors
 
 
-def take_snapshot(bpf_dir: str, identities: ProgramIdentities | None = None) -> Snapshot:
+def take_snapshot(
+    bpf_dir: str, identities: ProgramIdentities | None = None, host_root: str = "/"
+) -> Snapshot:
     """Walk the kernel once: every program, map and link, and the pins under `bpf_dir`.
-    `identities` carries full names and metadata over from earlier snapshots."""
+    `identities` carries full names and metadata over from earlier snapshots; `host_root` is
+    where container runtimes' state is looked for (see model.workloads)."""
     programs, program_errors = _split(objects.list_programs())
     maps, map_errors = _split(objects.list_maps())
     links, link_errors = _split(objects.list_links())
@@ -214,6 +224,7 @@ def take_snapshot(bpf_dir: str, identities: ProgramIdentities | None = None) -> 
         link_errors=link_errors,
         pins=scan_pins(bpf_dir),
         identities=identities or ProgramIdentities(),
+        workloads=WorkloadResolver(host_root),
     )
 
 
@@ -233,8 +244,10 @@ class Inventory:
         max_age: float = 1.0,
         max_cached_maps: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        host_root: str = "/",
     ) -> None:
         self.bpf_dir = bpf_dir
+        self.host_root = host_root
         self.max_age = max_age
         self.max_cached_maps = max_cached_maps
         self._clock = clock
@@ -255,7 +268,7 @@ class Inventory:
         with self._lock:
             snap = self._snapshot
             if snap is None or self._clock() - snap.taken_at >= self.max_age:
-                snap = take_snapshot(self.bpf_dir, self.identities)
+                snap = take_snapshot(self.bpf_dir, self.identities, self.host_root)
                 snap.taken_at = self._clock()
                 self._snapshot = snap
                 self._walks += 1

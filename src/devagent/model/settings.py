@@ -26,4 +26,9 @@ class Settings:
     max_query_depth: int = 12
     max_entries_limit: int = 10_000
     max_request_bytes: int = 1 << 20
+    # Where the host's root is (container runtimes' state is read under it); "/" unless the
+    # agent runs in a container with the host's root mounted elsewhere.
+    host_root: str = "/"
+    # Export devagent_ebpf_prog_owner_info: where each program's owning processes run.
+    metrics_owner_labels: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -23,7 +23,9 @@ from .security import Guard
 def create_app(settings: Settings, inventory: Inventory | None = None) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
-    inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
+    inventory = inventory or Inventory(
+        settings.bpf_dir, max_age=settings.cache_max_age, host_root=settings.host_root
+    )
     graphql = GraphQLEndpoint(build_schema(), settings, inventory, EntryPager(inventory))
     exporter = MetricsExporter(settings, inventory)
     page = playground_html(settings.path_prefix)
