@@ -76,7 +76,7 @@ def resolve_instructions(
     if node.prog is None:
         return []
     code = get_program_code(node.id)
-    symbols = KernelSymbols()
+    symbols = KernelSymbols.read_in_background()
     if kind == "JITED":
         return [_jited(x) for x in disassemble_jited(code, symbols)]
     return [_xlated(ctx, x) for x in disassemble(code, symbols)]

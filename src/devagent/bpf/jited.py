@@ -106,7 +106,7 @@ def disassemble_jited(
             f"program {code.id}: function lengths {list(code.jited_func_lens)} do not add up "
             f"to the {len(code.jited)}-byte image"
         )
-    symbols = symbols or KernelSymbols()
+    symbols = symbols or KernelSymbols.read_in_background()
     if btf is None:
         btf = program_btf(code)
     lines = _lines_by_address(code)

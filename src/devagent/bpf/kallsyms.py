@@ -12,6 +12,7 @@ of them (each ~2 ms) or through one index built on the first bigger request.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 
 KALLSYMS = "/proc/kallsyms"
@@ -19,21 +20,34 @@ _FEW = 24  # up to this many addresses, searching beats indexing all lines
 _LINE = re.compile(rb"^([0-9a-f]+) \S (\S+)", re.M)
 
 
+def _read_kallsyms() -> bytes:
+    try:
+        with open(KALLSYMS, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 class KernelSymbols:
     """One read of /proc/kallsyms. Addresses are all zero when kernel.kptr_restrict hides
     them from us; then nothing resolves and `call_base` is None."""
 
     def __init__(self, text: bytes | None = None) -> None:
-        if text is None:
-            try:
-                with open(KALLSYMS, "rb") as f:
-                    text = f.read()
-            except OSError:
-                text = b""
-        self._text = b"\n" + text
+        self._text = b"\n" + (_read_kallsyms() if text is None else text)
         self._index: dict[int, str] | None = None
         self._found: dict[int, str | None] = {}
-        self.call_base = self._address_of(b"__bpf_call_base")
+        self._call_base = self._address_of(b"__bpf_call_base")
+
+    @staticmethod
+    def read_in_background() -> KernelSymbols:
+        """KernelSymbols whose read runs on a worker thread; the first lookup waits for it
+        (the read is kernel time and releases the GIL, so decoding can go on meanwhile)."""
+        return _BackgroundSymbols()
+
+    @property
+    def call_base(self) -> int | None:
+        """The address of `__bpf_call_base` (helper call immediates are relative to it)."""
+        return self._call_base
 
     def _address_of(self, name: bytes) -> int | None:
         at = self._text.find(b" " + name + b"\n")
@@ -75,3 +89,35 @@ class KernelSymbols:
     def name_at(self, address: int) -> str | None:
         """The symbol at exactly `address`, or None."""
         return self.resolve((address,)).get(address & 0xFFFFFFFFFFFFFFFF)
+
+
+class _BackgroundSymbols(KernelSymbols):
+    """KernelSymbols read by a daemon thread, ready on first use."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._loaded = False
+        self._thread = threading.Thread(target=self._load, daemon=True, name="kallsyms")
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            super().__init__()
+        finally:
+            self._ready.set()
+
+    def _wait(self) -> None:
+        if not self._loaded:
+            self._ready.wait()
+            self._loaded = True
+            if not hasattr(self, "_text"):  # the read itself failed: resolve nothing
+                KernelSymbols.__init__(self, b"")
+
+    @property
+    def call_base(self) -> int | None:
+        self._wait()
+        return self._call_base
+
+    def resolve(self, addresses: Iterable[int]) -> dict[int, str]:
+        self._wait()
+        return super().resolve(addresses)

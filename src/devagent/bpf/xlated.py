@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .btf import Btf, load_btf
 from .btf_signature import type_only
@@ -53,9 +54,9 @@ class SourceLine:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
-class XlatedInsn:
-    """One translated instruction: `pc` counts 8-byte slots (an ld_imm64 takes two)."""
+class XlatedInsn(NamedTuple):
+    """One translated instruction: `pc` counts 8-byte slots (an ld_imm64 takes two). A
+    NamedTuple, built fastest for programs of thousands of instructions."""
 
     pc: int
     insn: Insn
@@ -70,16 +71,18 @@ class XlatedInsn:
 
 
 class _BpftoolNames:
-    """bpftool's print_call and print_imm callbacks (xlated_dumper.c), with every address
-    resolved in one pass over kallsyms."""
+    """bpftool's print_call and print_imm callbacks (xlated_dumper.c). Call names need
+    kallsyms: `resolve` looks up every call's address in one pass, once it is read."""
 
-    def __init__(self, code: ProgramCode, insns: Sequence[Insn], symbols: KernelSymbols) -> None:
+    def __init__(self, code: ProgramCode) -> None:
         self.ksyms = code.jited_ksyms
+        self.base = 0
+        self.symbols: dict[int, str] = {}
+
+    def resolve(self, calls: Sequence[Insn], symbols: KernelSymbols) -> None:
         self.base = symbols.call_base or 0
-        self.addresses = {
-            i: self._address(insn) for i, insn in enumerate(insns) if insn.code == JMP | CALL
-        }
-        self.symbols = symbols.resolve(self.addresses.values()) if symbols.call_base else {}
+        if symbols.call_base:
+            self.symbols = symbols.resolve(self._address(insn) for insn in calls)
 
     def _address(self, insn: Insn) -> int:
         if insn.src == PSEUDO_CALL and 0 <= insn.imm < len(self.ksyms):
@@ -87,6 +90,8 @@ class _BpftoolNames:
         return (self.base + insn.imm) & _U64
 
     def callee(self, insn: Insn) -> str | None:
+        if insn.src == 0 and (helper := helper_name(insn.imm)) is not None:
+            return helper  # e.g. bpf_tail_call: the kernel writes back its helper id
         return self.symbols.get(self._address(insn))
 
     def call_name(self, insn: Insn) -> str | None:
@@ -133,12 +138,6 @@ def source_line(btf: Btf | None, rec: LineInfo) -> SourceLine:
     )
 
 
-def _callee(insn: Insn, names: _BpftoolNames) -> str | None:
-    if insn.src == 0 and (helper := helper_name(insn.imm)) is not None:
-        return helper  # e.g. bpf_tail_call: the kernel writes back its helper id
-    return names.callee(insn)
-
-
 def _target(pc: int, insn: Insn) -> int | None:
     cls, op = insn.code & 0x07, insn.code & 0xF0
     if insn.code == LD_IMM64 and insn.src == PSEUDO_FUNC:
@@ -168,16 +167,24 @@ def disassemble(
     code: ProgramCode, symbols: KernelSymbols | None = None, btf: Btf | None = None
 ) -> list[XlatedInsn]:
     """Every translated instruction of `code`, in order (the second half of an ld_imm64 is
-    part of the first's record). `symbols` defaults to a fresh read of /proc/kallsyms, `btf`
-    to the program's own."""
+    part of the first's record). `symbols` defaults to a read of /proc/kallsyms, `btf` to the
+    program's own.
+
+    kallsyms takes the kernel ~50-150 ms to generate: it is read on a worker thread (the read
+    releases the GIL) while everything but the calls is decoded, and the calls are named last.
+    """
+    if symbols is None:
+        symbols = KernelSymbols.read_in_background()
     insns = decode(code.xlated)
-    names = _BpftoolNames(code, insns, symbols or KernelSymbols())
+    names = _BpftoolNames(code)
     if btf is None:
         btf = program_btf(code)
     lines = {rec.insn_off: rec for rec in code.line_info}
+    sources: dict[tuple[int, int, int], SourceLine] = {}  # unrolled code repeats its lines
     funcs = list(code.func_info) if btf is not None else []
     next_func = 0
     out: list[XlatedInsn] = []
+    calls: list[int] = []  # indexes in `out`
     pc, count = 0, len(insns)
     while pc < count:
         insn = insns[pc]
@@ -189,25 +196,38 @@ def disassemble(
             assert btf is not None
             function = type_only(btf, funcs[next_func].type_id) or None
             next_func += 1
+        source = None
         rec = lines.get(pc)
+        if rec is not None:
+            key = (rec.file_name_off, rec.line_off, rec.line_col)
+            source = sources.get(key)
+            if source is None:
+                source = sources[key] = source_line(btf, rec)
         map_id = map_off = None
         if wide and insn.src in (PSEUDO_MAP_FD, PSEUDO_MAP_VALUE):
             map_id = insn.imm & 0xFFFFFFFF
             if insn.src == PSEUDO_MAP_VALUE and second is not None:
                 map_off = second.imm & 0xFFFFFFFF
+        is_call = insn.code == JMP | CALL
+        if is_call:
+            calls.append(len(out))
         out.append(
             XlatedInsn(
                 pc=pc,
                 insn=insn,
                 raw=code.xlated[pc * 8 : pc * 8 + (16 if wide else 8)],
-                text=format_insn(insn, second, names),
+                text="" if is_call else format_insn(insn, second, names),
                 function=function,
-                source=source_line(btf, rec) if rec is not None else None,
+                source=source,
                 map_id=map_id,
                 map_value_offset=map_off,
-                callee=_callee(insn, names) if insn.code == JMP | CALL else None,
+                callee=None,
                 target=_target(pc, insn),
             )
         )
         pc += 2 if wide else 1
+    names.resolve([out[i].insn for i in calls], symbols)
+    for i in calls:
+        x = out[i]
+        out[i] = x._replace(text=format_insn(x.insn, None, names), callee=names.callee(x.insn))
     return out
