@@ -4,79 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import click
 
 from .. import __version__
-from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 from ..bpf.info import ObjectError
+from .options import (
+    bpf_dir_option,
+    emit_json,
+    host_root_option,
+    json_option,
+    kernel_errors,
+)
+from .prog_commands import dump_command, run_command
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 ABOUT = (
     "phydev (dev-agent for Python) lets you debug a host's eBPF programs, maps and links:\n"
     "a CLI, a GraphQL API for the explorer web UI, and a Prometheus exporter."
 )
-
-
-@contextmanager
-def kernel_errors() -> Iterator[None]:
-    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except PermissionDenied:
-        click.echo(f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}", err=True)
-        sys.exit(1)
-    except BPFError as exc:
-        click.echo(f"phydev: {exc}", err=True)
-        sys.exit(1)
-
-
-def fail(message: str) -> NoReturn:
-    """One `phydev: ...` line on stderr and exit status 1, as for kernel errors."""
-    click.echo(f"phydev: {message}", err=True)
-    sys.exit(1)
-
-
-def bpf_dir_option(func: F) -> F:
-    return click.option(
-        "--bpf_dir",
-        "--bpf-dir",
-        "bpf_dir",
-        envvar="BPF_DIR",
-        default="/sys/fs/bpf",
-        show_default=True,
-        help="bpffs directory searched for pinned objects (env BPF_DIR).",
-    )(func)
-
-
-def host_root_option(func: F) -> F:
-    return click.option(
-        "--host-root",
-        envvar="DEVAGENT_HOST_ROOT",
-        default="/",
-        show_default=True,
-        type=click.Path(exists=True, file_okay=False),
-        help="Where the host's root directory is (env DEVAGENT_HOST_ROOT): container "
-        "runtimes' state is read under it to name the Kubernetes pods of owning processes. "
-        "Set it when the agent runs in a container with the host's / mounted elsewhere.",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON array instead of a table."
-    )(func)
-
-
-def emit_json(value: object) -> None:
-    import orjson
-
-    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,6 +48,10 @@ def inspect() -> None:
 @inspect.group()
 def progs() -> None:
     """Loaded eBPF programs."""
+
+
+progs.add_command(dump_command, "dump")
+progs.add_command(run_command, "run")
 
 
 @inspect.group()
@@ -207,66 +160,6 @@ def progs_show(prog_id: int, bpf_dir: str, host_root: str, as_json: bool) -> Non
     """Everything about one program: kernel info, full name, metadata, maps, links, pins and
     owning processes (with their cgroup, systemd unit, container and pod)."""
     show_details("program", prog_id, bpf_dir, host_root, as_json)
-
-
-@progs.command("dump")
-@click.argument("prog_id", type=int, metavar="ID")
-@click.argument(
-    "kind", type=click.Choice(["xlated", "jited"], case_sensitive=False), default="xlated"
-)
-@click.option("--opcodes", is_flag=True, help="Also print the bytes of each instruction.")
-@click.option("--linum", is_flag=True, help="Add file, line and column to the source lines.")
-@json_option
-def progs_dump(prog_id: int, kind: str, opcodes: bool, linum: bool, as_json: bool) -> None:
-    """A program's instructions: xlated (what the verifier let run, as bpftool prints it)
-    or jited (the machine code, disassembled with capstone)."""
-    from ..bpf.jited import JitUnavailable
-    from .insn_dump import dump_program
-
-    with kernel_errors():
-        try:
-            out = dump_program(prog_id, kind.lower(), as_json=as_json, opcodes=opcodes, linum=linum)
-        except JitUnavailable as exc:
-            fail(str(exc))
-    sys.stdout.buffer.write(out)
-
-
-@progs.command("run")
-@click.argument("prog_id", type=int, metavar="ID")
-@click.option(
-    "--data-in",
-    "data_in",
-    type=click.File("rb"),
-    required=True,
-    help="The packet to run the program on (a file of raw bytes; - for stdin).",
-)
-@click.option(
-    "--repeat",
-    type=click.IntRange(1, 1_000_000),
-    default=1,
-    show_default=True,
-    help="Run it this many times; the duration is the average.",
-)
-@json_option
-def progs_run(prog_id: int, data_in: Any, repeat: int, as_json: bool) -> None:
-    """Run a program on a packet with BPF_PROG_TEST_RUN (as bpftool prog run does): its
-    return value, the packet it leaves and the average run time. The run may write to the
-    program's maps. With --json: {"retval", "durationNs", "dataOut" (hex)}."""
-    from ..bpf.replay import ReplayError, replay
-
-    with kernel_errors():
-        try:
-            result = replay(prog_id, data_in.read(), repeat)
-        except ReplayError as exc:
-            fail(str(exc))
-    out = {"retval": result.retval, "durationNs": result.duration_ns,
-           "dataOut": result.data_out.hex()}  # fmt: skip
-    if as_json:
-        emit_json(out)
-    else:
-        from .details import details_text
-
-        click.echo(details_text(out), nl=False)
 
 
 @maps.command("show")
