@@ -98,6 +98,18 @@ def run_phydev(
     )
 
 
+def without_package(name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for a subprocess in which `import NAME` fails: a package of that name whose
+    import raises ImportError comes first on PYTHONPATH (to test an optional dependency's
+    absence without uninstalling it)."""
+    fake = tmp_path / name
+    fake.mkdir()
+    (fake / "__init__.py").write_text(f"raise ImportError('{name} hidden by the test')\n")
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    }
+
+
 def compile_bpf(source: Path, out_dir: Path, *cflags: str) -> Path:
     """clang -O2 -g -target bpf (plus `cflags`): the object carries BTF for map keys and
     values."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import InspectFixture, PhydevServer, bpftool_json
+from tests.conftest import InspectFixture, PhydevServer, bpftool_json, without_package
 from tests.e2e.test_graphql_server import data, post
 
 
@@ -100,12 +100,8 @@ def test_unknown_program_and_missing_capstone_are_clear_errors(
     body = gql(agent, INSTRUCTIONS, id=999_999_999)
     assert "not found" in body["errors"][0]["message"]
     assert "Traceback" not in agent.output()  # a client's mistake is not a server fault
-    fake = tmp_path / "capstone"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('capstone hidden by the test')\n")
-    server = PhydevServer(
-        bpf_dir=str(inspect_fixture.mount.path), env={"PYTHONPATH": str(tmp_path)}
-    )
+    env = without_package("capstone", tmp_path)
+    server = PhydevServer(bpf_dir=str(inspect_fixture.mount.path), env=env)
     try:
         server.wait_ready()
         prog_id = inspect_fixture.prog_id("inspect_tc")

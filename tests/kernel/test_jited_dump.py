@@ -9,7 +9,6 @@ kallsyms are the oracle for functions and their names.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from devagent.bpf.jited import JitedInsn, disassemble_jited, function_bounds
 from devagent.bpf.kallsyms import KernelSymbols
 from devagent.bpf.prog_code import ProgramCode, get_program_code
-from tests.conftest import InspectFixture, PacketFixture, run_phydev
+from tests.conftest import InspectFixture, PacketFixture, run_phydev, without_package
 
 pytestmark = pytest.mark.skipif(
     platform.machine() != "x86_64", reason="the objdump comparison is written for x86-64"
@@ -133,10 +132,7 @@ def test_without_capstone_the_command_says_what_to_install(
 ) -> None:
     """capstone is optional: hide it (a package on PYTHONPATH whose import fails) and the
     jited dump names the missing piece, while xlated still works."""
-    fake = tmp_path / "capstone"
-    fake.mkdir()
-    (fake / "__init__.py").write_text("raise ImportError('capstone hidden by the test')\n")
-    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = without_package("capstone", tmp_path)
     prog_id = str(inspect_fixture.prog_id("inspect_tc"))
     result = run_phydev("inspect", "progs", "dump", prog_id, "jited", check=False, env=env)
     assert result.returncode == 1
