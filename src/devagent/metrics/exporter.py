@@ -32,6 +32,7 @@ from .families import (
     contract_families,
     map_families,
     non_empty,
+    owner_families,
     program_families,
 )
 from .map_export import MapEntryExporter
@@ -55,6 +56,7 @@ class DevAgentCollector:
         )
         self._stats_enabled = stats_enabled or RunStatsProbe()
         self._budget = settings.map_entries_budget
+        self._owner_labels = settings.metrics_owner_labels
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not walk the kernel."""
@@ -71,6 +73,7 @@ class DevAgentCollector:
                     *contract_families(snap, exports),
                     *program_families(snap, self._stats_enabled()),
                     *map_families(snap, exports, map_memlocks(snap), map_fill(snap, self._budget)),
+                    *(owner_families(snap) if self._owner_labels else []),
                 ]
             )
         )

@@ -139,6 +139,42 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
     return [enabled, info, *families]
 
 
+OWNER_LABELS = [
+    "comm", "cgroup", "systemd_unit", "container_id", "container_runtime", "pod_uid", "pod_name",
+    "pod_namespace",
+]  # fmt: skip
+
+
+def owner_families(snap: Snapshot) -> list[Metric]:
+    """`--metrics-owner-labels`: devagent_ebpf_prog_owner_info, one series per program and
+    distinct place its owning processes run (pids are left out: they would make a new series
+    at every restart). Join it on `id` to label any per-program metric by pod or container:
+    `devagent_ebpf_prog_runs_total * on(id) group_left(pod_name) devagent_ebpf_prog_owner_info`
+    (where a program has several owners, aggregate the info first)."""
+    info = ColumnFamily(
+        "devagent_ebpf_prog_owner",
+        "Where a process holding an eBPF program runs: its command, cgroup, systemd unit, "
+        "container and Kubernetes pod (empty when not applicable)",
+        "info",
+        [*PROG_LABELS, *OWNER_LABELS],
+    )
+    for prog_id in sorted(snap.programs):
+        prog = snap.programs[prog_id]
+        seen: set[tuple[str, ...]] = set()
+        for owner in snap.owners("program", prog_id):
+            w = snap.workload(owner.pid)
+            c, pod = w.container, w.pod
+            values = (
+                owner.comm, w.cgroup or "", w.systemd_unit or "", c.id if c else "",
+                c.runtime if c else "", pod.uid if pod else "", (pod.name or "") if pod else "",
+                (pod.namespace or "") if pod else "",
+            )  # fmt: skip
+            if values not in seen:
+                seen.add(values)
+                info.add((*_prog_labels(prog), *values), 1)
+    return [info]
+
+
 # (family type, name, HELP, value) of the per-program additions: each written once.
 _PROG_NUMBERS: tuple[tuple[str, str, str, Callable[[ProgramInfo], float]], ...] = (
     ("gauge", "devagent_ebpf_prog_load_timestamp_seconds",

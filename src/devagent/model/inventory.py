@@ -25,6 +25,7 @@ from ..bpf.info import MapInfo
 from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import scan_pins
+from .identity import ProgramIdentities
 from .snapshot import (
     Infos,
     Snapshot,
@@ -34,6 +35,7 @@ from .snapshot import (
     split_errors,
     take_snapshot,
 )
+from .workloads import WorkloadResolver
 
 __all__ = ["Inventory", "Snapshot", "take_snapshot"]
 
@@ -98,8 +100,12 @@ class Inventory:
         max_age: float = 1.0,
         max_cached_maps: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        host_root: str = "/",
     ) -> None:
         self.bpf_dir = bpf_dir
+        self.host_root = host_root
+        # Full names and metadata, kept per loaded program across snapshots (model.identity).
+        self.identities = ProgramIdentities()
         self.max_age = max_age
         self.max_cached_maps = max_cached_maps
         self._clock = clock
@@ -146,7 +152,12 @@ class Inventory:
         with self._lock:
             snap = self._snapshot
             if snap is None or self._clock() - snap.taken_at >= self.max_age:
-                snap = self._snapshot = Snapshot(self._sources(), self._clock())
+                snap = self._snapshot = Snapshot(
+                    self._sources(),
+                    self._clock(),
+                    identities=self.identities,
+                    workloads=WorkloadResolver(self.host_root),
+                )
             return snap
 
     def invalidate(self) -> None:

@@ -88,7 +88,9 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
-    inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
+    inventory = inventory or Inventory(
+        settings.bpf_dir, max_age=settings.cache_max_age, host_root=settings.host_root
+    )
     sampler = sampler or make_sampler(settings)
     services = Services(settings, inventory, sampler)
     trimmer = IdleTrimmer()  # an idle server gives back what its last requests freed
