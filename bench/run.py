@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Summary, time_calls, time_processes
-from bench.objects import filled_hash, many_programs, raise_fd_limit
+from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
+from bench.poll import bench_big, bench_small
 from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
 from bench.ui import bench_ui
 from devagent.bpf.objects import map_info
@@ -98,6 +99,56 @@ def bench_cli_list(repeat: int) -> list[Row]:
         ("peak RSS `phydev inspect progs list`", ours_rss.fmt("MiB", 1 / 1024, 1)),
         ("peak RSS `bpftool prog show`", tool_rss.fmt("MiB", 1 / 1024, 1)),
         ("peak RSS `python3 -c pass`", floor_rss.fmt("MiB", 1 / 1024, 1)),
+    ]
+
+
+def bench_insns(repeat: int) -> list[Row]:
+    """Instruction dumps of a program of several thousand instructions: phydev vs bpftool
+    (whole processes), and the decoding alone in-process (p50/p99)."""
+    from devagent.bpf.kallsyms import KernelSymbols
+    from devagent.bpf.objects import program_info
+    from devagent.bpf.prog_code import get_program_code
+    from devagent.bpf.xlated import disassemble
+
+    fd = big_program()
+    info = program_info(fd)
+    pid = str(info.id)
+    n = f"{info.xlated_size // 8:,} instructions"
+    ours, ours_rss = time_processes([PHYDEV, "inspect", "progs", "dump", pid], repeat)
+    tool, tool_rss = time_processes(["bpftool", "prog", "dump", "xlated", "id", pid], repeat)
+    ours_j, _ = time_processes([PHYDEV, "inspect", "progs", "dump", pid, "--json"], repeat)
+    tool_j, _ = time_processes(["bpftool", "-j", "prog", "dump", "xlated", "id", pid], repeat)
+    jited, jited_rss = time_processes([PHYDEV, "inspect", "progs", "dump", pid, "jited"], repeat)
+    kallsyms = time_calls(KernelSymbols, repeat)
+    code = get_program_code(info.id)
+    symbols = KernelSymbols()
+    p50, p99 = latencies(lambda: disassemble(code, symbols), 100)
+    fd.close()
+    return [
+        (f"`phydev inspect progs dump` ({n}, text)", ours.fmt()),
+        ("`bpftool prog dump xlated`", tool.fmt()),
+        ("phydev / bpftool (text)", ratio(ours, tool)),
+        ("`phydev inspect progs dump --json`", ours_j.fmt()),
+        ("`bpftool -j prog dump xlated`", tool_j.fmt()),
+        ("phydev / bpftool (JSON)", ratio(ours_j, tool_j)),
+        (
+            f"`phydev inspect progs dump jited` ({info.jited_size:,} bytes; bpftool: no libbfd)",
+            jited.fmt(),
+        ),
+        (
+            "decoding alone, in-process (kallsyms already read), 100 runs: p50",
+            f"{p50 * 1e3:.1f} ms",
+        ),
+        (
+            "decoding alone, in-process (kallsyms already read), 100 runs: p99",
+            f"{p99 * 1e3:.1f} ms",
+        ),
+        ("reading /proc/kallsyms once (both tools do, to name calls)", kallsyms.fmt("ms", 1e3, 1)),
+        (
+            "peak RSS phydev text / jited",
+            f"{ours_rss.fmt('MiB', 1 / 1024, 1)} / {jited_rss.fmt('MiB', 1 / 1024, 1)}",
+        ),
+        ("peak RSS bpftool", tool_rss.fmt("MiB", 1 / 1024, 1)),
     ]
 
 
@@ -331,9 +382,18 @@ def main() -> None:
     sections["Whole-map dump as JSON (target: ≥ 3× faster than bpftool)"] = bench_dump(
         1_000_000 // scale, False, args.repeat
     ) + bench_dump(100_000 // scale, True, args.repeat)
+    print("instruction dump benchmarks ...", file=sys.stderr)
+    sections["Program instruction dumps"] = bench_insns(args.repeat)
+    polls = 20 // (2 if args.quick else 1)
+    print("UI polls with few objects ...", file=sys.stderr)
+    ui_polls = bench_small(polls)
     print("loading programs and maps ...", file=sys.stderr)
     programs = 1000 // scale
     fds = many_programs(programs)
+    print("UI polls with many objects ...", file=sys.stderr)
+    sections["UI polls on a fresh snapshot, and server memory (the case the explorer meets)"] = (
+        ui_polls + bench_big(programs, polls)
+    )
     sections[f"CLI listing with {programs} programs loaded"] = bench_cli_list(args.repeat)
     print("live view benchmarks ...", file=sys.stderr)
     sections[f"Live view: `phydev top` and rates ({programs} programs loaded)"] = bench_live(

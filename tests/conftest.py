@@ -102,8 +102,21 @@ def run_phydev(
     )
 
 
-def compile_bpf(source: Path, out_dir: Path) -> Path:
-    """clang -O2 -g -target bpf: the object carries BTF for map keys and values."""
+def without_package(name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for a subprocess in which `import NAME` fails: a package of that name whose
+    import raises ImportError comes first on PYTHONPATH (to test an optional dependency's
+    absence without uninstalling it)."""
+    fake = tmp_path / name
+    fake.mkdir()
+    (fake / "__init__.py").write_text(f"raise ImportError('{name} hidden by the test')\n")
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    }
+
+
+def compile_bpf(source: Path, out_dir: Path, *cflags: str) -> Path:
+    """clang -O2 -g -target bpf (plus `cflags`): the object carries BTF for map keys and
+    values."""
     obj = out_dir / (source.name.removesuffix(".c") + ".o")
     arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
     subprocess.run(
@@ -113,6 +126,7 @@ def compile_bpf(source: Path, out_dir: Path) -> Path:
             "-g",
             "-target",
             "bpf",
+            *cflags,
             f"-I{arch_inc}",
             "-c",
             str(source),
@@ -302,6 +316,35 @@ def packet_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[Packet
     finally:
         if sock is not None:
             sock.close()
+        mount.close()
+
+
+@dataclass
+class InspectFixture:
+    """inspect.bpf.c loaded in a private bpffs: programs of six types with subprograms, a
+    loop, atomics, map-in-map, a tail call, global variables and bpf_metadata_* variables."""
+
+    obj: LoadedObject
+    mount: BpffsMount
+
+    def prog_id(self, name: str) -> int:
+        return self.obj.prog_ids[name]
+
+
+@pytest.fixture(scope="session")
+def inspect_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[InspectFixture]:
+    require_kernel()
+    obj_file = compile_bpf(BPF_SRC / "inspect.bpf.c", build_dir, "-mcpu=v3")
+    mount = BpffsMount()
+    try:
+        obj = load_object(obj_file, mount, "inspect")
+        subprocess.run(
+            ["bpftool", "map", "update", "pinned", obj.map_pin("jumps"), "key", "0", "0", "0",
+             "0", "value", "pinned", obj.prog_pin("inspect_tail")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield InspectFixture(obj, mount)
+    finally:
         mount.close()
 
 

@@ -35,6 +35,7 @@ from tests.conftest import (
     kernel_map_entries,
     require_kernel,
 )
+from tests.e2e.conftest import Placed
 
 PROMETHEUS = "/usr/bin/prometheus"
 DASHBOARD = ROOT / "dashboards" / "grafana-devagent.json"
@@ -76,9 +77,12 @@ class Prometheus:
 
 
 @pytest.fixture(scope="module")
-def agent(frozen_counters: FrozenCounters) -> Iterator[PhydevServer]:
+def agent(
+    frozen_counters: FrozenCounters, placed: tuple[int, list[Placed], Path]
+) -> Iterator[PhydevServer]:
     flows = frozen_counters.obj.map_ids["flows"]
     server = PhydevServer("--etm", "-:AT_:string", "--etm", f"{flows}-{flows}:^flows$:BTF",
+                          "--metrics-owner-labels", "--host-root", str(placed[2]),
                           bpf_dir=str(frozen_counters.mount.path))  # fmt: skip
     try:
         server.wait_ready()
@@ -260,3 +264,21 @@ def test_dashboard_fill_cpu_events_memlock_panels(
     memlock = panels["Map memory (memlock) per node"]["targets"][0]["expr"]
     total = prometheus.series(memlock.replace("$instance", ".*"))
     assert len(total) == 1 and float(total[0]["value"][1]) > 0
+
+
+def test_owner_info_joins_per_program_series_by_pod(
+    prometheus: Prometheus, placed: tuple[int, list[Placed], Path]
+) -> None:
+    """The README's join: one series per program and pod its owners run in, carrying the
+    program's name from the per-program metric (--metrics-owner-labels)."""
+    prog_id, procs, _ = placed
+    join = (
+        "max by (id, pod_namespace, pod_name) (devagent_ebpf_prog_owner_info) "
+        "* on(id) group_left(name) devagent_ebpf_prog_runs_total"
+    )
+    pods = {(p.pod["namespace"] or "", p.pod["name"] or "") for p in procs if p.pod}
+    result = prometheus.wait_for(f'{join} and on(id) devagent_ebpf_prog_info{{id="{prog_id}"}}',
+                                 len(pods))  # fmt: skip
+    got = {(s["metric"].get("pod_namespace", ""), s["metric"].get("pod_name", "")) for s in result}
+    assert pods <= got
+    assert {s["metric"]["name"] for s in result} == {"inspect_tc"}

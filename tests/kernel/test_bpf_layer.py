@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devagent.bpf import btf_objects, handles, objects, pins, procfs, stats, tasks
+from devagent.bpf import btf_objects, handles, map_types, objects, pins, procfs, stats, tasks
 from devagent.bpf import maps as bpfmaps
 from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
 from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
@@ -154,11 +154,11 @@ def test_per_cpu_update_writes_each_slot(kernel: None) -> None:
 def test_unlistable_map_types_say_so(packet_fixture: PacketFixture) -> None:
     for name, type_name in (("events", "RingBuf"), ("lens_queue", "Queue")):
         with MapHandle.open(packet_fixture.obj.map_ids[name]) as handle:
-            assert not bpfmaps.is_lookup_supported(handle.info.type)
+            assert not map_types.is_lookup_supported(handle.info.type)
             with pytest.raises(NotSupported, match=f"{type_name} maps cannot be listed"):
                 handle.read_all()
-    assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["LPMTrie"])
-    assert bpfmaps.is_lookup_supported(MAP_TYPE_IDS["ArrayOfMaps"])
+    assert map_types.is_lookup_supported(MAP_TYPE_IDS["LPMTrie"])
+    assert map_types.is_lookup_supported(MAP_TYPE_IDS["ArrayOfMaps"])
 
 
 def test_socket_maps_read_back_cookies_and_say_why_they_cannot(kernel: None) -> None:
@@ -168,7 +168,7 @@ def test_socket_maps_read_back_cookies_and_say_why_they_cannot(kernel: None) -> 
     with a, b, create_map(MAP_TYPE_IDS["SockMap"], 4, 8, 4, name="t_sock8") as fd:
         handle = MapHandle(fd, objects.map_info(fd))
         handle.update(struct.pack("<I", 2), struct.pack("<Q", a.fileno()))
-        assert bpfmaps.can_list(handle.info)
+        assert map_types.can_list(handle.info)
         dump = handle.read_all()
         assert list(dump.items()) == [
             (struct.pack("<I", 2), a.getsockopt(socket.SOL_SOCKET, 57, 8))
@@ -176,7 +176,7 @@ def test_socket_maps_read_back_cookies_and_say_why_they_cannot(kernel: None) -> 
     for type_name in ("SockMap", "SockHash", "ReusePortSockArray"):
         with create_map(MAP_TYPE_IDS[type_name], 4, 4, 4, name="t_sock4") as fd:
             handle = MapHandle(fd, objects.map_info(fd))
-            assert not bpfmaps.can_list(handle.info)
+            assert not map_types.can_list(handle.info)
             with pytest.raises(NotSupported, match="values are 4 bytes, so the kernel refuses"):
                 handle.read_all()
             result = run_phydev("inspect", "maps", "dump", str(handle.info.id), check=False)

@@ -146,3 +146,43 @@ def test_metrics_export_fill_and_the_skipped_count(fill_maps: dict[str, Fd]) -> 
     assert tight["devagent_ebpf_map_entries"][labels("mf_array")] == 5
     assert labels("mf_big") not in tight["devagent_ebpf_map_entries"]  # skipped, not guessed
     assert tight["devagent_ebpf_map_entries_skipped"][()] >= len(SPECS) - 1
+
+
+def test_static_memlock_is_read_once_and_growing_memlock_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Preallocated maps' memory is fixed at creation (the Inventory reads it once); a hash
+    without preallocation grows with its entries and is read for every snapshot."""
+    import devagent.bpf.objects as objects
+    from devagent.bpf.map_types import memlock_is_static
+
+    require_kernel()
+    fixed = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 64, name="mf_fixed")
+    growing = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 64, name="mf_growing", flags=1)
+    reads: list[int] = []
+    real = objects.map_memlock
+
+    def counting(map_id: int) -> int | None:
+        reads.append(map_id)
+        return real(map_id)
+
+    monkeypatch.setattr(objects, "map_memlock", counting)
+    try:
+        fixed_id, growing_id = map_info(fixed).id, map_info(growing).id
+        assert memlock_is_static(map_info(fixed)) and not memlock_is_static(map_info(growing))
+        inventory = Inventory(max_age=0)
+        first = inventory.snapshot().memlocks
+        grow = MapHandle(growing, map_info(growing))
+        for i in range(30):
+            grow.update(struct.pack("<I", i), bytes(8))
+        reads.clear()
+        second = inventory.snapshot().memlocks
+        assert fixed_id not in reads and growing_id in reads
+        assert second[fixed_id] == first[fixed_id]
+        assert second[growing_id] > first[growing_id]
+        for map_id in (fixed_id, growing_id):
+            shown = bpftool_json("map", "show", "id", str(map_id))
+            assert isinstance(shown, dict) and second[map_id] == shown["bytes_memlock"]
+    finally:
+        fixed.close()
+        growing.close()

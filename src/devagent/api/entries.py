@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..bpf.info import MapInfo
-from ..bpf.maps import MapDump, can_list, is_always_full
+from ..bpf.map_types import can_list, is_always_full
+from ..bpf.maps import MapDump
 from ..model.codec import CodecError, Format, format_bytes, parse_text, sort_order
 from ..model.inventory import Inventory
 from ..model.memory import later, release_free_memory

@@ -187,7 +187,7 @@ class FastPath:
         schema: GraphQLSchema,
         rules: Sequence[type[ASTValidationRule]],
         *,
-        max_plans: int = 256,
+        max_plans: int = 64,
     ) -> None:
         self.schema = schema
         self.rules = list(rules)

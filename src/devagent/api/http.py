@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..bpf.errors import NotFound
+from ..bpf.jited import JitUnavailable
 from ..model.codec import CodecError
 from ..model.inventory import Inventory
 from ..model.sampler import WatchedSampler
@@ -81,7 +82,11 @@ class _ExpectedErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, (NotFound, EntriesError, CodecError, BadArgument))
+        # graphql-core hands the logger its GraphQLError; the resolver's own is inside it
+        exc = getattr(exc, "original_error", None) or exc
+        return not isinstance(
+            exc, (NotFound, EntriesError, CodecError, BadArgument, JitUnavailable)
+        )
 
 
 logging.getLogger(LOGGER).addFilter(_ExpectedErrors())

@@ -15,7 +15,8 @@ from ariadne import MutationType
 
 from ..bpf._sys import BPF_EXIST, BPF_NOEXIST
 from ..bpf.errors import AlreadyExists, BPFError, NotFound
-from ..bpf.maps import MapHandle, is_lookup_supported
+from ..bpf.map_types import is_lookup_supported
+from ..bpf.maps import MapHandle
 from ..bpf.names import MAP_TYPE_IDS
 from ..bpf.pins import pin_object
 from ..model.codec import CodecError, Format, format_bytes, parse_text
@@ -216,3 +217,52 @@ def resolve_pin_map(_: None, info: Any, id: int, path: str) -> dict[str, Any]:
         ctx.inventory.invalidate()
 
     return _result(ctx, action)
+
+
+RUNS_DISABLED = (
+    "writes are disabled: start phydev server with --allow-writes to run programs (a test run "
+    "can change the program's maps)"
+)
+
+
+def _ran(ctx: RequestContext, prog_id: int) -> None:
+    """A run moves run counts and may write to the program's maps: forget what was read."""
+    from ..bpf.objects import get_program
+
+    ctx.inventory.invalidate()
+    try:
+        map_ids = get_program(prog_id).map_ids
+    except BPFError:
+        return
+    for map_id in map_ids:
+        ctx.pager.forget(map_id)
+
+
+@mutation.field("testRun")
+def resolve_test_run(
+    _: None, info: Any, programId: int, dataIn: str, repeat: int | None = None
+) -> dict[str, Any]:
+    """BPF_PROG_TEST_RUN of a program on hex `dataIn`, `repeat` times (default 1)."""
+    from ..bpf.replay import ReplayError, replay
+
+    ctx = request_context(info)
+    if not ctx.settings.allow_writes:
+        return {"error": RUNS_DISABLED}
+    try:
+        data = bytes.fromhex(dataIn)
+    except ValueError:
+        return {"error": f"dataIn must be hex (an even number of 0-9a-f digits): {dataIn[:40]!r}"}
+    try:
+        result = replay(programId, data, 1 if repeat is None else repeat)
+    except NotFound:
+        return {"error": f"program {programId} not found"}
+    except (ReplayError, BPFError) as exc:
+        return {"error": str(exc)}
+    finally:
+        _ran(ctx, programId)
+    return {
+        "retval": result.retval,
+        "durationNs": result.duration_ns,
+        "dataOut": result.data_out.hex(),
+        "error": None,
+    }

@@ -12,11 +12,12 @@ from typing import Any
 from ariadne import EnumType, ObjectType, QueryType
 
 from ..bpf.errors import NotFound
-from ..bpf.maps import can_list
+from ..bpf.map_types import can_list
 from ..bpf.names import map_flag_names
 from ..model.map_fill import map_fill, map_memlocks
 from .context import request_context
 from .entries import EntriesError
+from .instructions import resolve_instructions
 from .link_fields import link_type
 from .nodes import (
     InfoField,
@@ -29,6 +30,7 @@ from .nodes import (
     owner_dicts,
     program_nodes,
 )
+from .owner_fields import owner_type
 from .rate_fields import RATE_BINDABLES
 from .server_info import server_query
 
@@ -149,6 +151,24 @@ def resolve_program_links(node: ProgramNode, info: Any) -> list[LinkNode]:
 @program.field("owners")
 def resolve_programowner_dicts(node: ProgramNode, info: Any) -> list[dict[str, Any]]:
     return owner_dicts(request_context(info).snapshot.owners("program", node.id))
+
+
+@program.field("fullName")
+def resolve_program_full_name(node: ProgramNode, info: Any) -> str | None:
+    if node.prog is None:
+        return None
+    return request_context(info).snapshot.full_name(node.id)
+
+
+@program.field("metadata")
+def resolve_program_metadata(node: ProgramNode, info: Any) -> list[dict[str, str]] | None:
+    if node.prog is None:
+        return None
+    kvs = request_context(info).snapshot.metadata(node.id)
+    return [{"key": kv.key, "value": kv.value} for kv in kvs]
+
+
+program.set_field("instructions", resolve_instructions)
 
 
 @program.field("tasks")
@@ -300,7 +320,17 @@ def resolve_entry_position(
 
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
+instruction_kind = EnumType("InstructionKind", {k: k for k in ("XLATED", "JITED")})
 
 BINDABLES = [
-    query, program, map_type, link_type, entry_format, id_type, *RATE_BINDABLES, server_query
-]  # fmt: skip
+    query,
+    program,
+    map_type,
+    link_type,
+    owner_type,
+    entry_format,
+    id_type,
+    instruction_kind,
+    *RATE_BINDABLES,
+    server_query,
+]

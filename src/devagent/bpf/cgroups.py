@@ -41,3 +41,34 @@ def cgroup_paths(wanted: set[int], root: str | None = None) -> dict[int, str]:
             found[st.st_ino] = path
         todo.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
     return found
+
+
+def process_cgroup(pid: int) -> str | None:
+    """The cgroup a process runs in, as /proc/PID/cgroup names it (relative to the hierarchy's
+    root, e.g. `/system.slice/docker-<id>.scope`); None if the process is gone.
+
+    The cgroup v2 line (`0::`) is preferred. On hybrid and v1-only systems a container runtime
+    may have placed the process only in v1 hierarchies, so where the v2 path is the root, the
+    systemd (`name=systemd`) path or the first other non-root v1 path is taken instead.
+    """
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    unified: str | None = None
+    named: str | None = None
+    other: str | None = None
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers:
+            unified = path
+        elif controllers == "name=systemd":
+            named = path
+        elif other is None and path not in ("", "/"):
+            other = path
+    for found in (unified, named, other):
+        if found and found != "/":
+            return found
+    return unified or named or "/"

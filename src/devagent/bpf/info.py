@@ -3,20 +3,22 @@
 Plain data with no kernel access, so every module (and every layer above) can name these
 types without importing the code that reads them. Programs and maps, of which a walk reads
 thousands, are NamedTuples: building one costs ~0.7 us where a 23-field frozen dataclass
-cost ~10 us (its __init__ sets every field through object.__setattr__).
+cost ~10 us (its __init__ sets every field through object.__setattr__), and this module
+imports neither dataclasses (which imports inspect) nor datetime: `phydev inspect ... list`
+pays for its imports on every start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
 
 
-@dataclass(frozen=True)
-class ObjectError:
+class ObjectError(NamedTuple):
     """An object listed by id that could not be opened or read (e.g. it was just unloaded)."""
 
     id: int
@@ -62,6 +64,8 @@ class ProgramInfo(NamedTuple):
     @property
     def loaded_at(self) -> datetime:
         """When the program was loaded (UTC)."""
+        from datetime import datetime, timezone  # not on every listing's import path
+
         return datetime.fromtimestamp(self.loaded_at_ns / 1e9, tz=timezone.utc)
 
 
@@ -94,22 +98,20 @@ class MapInfo(NamedTuple):
         return self.type in PER_CPU_MAP_TYPES
 
 
-@dataclass(frozen=True)
-class LinkInfo:
+class LinkInfo(NamedTuple):
     """A link (struct bpf_link_info); `details` holds the per-type attach information."""
 
     id: int
     type: int
     prog_id: int
-    details: dict[str, object] = field(default_factory=dict)
+    details: dict[str, object]
 
     @property
     def type_name(self) -> str:
         return link_type_name(self.type)
 
 
-@dataclass(frozen=True)
-class BtfObjectInfo:
+class BtfObjectInfo(NamedTuple):
     """A BTF object (struct bpf_btf_info)."""
 
     id: int

@@ -6,7 +6,6 @@ Keys follow bpftool's JSON (`bpftool -j link show`) so the two can be compared d
 from __future__ import annotations
 
 import ctypes
-import socket
 import struct
 
 from . import _sys
@@ -39,6 +38,8 @@ _LE = struct.pack("=I", 1)[0] == 1
 
 def ifname(ifindex: int) -> str | None:
     """Interface name for an ifindex in our network namespace, None if unknown."""
+    import socket  # here: importing it costs every `phydev inspect` ~5 ms, few links need it
+
     try:
         return socket.if_indextoname(ifindex)
     except OSError:

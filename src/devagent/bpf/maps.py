@@ -16,15 +16,8 @@ from ._sys import BPF_ANY, Cmd
 from .errors import BPFError, InvalidArgument, NotFound, NotSupported
 from .handles import Fd, open_map
 from .info import MapInfo
+from .map_types import is_always_full, listing_refusal
 from .objects import map_info
-
-# Map types whose entries user space cannot list (no keys, or keys that are fds / sockets
-# of the caller): PerfEventArray, XSKMap, Queue, Stack, SkStorage, RingBuf, InodeStorage,
-# TaskStorage, BloomFilter, UserRingbuf, CgroupStorage (cgrp local storage), Arena.
-_UNLISTABLE_TYPES = frozenset({0, 4, 17, 22, 23, 24, 27, 28, 29, 30, 31, 32, 33})
-
-# Array-like maps: every index from 0 to max_entries-1 always holds a value.
-_ALWAYS_FULL_TYPES = frozenset({2, 6})
 
 # Entries asked of one BPF_MAP_LOOKUP_BATCH call. The kernel's time per entry is the same from
 # 1k to 128k; 16k keeps a streamed dump's text per batch small: a 1M-entry dump peaks at
@@ -43,38 +36,6 @@ def possible_cpus() -> int:
         lo, _, hi = part.partition("-")
         count += (int(hi) if hi else int(lo)) - int(lo) + 1
     return count
-
-
-def is_lookup_supported(map_type: int) -> bool:
-    """True for the map types whose entries can be enumerated and read from user space."""
-    return map_type not in _UNLISTABLE_TYPES
-
-
-# SockMap, SockHash, ReusePortSockArray: user space reads an entry as its socket's 8-byte
-# cookie, and the kernel answers ENOSPC for any other value size (a map made with 4-byte
-# values, for socket fds, can be written but never read).
-_COOKIE_TYPES = frozenset({15, 18, 20})
-
-
-def listing_refusal(info: MapInfo) -> str | None:
-    """Why the kernel will not hand this map's entries to user space, or None if it will."""
-    if not is_lookup_supported(info.type):
-        return f"{info.type_name} maps cannot be listed"
-    if info.type in _COOKIE_TYPES and info.value_size != 8:
-        return (
-            f"{info.type_name} entries read back as 8-byte socket cookies; this map's values "
-            f"are {info.value_size} bytes, so the kernel refuses to read them"
-        )
-    return None
-
-
-def can_list(info: MapInfo) -> bool:
-    return listing_refusal(info) is None
-
-
-def is_always_full(info: MapInfo) -> bool:
-    """Array and per-CPU array maps hold a value at every index below max_entries."""
-    return info.type in _ALWAYS_FULL_TYPES
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass, field
 
 from . import _sys
 from ._sys import Cmd
@@ -33,14 +32,23 @@ def open_pinned(path: str, *, read_only: bool = False) -> Fd:
     return Fd(_sys.bpf(Cmd.OBJ_GET, attr, what=f"pinned object {path}"))
 
 
-@dataclass
 class PinIndex:
-    """Pin paths found under a bpffs directory, by object kind and id."""
+    """Pin paths found under a bpffs directory, by object kind and id. (A plain class: the
+    listings import this module on every start, and dataclasses would import inspect.)"""
 
-    root: str
-    programs: dict[int, list[str]] = field(default_factory=dict)
-    maps: dict[int, list[str]] = field(default_factory=dict)
-    links: dict[int, list[str]] = field(default_factory=dict)
+    __slots__ = ("links", "maps", "programs", "root")
+
+    def __init__(
+        self,
+        root: str,
+        programs: dict[int, list[str]] | None = None,
+        maps: dict[int, list[str]] | None = None,
+        links: dict[int, list[str]] | None = None,
+    ) -> None:
+        self.root = root
+        self.programs: dict[int, list[str]] = programs or {}
+        self.maps: dict[int, list[str]] = maps or {}
+        self.links: dict[int, list[str]] = links or {}
 
     def of(self, kind: str) -> dict[int, list[str]]:
         return {"program": self.programs, "map": self.maps, "link": self.links}[kind]

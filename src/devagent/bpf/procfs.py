@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FD_KINDS = {
     "anon_inode:bpf-prog": "program",
@@ -20,8 +20,7 @@ FD_KINDS = {
 ID_FIELDS = {"program": "prog_id", "map": "map_id", "link": "link_id"}
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """A process holding an fd to a bpf object."""
 
     pid: int

@@ -4,60 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import click
 
 from .. import __version__
-from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 from ..bpf.info import ObjectError
+from .options import (
+    bpf_dir_option,
+    emit_json,
+    host_root_option,
+    json_option,
+    kernel_errors,
+)
+from .prog_commands import dump_command, run_command
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 ABOUT = (
     "phydev (dev-agent for Python) lets you debug a host's eBPF programs, maps and links:\n"
     "a CLI, a GraphQL API for the explorer web UI, and a Prometheus exporter."
 )
-
-
-@contextmanager
-def kernel_errors() -> Iterator[None]:
-    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except PermissionDenied:
-        click.echo(f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}", err=True)
-        sys.exit(1)
-    except BPFError as exc:
-        click.echo(f"phydev: {exc}", err=True)
-        sys.exit(1)
-
-
-def bpf_dir_option(func: F) -> F:
-    return click.option(
-        "--bpf_dir",
-        "--bpf-dir",
-        "bpf_dir",
-        envvar="BPF_DIR",
-        default="/sys/fs/bpf",
-        show_default=True,
-        help="bpffs directory searched for pinned objects (env BPF_DIR).",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON array instead of a table."
-    )(func)
-
-
-def emit_json(value: object) -> None:
-    import orjson
-
-    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,6 +48,10 @@ def inspect() -> None:
 @inspect.group()
 def progs() -> None:
     """Loaded eBPF programs."""
+
+
+progs.add_command(dump_command, "dump")
+progs.add_command(run_command, "run")
 
 
 @inspect.group()
@@ -158,20 +130,21 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
 @links.command("show")
 @click.argument("link_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
+def links_show(link_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Everything about one link: attach details, cgroup path, program, pins and owners."""
-    show_details("link", link_id, bpf_dir, as_json)
+    show_details("link", link_id, bpf_dir, host_root, as_json)
 
 
-def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
+def show_details(kind: str, obj_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Print the details of one program, map or link, text or JSON; unknown ids exit 1."""
     from ..model.snapshot import take_snapshot
     from .details import details_text, link_details, map_details, program_details
 
     builder = {"program": program_details, "map": map_details, "link": link_details}[kind]
     with kernel_errors():
-        details = builder(take_snapshot(bpf_dir), obj_id)
+        details = builder(take_snapshot(bpf_dir, host_root=host_root), obj_id)
     if as_json:
         emit_json(details)
     else:
@@ -181,19 +154,22 @@ def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
 @progs.command("show")
 @click.argument("prog_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
-    """Everything about one program: kernel info, maps, links, pins and owning processes."""
-    show_details("program", prog_id, bpf_dir, as_json)
+def progs_show(prog_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
+    """Everything about one program: kernel info, full name, metadata, maps, links, pins and
+    owning processes (with their cgroup, systemd unit, container and pod)."""
+    show_details("program", prog_id, bpf_dir, host_root, as_json)
 
 
 @maps.command("show")
 @click.argument("map_id", type=int, metavar="ID")
 @bpf_dir_option
+@host_root_option
 @json_option
-def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
+def maps_show(map_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     """Everything about one map: kernel info, flags, BTF ids, programs, pins and owners."""
-    show_details("map", map_id, bpf_dir, as_json)
+    show_details("map", map_id, bpf_dir, host_root, as_json)
 
 
 @maps.command("dump")
@@ -303,6 +279,14 @@ def _port_from_env() -> int:
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
     "without changing the kernel.bpf_stats_enabled sysctl.",
 )
+@host_root_option
+@click.option(
+    "--metrics-owner-labels",
+    is_flag=True,
+    help="Export devagent_ebpf_prog_owner_info: one series per program and place where an "
+    "owning process runs (comm, cgroup, systemd unit, container, pod), to join with the "
+    "per-program metrics on id. Off by default (it walks /proc on every scrape).",
+)
 def server(
     bpf_dir: str,
     path_prefix: str,
@@ -315,6 +299,8 @@ def server(
     auth_token: str | None,
     cors_origin: tuple[str, ...],
     enable_stats: bool,
+    host_root: str,
+    metrics_owner_labels: bool,
 ) -> None:
     """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
 
@@ -343,6 +329,8 @@ def server(
         auth_token=auth_token or None,
         cors_origins=tuple(cors_origin),
         enable_stats=enable_stats,
+        host_root=host_root,
+        metrics_owner_labels=metrics_owner_labels,
     )
     from ..web.server import serve
 

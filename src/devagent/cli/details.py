@@ -16,7 +16,34 @@ def _brief(obj: ProgramInfo | MapInfo) -> dict[str, object]:
 
 
 def _owners(snap: Snapshot, kind: str, obj_id: int) -> list[dict[str, object]]:
-    return [{"pid": o.pid, "comm": o.comm, "fd": o.fd} for o in snap.owners(kind, obj_id)]
+    """Processes holding the object, with where they run (as GraphQL's Owner)."""
+    out: list[dict[str, object]] = []
+    for o in snap.owners(kind, obj_id):
+        w = snap.workload(o.pid)
+        c, pod = w.container, w.pod
+        out.append({
+            "pid": o.pid, "comm": o.comm, "fd": o.fd, "cgroup": w.cgroup,
+            "systemdUnit": w.systemd_unit,
+            "container": {"id": c.id, "runtime": c.runtime} if c else None,
+            "pod": {"uid": pod.uid, "name": pod.name, "namespace": pod.namespace} if pod else None,
+        })  # fmt: skip
+    return out
+
+
+def _owner_text(owner: dict[str, object]) -> str:
+    """One owner on one line: `pid=.. comm=.. fd=.. cgroup=.. unit=.. container=docker:<12
+    hex> pod=namespace/name (uid ..)`."""
+    parts = [f"{k}={owner[k]}" for k in ("pid", "comm", "fd", "cgroup") if owner.get(k)]
+    if owner.get("systemdUnit"):
+        parts.append(f"unit={owner['systemdUnit']}")
+    container = owner.get("container")
+    if isinstance(container, dict):
+        parts.append(f"container={container['runtime']}:{str(container['id'])[:12]}")
+    pod = owner.get("pod")
+    if isinstance(pod, dict):
+        name = f"{pod['namespace'] or '?'}/{pod['name'] or '?'}"
+        parts.append(f"pod={name} (uid {pod['uid']})")
+    return " ".join(parts)
 
 
 def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
@@ -26,6 +53,7 @@ def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
     out["maps"] = [_brief(m) for m in snap.maps_of_program(prog_id)]
     out["links"] = [link_json(link, snap.pins) for link in snap.links_of_program(prog_id)]
     out["owners"] = _owners(snap, "program", prog_id)
+    out["metadata"] = [{"key": kv.key, "value": kv.value} for kv in snap.metadata(prog_id)]
     return out
 
 
@@ -62,6 +90,11 @@ def _value_text(key: str, value: object) -> str:
         return "-"
     if key in ("runTime", "avgRunTime") and isinstance(value, float):
         return go_duration(round(value * 1e9))
+    if key == "owners" and isinstance(value, list):
+        return "\n".join(_owner_text(o) for o in value) or "-"
+    if key == "metadata" and isinstance(value, list):
+        # bpftool's layout: `key = value`, one per line
+        return "\n".join(f"{kv['key']} = {kv['value']}" for kv in value) or "-"
     if isinstance(value, dict):
         return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
     if isinstance(value, list):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex
+from ..bpf.prog_identity import program_full_name
 from .textfmt import go_bool, go_duration
 
 PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
@@ -32,6 +33,7 @@ def program_json(p: ProgramInfo, pins: Sequence[str] = ()) -> dict[str, object]:
     return {
         "id": p.id,
         "name": p.name,
+        "fullName": program_full_name(p),
         "type": p.type_name,
         "tag": p.tag,
         "runCount": p.run_count,

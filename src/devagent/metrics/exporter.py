@@ -26,11 +26,13 @@ from ..model.map_fill import map_fill, map_memlocks
 from ..model.memory import later, release_free_memory
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from .columns import ColumnRenderer
 from .families import (
     RunStatsProbe,
     contract_families,
     map_families,
     non_empty,
+    owner_families,
     program_families,
 )
 from .map_export import MapEntryExporter
@@ -54,6 +56,7 @@ class DevAgentCollector:
         )
         self._stats_enabled = stats_enabled or RunStatsProbe()
         self._budget = settings.map_entries_budget
+        self._owner_labels = settings.metrics_owner_labels
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not walk the kernel."""
@@ -70,6 +73,7 @@ class DevAgentCollector:
                     *contract_families(snap, exports),
                     *program_families(snap, self._stats_enabled()),
                     *map_families(snap, exports, map_memlocks(snap), map_fill(snap, self._budget)),
+                    *(owner_families(snap) if self._owner_labels else []),
                 ]
             )
         )
@@ -105,6 +109,7 @@ class MetricsExporter:
         self._last: _Rendered | None = None
         self.renders = 0  # bodies built (tests check that concurrent scrapes share one)
         self._schedule = schedule
+        self._columns = ColumnRenderer()  # probed lines, kept across scrapes
 
     def render(self, accept_header: str | None) -> tuple[bytes, str]:
         """The exposition body and its content type (OpenMetrics when the scraper asks).
@@ -118,7 +123,7 @@ class MetricsExporter:
             last = self._last
             if last is not None and last.snapshot is snap and last.content_type == content_type:
                 return last.body, content_type
-            body = render(self.collector.families(snap), encoder, content_type)
+            body = render(self.collector.families(snap), encoder, content_type, self._columns)
             self._last = _Rendered(snap, content_type, body)
             self.renders += 1
         if len(body) > _BIG_BODY or self.settings.etm_rules:

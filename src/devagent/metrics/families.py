@@ -14,17 +14,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ..bpf import procfs, stats
 from ..bpf.info import MapInfo, ProgramInfo
 from ..model.map_fill import MapFill
 from ..model.snapshot import Snapshot
+from .columns import ColumnFamily
 from .map_export import MapExport
 from .render import MapEntryValueFamily
 
@@ -32,12 +28,25 @@ PROG_LABELS = ["id", "type", "tag", "name"]
 MAP_LABELS = ["id", "name", "type"]
 
 
-def _prog_labels(p: ProgramInfo) -> list[str]:
-    return [str(p.id), p.type_name, p.tag, p.name]
+def _prog_labels(p: ProgramInfo) -> tuple[str, ...]:
+    return (str(p.id), p.type_name, p.tag, p.name)
 
 
-def _map_labels(m: MapInfo) -> list[str]:
-    return [str(m.id), m.name, m.type_name]
+def _map_labels(m: MapInfo) -> tuple[str, ...]:
+    return (str(m.id), m.name, m.type_name)
+
+
+def prog_rows(snap: Snapshot) -> list[tuple[str, ...]]:
+    """The label values of every program, in id order: one list per snapshot, shared by
+    every per-program family (their label text is then joined once)."""
+    progs = snap.programs
+    return snap.memo("metrics:prog_rows", lambda: [_prog_labels(progs[i]) for i in sorted(progs)])
+
+
+def map_rows(snap: Snapshot) -> list[tuple[str, ...]]:
+    """The label values of every map, in id order (see prog_rows)."""
+    maps = snap.maps
+    return snap.memo("metrics:map_rows", lambda: [_map_labels(maps[i]) for i in sorted(maps)])
 
 
 def _by_type(type_names: Iterable[str], name: str, doc: str) -> Metric:
@@ -71,26 +80,28 @@ class RunStatsProbe:
         return self._scan[1]
 
 
+def _gauge(name: str, doc: str, labels: Sequence[str]) -> ColumnFamily:
+    return ColumnFamily(name, doc, "gauge", labels)
+
+
 def contract_families(snap: Snapshot, exports: Sequence[MapExport]) -> list[Metric]:
     """The six gauges of CONTRACT.md section 4, exactly."""
     progs = [snap.programs[i] for i in sorted(snap.programs)]
     maps = [snap.maps[i] for i in sorted(snap.maps)]
-    run_count = GaugeMetricFamily(
-        "devagent_ebpf_prog_run_count",
-        "Number of times an eBPF program has been run",
-        labels=PROG_LABELS,
-    )
-    run_time = GaugeMetricFamily(
-        "devagent_ebpf_prog_run_time", "Total time spent running eBPF programs", labels=PROG_LABELS
-    )
-    for p in progs:
-        run_count.add_metric(_prog_labels(p), p.run_count)
-        run_time.add_metric(_prog_labels(p), p.run_time_ns / 1e9)
-    entry_count = GaugeMetricFamily(
-        "devagent_ebpf_map_entry_count", "Number of entries in an eBPF map", labels=MAP_LABELS
+    rows = prog_rows(snap)
+    run_count = ColumnFamily(
+        "devagent_ebpf_prog_run_count", "Number of times an eBPF program has been run", "gauge",
+        PROG_LABELS, rows, [p.run_count for p in progs],
+    )  # fmt: skip
+    run_time = ColumnFamily(
+        "devagent_ebpf_prog_run_time", "Total time spent running eBPF programs", "gauge",
+        PROG_LABELS, rows, [p.run_time_ns / 1e9 for p in progs],
+    )  # fmt: skip
+    entry_count = _gauge(
+        "devagent_ebpf_map_entry_count", "Number of entries in an eBPF map", MAP_LABELS
     )
     for e in exports:
-        entry_count.add_metric(_map_labels(e.info), e.count)
+        entry_count.add(_map_labels(e.info), e.count)
     return [
         _by_type(
             (p.type_name for p in progs), "devagent_ebpf_prog_count", "Number of eBPF programs"
@@ -103,6 +114,9 @@ def contract_families(snap: Snapshot, exports: Sequence[MapExport]) -> list[Metr
     ]
 
 
+_INFO_KEYS = ("uid", "btf_id", "gpl_compatible")
+
+
 def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
     """Additions about programs, for users of bpftop and ebpf_exporter."""
     progs = [snap.programs[i] for i in sorted(snap.programs)]
@@ -112,42 +126,70 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
         "kernel.bpf_stats_enabled or a held BPF_ENABLE_STATS fd",
     )
     enabled.add_metric([], 1 if stats_enabled else 0)
-    info = InfoMetricFamily(
-        "devagent_ebpf_prog",
-        "Static facts about a loaded eBPF program",
-        labels=["id", "type", "tag", "name", "uid", "btf_id", "gpl_compatible"],
-    )
-    families = [(kind(name, doc, labels=PROG_LABELS), value)
+    rows = prog_rows(snap)
+    info = ColumnFamily(
+        "devagent_ebpf_prog", "Static facts about a loaded eBPF program", "info",
+        [*PROG_LABELS, *_INFO_KEYS],
+        [(*row, str(p.uid), str(p.btf_id), "true" if p.gpl_compatible else "false")
+         for row, p in zip(rows, progs, strict=True)],
+        [1] * len(progs),
+    )  # fmt: skip
+    families = [ColumnFamily(name, doc, kind, PROG_LABELS, rows, [value(p) for p in progs])
                 for kind, name, doc, value in _PROG_NUMBERS]  # fmt: skip
-    for p in progs:
-        labels = _prog_labels(p)
-        info.add_metric(
-            labels, {"uid": str(p.uid), "btf_id": str(p.btf_id),
-                     "gpl_compatible": "true" if p.gpl_compatible else "false"},
-        )  # fmt: skip
-        for family, value in families:
-            family.add_metric(labels, value(p))
-    return [enabled, info, *(family for family, _ in families)]
+    return [enabled, info, *families]
 
 
-# (family class, name, HELP, value) of the per-program additions: each written once.
-_PROG_NUMBERS: tuple[
-    tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, Callable[[ProgramInfo], float]],
-    ...,
-] = (
-    (GaugeMetricFamily, "devagent_ebpf_prog_load_timestamp_seconds",
-     "When the program was loaded, unix time", lambda p: p.loaded_at.timestamp()),
-    (GaugeMetricFamily, "devagent_ebpf_prog_jited_bytes",
+OWNER_LABELS = [
+    "comm", "cgroup", "systemd_unit", "container_id", "container_runtime", "pod_uid", "pod_name",
+    "pod_namespace",
+]  # fmt: skip
+
+
+def owner_families(snap: Snapshot) -> list[Metric]:
+    """`--metrics-owner-labels`: devagent_ebpf_prog_owner_info, one series per program and
+    distinct place its owning processes run (pids are left out: they would make a new series
+    at every restart). Join it on `id` to label any per-program metric by pod or container:
+    `devagent_ebpf_prog_runs_total * on(id) group_left(pod_name) devagent_ebpf_prog_owner_info`
+    (where a program has several owners, aggregate the info first)."""
+    info = ColumnFamily(
+        "devagent_ebpf_prog_owner",
+        "Where a process holding an eBPF program runs: its command, cgroup, systemd unit, "
+        "container and Kubernetes pod (empty when not applicable)",
+        "info",
+        [*PROG_LABELS, *OWNER_LABELS],
+    )
+    for prog_id in sorted(snap.programs):
+        prog = snap.programs[prog_id]
+        seen: set[tuple[str, ...]] = set()
+        for owner in snap.owners("program", prog_id):
+            w = snap.workload(owner.pid)
+            c, pod = w.container, w.pod
+            values = (
+                owner.comm, w.cgroup or "", w.systemd_unit or "", c.id if c else "",
+                c.runtime if c else "", pod.uid if pod else "", (pod.name or "") if pod else "",
+                (pod.namespace or "") if pod else "",
+            )  # fmt: skip
+            if values not in seen:
+                seen.add(values)
+                info.add((*_prog_labels(prog), *values), 1)
+    return [info]
+
+
+# (family type, name, HELP, value) of the per-program additions: each written once.
+_PROG_NUMBERS: tuple[tuple[str, str, str, Callable[[ProgramInfo], float]], ...] = (
+    ("gauge", "devagent_ebpf_prog_load_timestamp_seconds",
+     "When the program was loaded, unix time", lambda p: p.loaded_at_ns / 1e9),
+    ("gauge", "devagent_ebpf_prog_jited_bytes",
      "Size of the program's JIT-compiled code", lambda p: p.jited_size),
-    (GaugeMetricFamily, "devagent_ebpf_prog_xlated_bytes",
+    ("gauge", "devagent_ebpf_prog_xlated_bytes",
      "Size of the program's translated bytecode", lambda p: p.xlated_size),
-    (GaugeMetricFamily, "devagent_ebpf_prog_verified_insns",
+    ("gauge", "devagent_ebpf_prog_verified_insns",
      "Instructions the verifier processed", lambda p: p.verified_insns),
-    (CounterMetricFamily, "devagent_ebpf_prog_runs",
+    ("counter", "devagent_ebpf_prog_runs",
      "Times the program has run while run statistics were on", lambda p: p.run_count),
-    (CounterMetricFamily, "devagent_ebpf_prog_run_seconds",
+    ("counter", "devagent_ebpf_prog_run_seconds",
      "Time spent running the program (statistics on)", lambda p: p.run_time_ns / 1e9),
-    (CounterMetricFamily, "devagent_ebpf_prog_recursion_misses",
+    ("counter", "devagent_ebpf_prog_recursion_misses",
      "Runs skipped because of recursion", lambda p: p.recursion_misses),
 )  # fmt: skip
 
@@ -166,49 +208,49 @@ def map_families(
 ) -> list[Metric]:
     """Additions about maps: sizes, memory, fill, and what --etm left out."""
     maps = [snap.maps[i] for i in sorted(snap.maps)]
-    families = [(GaugeMetricFamily(name, doc, labels=MAP_LABELS), value)
+    rows = map_rows(snap)
+    families = [ColumnFamily(name, doc, "gauge", MAP_LABELS, rows, [value(m) for m in maps])
                 for name, doc, value in _MAP_NUMBERS]  # fmt: skip
-    memlock_bytes = GaugeMetricFamily(
-        "devagent_ebpf_map_memlock_bytes", "Memory the kernel accounts to an eBPF map",
-        labels=MAP_LABELS,
-    )  # fmt: skip
-    entries = GaugeMetricFamily(
+    memlock_bytes = _gauge(
+        "devagent_ebpf_map_memlock_bytes", "Memory the kernel accounts to an eBPF map", MAP_LABELS
+    )
+    entries = _gauge(
         "devagent_ebpf_map_entries",
         "Entries present in an eBPF map (arrays: max_entries); maps over the counting budget "
         "(--map-entries-budget) are left out, see devagent_ebpf_map_entries_skipped",
-        labels=MAP_LABELS,
+        MAP_LABELS,
     )
-    for m in maps:
-        labels = _map_labels(m)
-        for family, value in families:
-            family.add_metric(labels, value(m))
+    for m, labels in zip(maps, rows, strict=True):
         mem = memlocks.get(m.id)
         if mem is not None:
-            memlock_bytes.add_metric(labels, mem)
+            memlock_bytes.add(labels, mem)
         count = fill.counts.get(m.id)
         if count is not None:
-            entries.add_metric(labels, count)
+            entries.add(labels, count)
     skipped = GaugeMetricFamily(
         "devagent_ebpf_map_entries_skipped",
         "eBPF maps whose entries were not counted in this scrape because the counting budget "
         "(--map-entries-budget) ran out",
     )
     skipped.add_metric([], len(fill.skipped))
-    truncated = GaugeMetricFamily(
+    truncated = _gauge(
         "devagent_ebpf_map_entry_truncated",
         "Entries of an exported eBPF map left out of devagent_ebpf_map_entry_value "
         "(--etm-max-entries); 0 when all are exported",
-        labels=MAP_LABELS,
+        MAP_LABELS,
     )
     for e in exports:
-        truncated.add_metric(_map_labels(e.info), e.truncated)
-    return [*(family for family, _ in families), memlock_bytes, entries, skipped, truncated]
+        truncated.add(_map_labels(e.info), e.truncated)
+    return [*families, memlock_bytes, entries, skipped, truncated]
 
 
 def non_empty(families: Iterable[Metric]) -> Iterator[Metric]:
     """Families with at least one sample (the entry-value family counts its exports)."""
     for f in families:
-        if isinstance(f, MapEntryValueFamily):
+        if isinstance(f, ColumnFamily):
+            if f.rows:
+                yield f
+        elif isinstance(f, MapEntryValueFamily):
             if f.exports:
                 yield f
         elif f.samples:

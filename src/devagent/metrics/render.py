@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
+from .columns import ColumnFamily, ColumnRenderer
 from .map_export import MapExport
 from .template import (
     OPENMETRICS_EOF,
@@ -181,11 +182,24 @@ def is_openmetrics(content_type: str) -> bool:
     return content_type.startswith("application/openmetrics-text")
 
 
-def render(families: Iterable[Metric], encoder: Encoder, content_type: str) -> bytes:
-    """The exposition of `families`, in order, with the encoder chosen by `negotiate`."""
+def render(
+    families: Iterable[Metric],
+    encoder: Encoder,
+    content_type: str,
+    columns: ColumnRenderer | None = None,
+) -> bytes:
+    """The exposition of `families`, in order, with the encoder chosen by `negotiate`
+    (`columns` keeps the probed lines of ColumnFamilies across scrapes)."""
+    families = list(families)
+    columns = columns or ColumnRenderer()
+    column_texts = iter(
+        columns.render([f for f in families if isinstance(f, ColumnFamily)], encoder)
+    )
     out: list[str] = []
     for family in families:
-        if isinstance(family, MapEntryValueFamily):
+        if isinstance(family, ColumnFamily):
+            out.append(next(column_texts))
+        elif isinstance(family, MapEntryValueFamily):
             if not family.exports:
                 continue
             template = entry_value_line(encoder)

@@ -22,9 +22,20 @@ from typing import TypeVar
 from ..bpf import handles, objects
 from ..bpf.errors import BPFError
 from ..bpf.info import MapInfo
+from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import scan_pins
-from .snapshot import Infos, Snapshot, Sources, _Lazy, split_errors, take_snapshot
+from .identity import ProgramIdentities
+from .snapshot import (
+    Infos,
+    Snapshot,
+    Sources,
+    _Lazy,
+    read_memlocks,
+    split_errors,
+    take_snapshot,
+)
+from .workloads import WorkloadResolver
 
 __all__ = ["Inventory", "Snapshot", "take_snapshot"]
 
@@ -37,6 +48,7 @@ class MapInfoCache:
 
     def __init__(self) -> None:
         self._infos: dict[int, MapInfo] = {}
+        self._memlocks: dict[int, int] = {}  # of maps whose memlock never changes
         self._lock = threading.Lock()
         self.reads = 0  # infos read from the kernel (tests check that unchanged maps are not)
 
@@ -52,9 +64,24 @@ class MapInfoCache:
             infos = {i: self._infos[i] for i in ids if i in self._infos}
         return infos, errors
 
+    def memlocks(self, maps: dict[int, MapInfo]) -> dict[int, int]:
+        """memlock of each map, read from the kernel only for maps whose memory can change
+        or that were not read before (bpf.map_types.memlock_is_static)."""
+        with self._lock:
+            known = dict(self._memlocks)
+        fresh = read_memlocks({i: m for i, m in maps.items() if i not in known})
+        with self._lock:
+            self._memlocks = {
+                i: v
+                for i, v in {**known, **fresh}.items()
+                if i in maps and memlock_is_static(maps[i])
+            }
+        return {i: fresh[i] if i in fresh else known[i] for i in maps if i in fresh or i in known}
+
     def forget(self) -> None:
         with self._lock:
             self._infos = {}
+            self._memlocks = {}
 
 
 class Inventory:
@@ -73,8 +100,12 @@ class Inventory:
         max_age: float = 1.0,
         max_cached_maps: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        host_root: str = "/",
     ) -> None:
         self.bpf_dir = bpf_dir
+        self.host_root = host_root
+        # Full names and metadata, kept per loaded program across snapshots (model.identity).
+        self.identities = ProgramIdentities()
         self.max_age = max_age
         self.max_cached_maps = max_cached_maps
         self._clock = clock
@@ -104,6 +135,7 @@ class Inventory:
             maps=walked(self.map_infos.infos),
             links=walked(lambda: split_errors(objects.list_links())),
             pins=walked(lambda: scan_pins(self.bpf_dir)),
+            memlocks=self.map_infos.memlocks,
         )
 
     def _count_walk(self) -> None:
@@ -120,7 +152,12 @@ class Inventory:
         with self._lock:
             snap = self._snapshot
             if snap is None or self._clock() - snap.taken_at >= self.max_age:
-                snap = self._snapshot = Snapshot(self._sources(), self._clock())
+                snap = self._snapshot = Snapshot(
+                    self._sources(),
+                    self._clock(),
+                    identities=self.identities,
+                    workloads=WorkloadResolver(self.host_root),
+                )
             return snap
 
     def invalidate(self) -> None:

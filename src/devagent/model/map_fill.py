@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bpf.counting import EntryCounter
 from ..bpf.errors import BPFError
-from ..bpf.maps import MapHandle, can_list, is_always_full
-from ..bpf.objects import map_memlock
+from ..bpf.map_types import can_list, is_always_full
 from .settings import DEFAULT_MAP_ENTRIES_BUDGET
 from .snapshot import Snapshot
 
@@ -43,6 +43,7 @@ def count_map_fill(snap: Snapshot, budget: int = DEFAULT_BUDGET) -> MapFill:
     counts: dict[int, int] = {}
     skipped: set[int] = set()
     left = budget
+    counter = EntryCounter()
     for info in sorted(snap.maps.values(), key=lambda m: (m.max_entries, m.id)):
         if is_always_full(info):
             counts[info.id] = info.max_entries
@@ -53,8 +54,7 @@ def count_map_fill(snap: Snapshot, budget: int = DEFAULT_BUDGET) -> MapFill:
             skipped.add(info.id)
             continue
         try:
-            with MapHandle.open(info.id, read_only=True) as handle:
-                n = handle.count_entries(limit=left)
+            n = counter.count(info, limit=left)
         except BPFError:
             continue  # gone since the snapshot, or refused: nothing to say about it
         if n is None:
@@ -73,14 +73,5 @@ def map_fill(snap: Snapshot, budget: int = DEFAULT_BUDGET) -> MapFill:
 
 def map_memlocks(snap: Snapshot) -> dict[int, int]:
     """Bytes the kernel accounts to each map of the snapshot (fdinfo `memlock`), read once
-    per snapshot; maps that vanished or do not say are absent."""
-
-    def read() -> dict[int, int]:
-        out: dict[int, int] = {}
-        for map_id in snap.maps:
-            value = map_memlock(map_id)
-            if value is not None:
-                out[map_id] = value
-        return out
-
-    return snap.memo("memlock", read)
+    per snapshot (and, through an Inventory, once per map where it cannot change)."""
+    return snap.memlocks

@@ -8,18 +8,20 @@ from __future__ import annotations
 from ..bpf import links as lk
 from ..bpf.info import LinkInfo, ProgramInfo
 from ..bpf.tasks import Task
+from .identity import ProgramIdentities
 from .inventory import Snapshot
 from .stats_mode import owner_label
 
+# Full names outlive snapshots (fixed for a loaded program): one cache for every view of
+# this process that has no Inventory of its own to ask.
+_IDENTITIES = ProgramIdentities()
 
-def program_display_name(info: ProgramInfo) -> str:
-    """The name every view shows for a program.
 
-    For now the kernel's name (at most 15 characters). Issue 15 replaces this body with the
-    BTF func_info full name when the kernel's is truncated; every name `phydev top` shows
-    goes through here so that change lands in one place.
-    """
-    return info.name
+def program_display_name(info: ProgramInfo, identities: ProgramIdentities | None = None) -> str:
+    """The name every view shows for a program: its kernel name, or where the kernel cut it
+    at 15 characters, the BTF name of its main function (model.identity, bpftool's rule).
+    Every name `phydev top` shows goes through here."""
+    return (identities or _IDENTITIES).full_name(info)
 
 
 def link_label(link: LinkInfo, cgroup_path: str | None = None) -> str:

@@ -36,4 +36,9 @@ class Settings:
     sample_interval: float = 1.0
     watch_idle_seconds: float = 60.0
     history_seconds: int = 300
+    # Where the host's root is (container runtimes' state is read under it); "/" unless the
+    # agent runs in a container with the host's root mounted elsewhere.
+    host_root: str = "/"
+    # Export devagent_ebpf_prog_owner_info: where each program's owning processes run.
+    metrics_owner_labels: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -23,6 +23,8 @@ from ..bpf import cgroups, handles, objects, procfs, tasks
 from ..bpf.errors import NotFound
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex, scan_pins
+from .identity import KeyValue, ProgramIdentities
+from .workloads import Workload, WorkloadResolver
 
 T = TypeVar("T")
 Infos = tuple[dict[int, T], dict[int, str]]  # (id -> info, id -> error text)
@@ -71,6 +73,18 @@ class Sources:
     maps: Callable[[list[int]], Infos[MapInfo]]
     links: Callable[[], Infos[LinkInfo]]
     pins: Callable[[], PinIndex]
+    memlocks: Callable[[dict[int, MapInfo]], dict[int, int]] = lambda maps: read_memlocks(maps)
+
+
+def read_memlocks(maps: dict[int, MapInfo]) -> dict[int, int]:
+    """Bytes the kernel accounts to each map (fdinfo `memlock`); maps gone meanwhile or
+    that do not say are left out."""
+    out: dict[int, int] = {}
+    for map_id in maps:
+        value = objects.map_memlock(map_id)
+        if value is not None:
+            out[map_id] = value
+    return out
 
 
 def kernel_sources(bpf_dir: str) -> Sources:
@@ -92,14 +106,26 @@ class Snapshot:
     them as per-object errors.
     """
 
-    def __init__(self, sources: Sources, taken_at: float | None = None) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        taken_at: float | None = None,
+        *,
+        identities: ProgramIdentities | None = None,
+        workloads: WorkloadResolver | None = None,
+    ) -> None:
+        """`identities` carries full names and metadata over from earlier snapshots;
+        `workloads` says where processes run (see model.workloads)."""
         self.taken_at = time.monotonic() if taken_at is None else taken_at
+        self.identities = identities or ProgramIdentities()
+        self.workloads = workloads or WorkloadResolver()
         self._program_ids = _Lazy(sources.program_ids)
         self._programs = _Lazy(lambda: sources.programs(self._program_ids.get()))
         self._map_ids = _Lazy(sources.map_ids)
         self._maps = _Lazy(lambda: sources.maps(self._map_ids.get()))
         self._links = _Lazy(sources.links)
         self._pins = _Lazy(sources.pins)
+        self._memlocks = _Lazy(lambda: sources.memlocks(self.maps))
         self._map_programs = _Lazy(self._users_of_maps)
         self._program_links = _Lazy(self._links_of_programs)
         self._owners = _Lazy(procfs.scan_owners)
@@ -168,6 +194,11 @@ class Snapshot:
     @property
     def pins(self) -> PinIndex:
         return self._pins.get()
+
+    @property
+    def memlocks(self) -> dict[int, int]:
+        """Map id -> bytes the kernel accounts to it (fdinfo `memlock`), read once."""
+        return self._memlocks.get()
 
     @property
     def map_programs(self) -> dict[int, tuple[int, ...]]:
@@ -262,6 +293,21 @@ class Snapshot:
         """Processes holding an fd to the object (kind: program, map or link)."""
         return self._owners.get()[kind].get(obj_id, [])
 
+    def workload(self, pid: int) -> Workload:
+        """Where process `pid` runs: cgroup, systemd unit, container, Kubernetes pod (read
+        once per snapshot)."""
+        return self.workloads.of_pid(pid)
+
+    def full_name(self, prog_id: int) -> str:
+        """The program's full name: its kernel name, or where the kernel cut that at 15
+        characters, the BTF name of its main function (as bpftool shows it)."""
+        return self.identities.full_name(self.program(prog_id))
+
+    def metadata(self, prog_id: int) -> list[KeyValue]:
+        """The program's `bpf_metadata_*` variables from its .rodata (bpftool's metadata)."""
+        prog = self.program(prog_id)
+        return self.identities.metadata(prog, self.maps_of_program(prog_id))
+
     def cgroup_path(self, cgroup_id: int) -> str | None:
         """Path of a cgroup that a link of this snapshot attaches to (one walk, on demand)."""
         return self._cgroups.get().get(cgroup_id)
@@ -302,6 +348,12 @@ class Snapshot:
         return progs, maps, links
 
 
-def take_snapshot(bpf_dir: str) -> Snapshot:
-    """A snapshot reading everything afresh from the kernel, part by part on demand."""
-    return Snapshot(kernel_sources(bpf_dir))
+def take_snapshot(
+    bpf_dir: str, identities: ProgramIdentities | None = None, host_root: str = "/"
+) -> Snapshot:
+    """A snapshot reading everything afresh from the kernel, part by part on demand.
+    `identities` carries full names and metadata over from earlier snapshots; `host_root` is
+    where container runtimes' state is looked for (see model.workloads)."""
+    return Snapshot(
+        kernel_sources(bpf_dir), identities=identities, workloads=WorkloadResolver(host_root)
+    )

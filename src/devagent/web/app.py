@@ -18,6 +18,7 @@ from starlette.routing import Route
 from ..model.health import kernel_unreadable_reason
 from ..model.history import History
 from ..model.inventory import Inventory
+from ..model.memory import IdleTrimmer
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
@@ -89,9 +90,12 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
-    inventory = inventory or Inventory(settings.bpf_dir, max_age=settings.cache_max_age)
+    inventory = inventory or Inventory(
+        settings.bpf_dir, max_age=settings.cache_max_age, host_root=settings.host_root
+    )
     sampler = sampler or make_sampler(settings)
     services = Services(settings, inventory, sampler)
+    trimmer = IdleTrimmer()  # an idle server gives back what its last requests freed
     static = StaticFiles()
 
     async def graphiql(_: Request) -> Response:
@@ -118,13 +122,17 @@ def create_app(
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
-        return await endpoint.handle(request)
+        try:
+            return await endpoint.handle(request)
+        finally:
+            trimmer.touch()
 
     async def metrics(request: Request) -> Response:
         exporter = await services.ready_exporter()
         body, content_type = await anyio.to_thread.run_sync(
             exporter.render, request.headers.get("accept")
         )
+        trimmer.touch()
         return Response(body, media_type=content_type)
 
     async def healthz(_: Request) -> Response:
@@ -164,6 +172,7 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.inventory = inventory
     app.state.services = services
+    app.state.trimmer = trimmer
     app.state.sampler = sampler
     return app
 

@@ -40,7 +40,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from ..bpf.stats import enable_stats
+    from ..model.memory import tune_allocator
 
+    tune_allocator()
     app = create_app(settings)
     stats_fd = enable_stats() if settings.enable_stats else None
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..commands import bpf_dir_option, kernel_errors
+from ..options import bpf_dir_option, kernel_errors
 
 
 @click.command()

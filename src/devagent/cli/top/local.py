@@ -101,7 +101,7 @@ class LocalSource:
         memlocks = map_memlocks(snap)
         return Detail(
             id=prog_id,
-            name=program_display_name(info),
+            name=program_display_name(info, snap.identities),
             type=info.type_name,
             events_history=[p.events_per_second for p in series.points],
             cpu_history=[p.cpu_percent for p in series.points],
@@ -133,7 +133,7 @@ def _row(snap: Snapshot, prog_id: int, rates: Rates | None) -> Row:
     if info is None:  # loaded after the snapshot and gone before the renewal
         name, type_name, attach, owner = "?", "?", "-", "-"
     else:
-        name, type_name = program_display_name(info), info.type_name
+        name, type_name = program_display_name(info, snap.identities), info.type_name
         attach = attach_summary(attach_labels(snap, prog_id))
         owner = first_owner(snap, prog_id)
     return Row(

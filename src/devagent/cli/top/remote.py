@@ -16,9 +16,9 @@ from typing import Any
 from ...model.stats_mode import owner_label
 from .frame import Detail, Frame, Header, MapLine, Row, SourceError
 
-# The GraphQL field top shows as a program's name. Issue 15 adds Program.fullName (the BTF
-# name when the kernel's is truncated); when it lands, this becomes "fullName".
-NAME_FIELD = "name"
+# The GraphQL field top shows as a program's name: the kernel's where nothing was cut, else
+# the BTF name of the main function (the same rule as the local view).
+NAME_FIELD = "fullName"
 
 PROGRAM_FIELDS = (
     f"id {NAME_FIELD} type attachPoint owners {{ pid comm }} "

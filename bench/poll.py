@@ -1,0 +1,125 @@
+"""What a UI's poll costs, as the explorer meets it: every request on a fresh snapshot.
+
+The explorer polls Navigation every 2 s per tab, so every poll finds the agent's 1 s
+snapshot and answer cache expired: it pays the kernel walk and an execution. These rows time
+exactly that (requests 1.1 s apart, each with a distinct text), with few and with many
+objects, plus the server's memory at each stage of its life and the throughput of many
+clients whose requests all execute.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+
+from bench.objects import many_programs
+from bench.server import NAVIGATION, AgentProcess, Client
+
+Row = tuple[str, str]
+APART = 1.1  # seconds between two requests: past the agent's 1 s snapshot age
+
+
+def p50_p99(samples: list[float]) -> str:
+    samples = sorted(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return f"p50 {statistics.median(samples) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
+
+
+def fresh_polls(client: Client, make_query: Callable[[int], str], count: int) -> list[float]:
+    """Wall times of `count` requests, each after the snapshot expired, each a new text."""
+    out = []
+    for i in range(count):
+        time.sleep(APART)
+        start = time.perf_counter()
+        client.query(make_query(i))
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def navigation_text(i: int) -> str:
+    """Navigation with a distinct text (a comment): what a poll looks like to the caches."""
+    return f"{NAVIGATION}\n# poll {i}"
+
+
+def distinct_selection(i: int) -> str:
+    """Navigation selecting under a distinct alias: no answer can be shared, it executes."""
+    return NAVIGATION.replace("runCount", f"rc{i}: runCount")
+
+
+def throughput(port: int, make_query: Callable[[int], str], clients: int, seconds: float) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        client = Client(port)
+        while time.monotonic() < stop:
+            client.query(make_query(done[i] * clients + i))
+            done[i] += 1
+        client.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - start)
+
+
+def bench_small(count: int) -> list[Row]:
+    """Navigation on a fresh snapshot with ~50 objects (25 programs + 25 maps of ours)."""
+    fds = many_programs(25)
+    agent = AgentProcess()
+    try:
+        client = Client(agent.port)
+        client.query(NAVIGATION)  # the first query loads the GraphQL stack
+        polls = fresh_polls(client, navigation_text, count)
+        client.close()
+    finally:
+        agent.stop()
+        for fd in fds:
+            fd.close()
+    return [("Navigation on a fresh snapshot, ~50 objects (25 programs + 25 maps)",
+             p50_p99(polls))]  # fmt: skip
+
+
+def bench_big(programs: int, count: int) -> list[Row]:
+    """The same with `programs` programs + maps loaded (by the caller), and memory."""
+    loaded = f"{programs} programs + {programs} maps"
+    rows: list[Row] = []
+    agent = AgentProcess()
+    try:
+        time.sleep(1.0)
+        rows.append(("server RSS idle after start", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        client = Client(agent.port)
+        client.get("/metrics")
+        rows.append(("server RSS after its first scrape", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        client.query(NAVIGATION)
+        rows.append(("server RSS after its first scrape and query",
+                     f"{agent.rss_kib() / 1024:.1f} MiB"))  # fmt: skip
+        polls = fresh_polls(client, navigation_text, count)
+        rows.append((f"Navigation on a fresh snapshot, {loaded}", p50_p99(polls)))
+        polls = fresh_polls(client, lambda i: "{ programs { id } }" + f"\n# {i}", count)
+        rows.append((f"`{{ programs {{ id }} }}` on a fresh snapshot, {loaded}", p50_p99(polls)))
+        scrapes = []
+        for _ in range(count):
+            time.sleep(APART)
+            start = time.perf_counter()
+            client.get("/metrics")
+            scrapes.append(time.perf_counter() - start)
+        rows.append((f"/metrics without --etm on a fresh snapshot, {loaded}", p50_p99(scrapes)))
+        for name, make in (("distinct texts of one selection (answers shared per snapshot)",
+                            navigation_text),
+                           ("distinct selections (every request executes)",
+                            distinct_selection)):  # fmt: skip
+            qps = throughput(agent.port, make, 8, 10.0)
+            rows.append((f"8 clients, Navigation, {name}", f"{qps:.0f} requests/s"))
+        rows.append(("server RSS after all of the above", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        time.sleep(5)  # the idle trimmer gives back what the burst freed
+        rows.append(("server RSS 5 s later, idle", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        client.close()
+    finally:
+        agent.stop()
+    return rows

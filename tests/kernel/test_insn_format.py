@@ -1,0 +1,120 @@
+"""Our instruction printer against the running kernel's own (kernel/bpf/disasm.c).
+
+At log level 2 the verifier lists every instruction of a program it is given ("Live regs before
+insn:") before it checks what they do, printed by the kernel's disassembler. A program made of
+one instruction of each kind (every ALU and jump operation in both classes and both source
+modes, every load, store and atomic, sign-extending moves, byte swaps, 64-bit immediates,
+calls of every helper id we know) is loaded, and each listed line must equal ours. The
+program need not pass verification: the listing comes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import re
+
+import pytest
+
+from devagent.bpf import _sys
+from devagent.bpf import insns as I
+from devagent.bpf.errors import BPFError
+from devagent.bpf.helper_ids import HELPER_NAMES
+from devagent.bpf.progs import ProgLoadAttr, insn
+
+LISTING = re.compile(r"^\s*(\d+): [0-9.]{10} (.*)$")
+
+
+def verifier_listing(code: bytes) -> dict[int, str]:
+    """pc -> text of the kernel's "Live regs before insn" listing of `code` (a socket
+    filter); the load itself may fail."""
+    buf = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(b"GPL")
+    log = ctypes.create_string_buffer(8 << 20)
+    attr = ProgLoadAttr(
+        prog_type=1, insn_cnt=len(code) // 8, insns=_sys.addr(buf), license=_sys.addr(lic),
+        log_level=2, log_size=len(log), log_buf=_sys.addr(log),
+    )  # fmt: skip
+    with contextlib.suppress(BPFError):
+        _sys.close_fd(_sys.bpf(_sys.Cmd.PROG_LOAD, attr))
+    text = log.value.decode()
+    assert "Live regs before insn:" in text, text[-2000:]
+    section = text.split("Live regs before insn:", 1)[1]
+    listing = {}
+    for line in section.splitlines()[1:]:
+        m = LISTING.match(line)
+        if not m:
+            break
+        listing[int(m.group(1))] = m.group(2)
+    return listing
+
+
+def every_kind_of_instruction() -> list[bytes]:
+    """One of each instruction kind, every one reachable (jumps go to the next one)."""
+    out = [insn(I.ALU64 | I.MOV | I.X, dst=6, src=1)]  # r6 = ctx, for the skb loads
+    ops = (I.ADD, I.SUB, I.MUL, I.DIV, I.OR, I.AND, I.LSH, I.RSH, I.MOD, I.XOR, I.MOV, I.ARSH)
+    for cls in (I.ALU, I.ALU64):
+        for op in ops:
+            out += [insn(cls | op | I.K, dst=2, imm=-3 if op == I.MOV else 3),
+                    insn(cls | op | I.X, dst=2, src=3)]  # fmt: skip
+        out += [insn(cls | I.NEG, dst=4)]
+        out += [insn(cls | op | I.K, dst=2, off=1, imm=5) for op in (I.DIV, I.MOD)]
+        out += [insn(cls | op | I.X, dst=2, src=5, off=1) for op in (I.DIV, I.MOD)]
+        out += [insn(cls | I.MOV | I.X, dst=3, src=4, off=bits) for bits in (8, 16)]
+    out += [insn(I.ALU64 | I.MOV | I.X, dst=3, src=4, off=32)]
+    for bits in (16, 32, 64):
+        out += [
+            insn(I.ALU | I.END | I.TO_BE, dst=2, imm=bits),
+            insn(I.ALU | I.END, dst=2, imm=bits),
+        ]
+        out += [insn(I.ALU64 | I.END, dst=2, imm=bits)]
+    out += [insn(I.ALU64 | I.MOV | I.X, dst=2, src=3, off=I.ADDR_PERCPU)]
+    out += [insn(I.ALU64 | I.MOV | I.X, dst=2, src=3, off=I.ADDR_SPACE_CAST, imm=1 << 16)]
+    jumps = (I.JEQ, I.JGT, I.JGE, I.JSET, I.JNE, I.JSGT, I.JSGE, I.JLT, I.JLE, I.JSLT, I.JSLE)
+    for cls in (I.JMP, I.JMP32):
+        for op in jumps:
+            out += [insn(cls | op | I.K, dst=2, imm=-1), insn(cls | op | I.X, dst=2, src=3)]
+    out += [insn(I.JMP | I.JA), insn(I.JMP32 | I.JA), insn(I.JMP | I.JCOND, src=I.MAY_GOTO)]
+    for size in (I.B, I.H, I.W, I.DW):
+        out += [
+            insn(I.ST | I.MEM | size, dst=10, off=-16, imm=7),
+            insn(I.STX | I.MEM | size, dst=10, src=2, off=-16),
+            insn(I.LDX | I.MEM | size, dst=3, src=10, off=-16),
+            insn(I.STX | I.ATOMIC | size, dst=3, src=10, off=-16, imm=I.LOAD_ACQ),
+            insn(I.STX | I.ATOMIC | size, dst=10, src=2, off=-16, imm=I.STORE_REL),
+        ]
+        if size != I.DW:
+            out += [insn(I.LDX | I.MEMSX | size, dst=3, src=10, off=-16)]
+            out += [insn(I.LD | I.ABS | size, imm=12), insn(I.LD | I.IND | size, src=2, imm=4)]
+    for size in (I.W, I.DW):
+        atomics = [op | fetch for op in (I.ADD, I.AND, I.OR, I.XOR) for fetch in (0, I.FETCH)]
+        for imm in (*atomics, I.XCHG, I.CMPXCHG):
+            out += [insn(I.STX | I.ATOMIC | size, dst=10, src=2, off=-8, imm=imm)]
+    out += [insn(I.LD_IMM64, dst=3, imm=0x9ABCDEF0 - (1 << 32)), insn(0, imm=0x12345678)]
+    out += [insn(I.CALL_INSN, imm=helper) for helper in range(len(HELPER_NAMES))]
+    return out
+
+
+def test_every_instruction_prints_as_the_kernel_prints_it(kernel: None) -> None:
+    body = every_kind_of_instruction()
+    # main: ...; call the subprogram; exit.  subprogram: r0 = 0; exit
+    code = b"".join([*body, insn(I.CALL_INSN, src=I.PSEUDO_CALL, imm=1), insn(I.JMP | I.EXIT),
+                     insn(I.ALU64 | I.MOV | I.K, imm=0), insn(I.JMP | I.EXIT)])  # fmt: skip
+    listing = verifier_listing(code)
+    decoded = I.decode(code)
+    checked = 0
+    pc = 0
+    while pc < len(decoded):
+        ours = I.format_insn(decoded[pc], decoded[pc + 1] if pc + 1 < len(decoded) else None)
+        assert listing.get(pc) == ours, pc
+        checked += 1
+        pc += 2 if decoded[pc].is_ld_imm64 else 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize("helper", [1, 12, 130])
+def test_helper_names_come_from_the_table(helper: int) -> None:
+    """A call by helper id shows the helper's name: the generated table drives it."""
+    text = I.format_insn(I.Insn(I.CALL_INSN, 0, 0, 0, helper))
+    assert text == f"(85) call {HELPER_NAMES[helper]}#{helper}"
+    assert HELPER_NAMES[1] == "bpf_map_lookup_elem"

@@ -1,0 +1,38 @@
+"""IdleTrimmer: memory is given back once, after the server has been quiet, never while it
+is busy and never with a thread left running when idle."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from devagent.model import memory
+from devagent.model.memory import IdleTrimmer
+
+
+def test_trims_once_after_a_quiet_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: calls.append(time.monotonic()))
+    trimmer = IdleTrimmer(quiet=0.2)
+    start = time.monotonic()
+    for _ in range(5):  # busy for ~0.4 s: no trim meanwhile
+        trimmer.touch()
+        time.sleep(0.08)
+    assert calls == []
+    deadline = time.monotonic() + 3
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(calls) == 1 and trimmer.trims == 1
+    assert calls[0] - start >= 0.4 + 0.2 - 0.05  # after the last touch plus the quiet time
+    time.sleep(0.4)
+    assert len(calls) == 1  # nothing more while idle
+    assert not trimmer.armed  # and no timer of its own is waiting
+
+
+def test_tune_allocator_runs_here() -> None:
+    """glibc's mallopt is found and accepts both parameters (on other C libraries the call
+    is skipped): the server calls this at start."""
+    assert getattr(memory.libc, "mallopt", None) is not None
+    memory.tune_allocator()
+    assert memory.libc.mallopt(memory._M_MMAP_THRESHOLD, memory._BIG) == 1
