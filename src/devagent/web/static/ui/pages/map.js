@@ -14,7 +14,8 @@ const QUERY = `query MapPage($id: Int!) {
     usedEntries fillRatio memlockBytes isPerCPU isLookupSupported btfId btfKeyTypeId
     btfValueTypeId frozen
     programs { id name type }
-    owners { pid comm fd }
+    owners { pid comm fd cgroup systemdUnit container { id runtime }
+             pod { uid name namespace } }
   }
 }`;
 

@@ -5,16 +5,18 @@ import { useQuery } from "../api.js";
 import { ErrorBox, Facts, Link, Loader, ObjLink } from "../components.js";
 import { TimeChart } from "../chart.js";
 import { duration, num, pct, rate, yesNo } from "../format.js";
+import { Instructions } from "./instructions.js";
 
 const QUERY = `query ProgramPage($id: Int!) {
   program(id: $id) {
-    id error name type tag runTime runCount avgRunTime btfId verifierLog isPinned pins
+    id error name fullName metadata { key value } type tag runTime runCount avgRunTime btfId verifierLog isPinned pins
     loadedAt uid xlatedSize jitedSize verifiedInsns recursionMisses gplCompatible
     eventsPerSecond cpuPercent avgRunTimeNs recursionMissesPerSecond attachPoint
     maps { id name type maxEntries fillRatio usedEntries }
     tasks { pid fd type name probeOffset probeAddr }
     links { id type attachType interfaceName cgroupPath details pins }
-    owners { pid comm fd }
+    owners { pid comm fd cgroup systemdUnit container { id runtime }
+             pod { uid name namespace } }
   }
   programStats(ids: [$id], seconds: 300) {
     points { time eventsPerSecond cpuPercent }
@@ -26,18 +28,20 @@ export function Program({ id }) {
   return html`<section>
     <${Loader} state=${state} what=${`program ${id}`}>${(data) => html`
       <${Details} p=${data.program}/>
-      <${Charts} series=${data.programStats[0]}/>`}</${Loader}>
+      <${Charts} series=${data.programStats[0]}/>
+      <${Instructions} id=${id}/>`}</${Loader}>
   </section>`;
 }
 
 function Details({ p }) {
   return html`
-    <h1>Program ${p.name || "(no name)"} <span class="muted">#${p.id}</span></h1>
+    <h1>Program ${p.fullName || p.name || "(no name)"} <span class="muted">#${p.id}</span></h1>
     <p><${Link} to=${`graph/program/${p.id}`}>connected graph</${Link}></p>
     ${p.error ? html`<${ErrorBox} error=${{ message: p.error }} what="kernel"/>` : null}
     <div class="two-col">
       <div class="card"><${Facts} rows=${[
-        ["ID", p.id, "id"], ["name", p.name, "name"], ["type", p.type, "type"],
+        ["ID", p.id, "id"], ["name", p.name, "name"], ["full name", p.fullName, "fullName"],
+        ["type", p.type, "type"],
         ["tag", html`<span class="mono">${p.tag}</span>`, "tag"],
         ["attached", p.attachPoint, "attachPoint"],
         ["loaded at", p.loadedAt, "loadedAt"], ["loaded by uid", p.uid, "uid"],
@@ -47,6 +51,8 @@ function Details({ p }) {
           "xlatedSize"],
         ["JIT size", p.jitedSize === null ? null : `${num(p.jitedSize)} bytes`, "jitedSize"],
         ["verified instructions", num(p.verifiedInsns), "verifiedInsns"],
+        ["metadata", p.metadata && p.metadata.length ? p.metadata.map((m) => `${m.key} = ${
+          m.value}`).join(", ") : null, "metadata"],
         ["verifier log", p.verifierLog || html`<span class="muted">not kept by the kernel
           for loaded programs</span>`, "verifierLog"],
       ]}/></div>
@@ -94,9 +100,15 @@ function Details({ p }) {
 export function Owners({ owners }) {
   if (!owners.length) return html`<p class="muted">no process holds a file descriptor to it
     (it is kept by a pin or an attachment)</p>`;
+  const where = (o) => {
+    if (o.pod) return `pod ${o.pod.namespace || "?"}/${o.pod.name || o.pod.uid}`;
+    if (o.container) return `${o.container.runtime} container ${o.container.id.slice(0, 12)}`;
+    return o.systemdUnit || o.cgroup || "";
+  };
   return html`<table class="grid" data-testid="owners"><thead><tr><th>pid</th><th>command</th>
-    <th>fd</th></tr></thead><tbody>${owners.map((o) => html`<tr><td>${o.pid}</td>
-    <td>${o.comm || ""}</td><td>${o.fd}</td></tr>`)}</tbody></table>`;
+    <th>fd</th><th>runs in</th></tr></thead><tbody>${owners.map((o) => html`<tr>
+    <td>${o.pid}</td><td>${o.comm || ""}</td><td>${o.fd}</td>
+    <td title=${o.cgroup || ""}>${where(o)}</td></tr>`)}</tbody></table>`;
 }
 
 function Charts({ series }) {
