@@ -100,14 +100,15 @@ def ui_page(settings: Settings, static_base: str, modules: list[str]) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>phydev</title>
-<link rel="icon" href="{s}favicon.svg">
+{_config_block(page_config(settings, static_base))}
+<!-- first in line: the list query starts before the other files are fetched (queries.js) -->
+<script type="module" async src="{s}ui/early.js"></script>
 <link rel="stylesheet" href="{s}vendor/uplot/uPlot.min.css">
 <!-- the id tells Cytoscape.js its container rule is present (in app.css): it would
      otherwise add an inline <style>, which the CSP refuses -->
 <link rel="stylesheet" href="{s}ui/app.css" id="__________cytoscape_stylesheet">
 {preload}
-{_config_block(page_config(settings, static_base))}
-<script type="module" async src="{s}ui/early.js"></script>
+<link rel="icon" href="{s}favicon.svg">
 <script type="module" src="{s}ui/app.js"></script>
 </head>
 <body>
