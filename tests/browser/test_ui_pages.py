@@ -43,6 +43,14 @@ def table_rows(tab: Tab, testid: str) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def frozen_program(frozen: FrozenCounters) -> tuple[int, dict[str, object]]:
+    """The frozen copy's count_packets (its counters no longer move) and bpftool's view of it."""
+    pid = frozen.obj.prog_ids["count_packets"]
+    kernel = bpftool_json("prog", "show", "id", str(pid))
+    assert isinstance(kernel, dict)
+    return pid, kernel
+
+
 def test_overview_shows_this_host(tab: Tab, ro_agent: PhydevServer) -> None:
     open_ui(tab, ro_agent, "")
     assert field(tab, "hostname") == socket.gethostname()
@@ -56,9 +64,7 @@ def test_overview_shows_this_host(tab: Tab, ro_agent: PhydevServer) -> None:
 def test_programs_table_filters_sorts_and_equals_the_kernel(
     tab: Tab, ro_agent: PhydevServer, stats_enabled: StatsHold, frozen_counters: FrozenCounters
 ) -> None:
-    pid = frozen_counters.obj.prog_ids["count_packets"]
-    kernel = bpftool_json("prog", "show", "id", str(pid))
-    assert isinstance(kernel, dict)
+    pid, kernel = frozen_program(frozen_counters)
     open_ui(tab, ro_agent, "programs")
     page = tab.page
     page.get_by_label("filter programs").fill(str(pid))
@@ -82,9 +88,7 @@ def test_programs_table_filters_sorts_and_equals_the_kernel(
 def test_program_page_equals_the_kernel(
     tab: Tab, ro_agent: PhydevServer, stats_enabled: StatsHold, frozen_counters: FrozenCounters
 ) -> None:
-    pid = frozen_counters.obj.prog_ids["count_packets"]
-    kernel = bpftool_json("prog", "show", "id", str(pid))
-    assert isinstance(kernel, dict)
+    pid, kernel = frozen_program(frozen_counters)
     open_ui(tab, ro_agent, f"programs/{pid}")
     assert field(tab, "runCount") == f"{kernel.get('run_cnt', 0):,}"
     assert field(tab, "runTime").startswith(f"{kernel.get('run_time_ns', 0):,} ns")

@@ -1,7 +1,7 @@
 // Small shared pieces: errors in place, loading, detail lists, fill bars, sparklines and the
 // virtualised table used for long lists (1000 programs render as ~40 rows of DOM).
 import { html, useEffect, useRef, useState } from "./lib.js";
-import { href } from "./router.js";
+import { href, setQuery, useRoute } from "./router.js";
 import { DASH } from "./format.js";
 
 /** The server's error text, where the data would have been. */
@@ -132,4 +132,23 @@ export function filterRows(rows, columns, text) {
     const v = c.sort ? c.sort(row) : null;
     return v !== null && v !== undefined && String(v).toLowerCase().includes(needle);
   }));
+}
+
+/** The sort and filter of a big table, kept in the URL (?q=, ?sort=, ?desc=1). */
+export function useTableState(defaultSort, defaultDesc) {
+  const { query } = useRoute();
+  const sortKey = query.get("sort") || defaultSort;
+  const desc = query.has("sort") ? query.get("desc") === "1" : defaultDesc;
+  const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
+  return { filter: query.get("q") || "", sortKey, desc, onSort };
+}
+
+/** The filter box above a big table, and how many rows pass it. */
+export function FilterBar({ what, placeholder, filter, shown, total }) {
+  return html`<div class="toolbar">
+    <input type="search" placeholder=${placeholder} aria-label=${`filter ${what}`}
+      value=${filter} onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
+    ${total === null ? null : html`<span class="muted" data-testid="count"
+      >${shown} of ${total} ${what}</span>`}
+  </div>`;
 }

@@ -5,10 +5,9 @@ import { html, useMemo } from "../lib.js";
 import { useQuery } from "../api.js";
 import { MAPS_FILL, MAPS_LIST } from "../queries.js";
 import {
-  ErrorBox, FillBar, Link, Loader, VirtualTable, filterRows, sortRows,
+  ErrorBox, FillBar, FilterBar, Link, Loader, VirtualTable, filterRows, sortRows, useTableState,
 } from "../components.js";
 import { bytes, num } from "../format.js";
-import { setQuery, useRoute } from "../router.js";
 
 
 const COLUMNS = [
@@ -36,10 +35,7 @@ const COLUMNS = [
 ];
 
 export function Maps() {
-  const { query } = useRoute();
-  const filter = query.get("q") || "";
-  const sortKey = query.get("sort") || "id";
-  const desc = query.get("desc") === "1";
+  const { filter, sortKey, desc, onSort } = useTableState("id", false);
   const list = useQuery(MAPS_LIST, {}, [], 5000);
   const fill = useQuery(MAPS_FILL, {}, [], 5000);
   const rows = useMemo(() => {
@@ -50,15 +46,10 @@ export function Maps() {
     const shown = filterRows(merged, COLUMNS, filter);
     return sortRows(shown, COLUMNS.find((c) => c.key === sortKey), desc);
   }, [list.data, fill.data, filter, sortKey, desc]);
-  const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
   return html`<section>
     <h1>Maps</h1>
-    <div class="toolbar">
-      <input type="search" placeholder="filter: id, name, type, flags…" aria-label="filter maps"
-        value=${filter} onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
-      ${list.data ? html`<span class="muted" data-testid="count"
-        >${rows.length} of ${list.data.maps.length} maps</span>` : null}
-    </div>
+    <${FilterBar} what="maps" placeholder="filter: id, name, type, flags…" filter=${filter}
+      shown=${rows.length} total=${list.data ? list.data.maps.length : null}/>
     <${ErrorBox} error=${fill.error} what="fill numbers"/>
     <${Loader} state=${list} what="maps">${() => html`
       <${VirtualTable} testid="maps" rows=${rows} columns=${COLUMNS} rowKey=${(m) => m.id}

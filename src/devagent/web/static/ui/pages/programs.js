@@ -5,10 +5,9 @@ import { html, useMemo, useState } from "../lib.js";
 import { useQuery } from "../api.js";
 import { PROGRAMS_LIST } from "../queries.js";
 import {
-  ErrorBox, Loader, Link, Sparkline, VirtualTable, filterRows, sortRows,
+  ErrorBox, FilterBar, Loader, Link, Sparkline, VirtualTable, filterRows, sortRows, useTableState,
 } from "../components.js";
 import { num, pct, rate } from "../format.js";
-import { setQuery, useRoute } from "../router.js";
 
 const LIST = PROGRAMS_LIST;
 const STATS = `query ProgramSparklines($ids: [Int!]) {
@@ -43,10 +42,7 @@ function columns(history) {
 }
 
 export function Programs() {
-  const { query } = useRoute();
-  const filter = query.get("q") || "";
-  const sortKey = query.get("sort") || "cpu";
-  const desc = query.has("sort") ? query.get("desc") === "1" : true;
+  const { filter, sortKey, desc, onSort } = useTableState("cpu", true);
   const list = useQuery(LIST, {}, [], 2000);
   const [visible, setVisible] = useState([]);
   const stats = useQuery(visible.length ? STATS : null, { ids: visible }, [visible.join(",")],
@@ -59,16 +55,11 @@ export function Programs() {
     const shown = filterRows(list.data.programs, cols, filter);
     return sortRows(shown, cols.find((c) => c.key === sortKey), desc);
   }, [list.data, filter, sortKey, desc]);
-  const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
   return html`<section>
     <h1>Programs</h1>
-    <div class="toolbar">
-      <input type="search" placeholder="filter: id, name, type, attach point, tag…"
-        aria-label="filter programs" value=${filter}
-        onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
-      ${list.data ? html`<span class="muted" data-testid="count"
-        >${rows.length} of ${list.data.programs.length} programs</span>` : null}
-    </div>
+    <${FilterBar} what="programs" placeholder="filter: id, name, type, attach point, tag…"
+      filter=${filter} shown=${rows.length}
+      total=${list.data ? list.data.programs.length : null}/>
     <${ErrorBox} error=${stats.error} what="sparklines"/>
     <${Loader} state=${list} what="programs">${() => html`
       <${VirtualTable} testid="programs" rows=${rows} columns=${cols} rowKey=${(p) => p.id}
