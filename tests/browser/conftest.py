@@ -1,7 +1,9 @@
 """Browser tests: Playwright for Python driving Debian's chromium (browsers cannot be downloaded
 here, so Playwright's own builds are never used), against real `phydev server` processes.
 
-One browser for the whole session, a fresh context (its own storage: a new "tab") per test.
+One browser for all of tests/browser (package scope: Playwright's sync API keeps an asyncio
+loop running in this thread while it lives, which would break later tests' `asyncio.run`),
+and a fresh context (its own storage: a new "tab") per test.
 Every page is watched: a console error, an uncaught exception or a request to anything but
 127.0.0.1 fails the test that caused it (requests elsewhere are aborted, never sent).
 """
@@ -47,7 +49,7 @@ def _require_browser() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     _require_browser()
     from playwright.sync_api import sync_playwright
@@ -102,7 +104,7 @@ def tab(browser: Browser) -> Iterator[Tab]:
     assert watch.unexpected() == [], f"errors in the page: {watch.unexpected()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_maps() -> Iterator[OwnMaps]:
     """Maps only these tests write (t_hash, t_pcpu, t_array, t_str), pinned in a private
     bpffs that is the agents' --bpf_dir."""
@@ -120,7 +122,7 @@ def _agent(*args: str, bpf_dir: str, path: str = "/healthz") -> PhydevServer:
     return server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rw_agent(ui_maps: OwnMaps) -> Iterator[PhydevServer]:
     """An agent that allows writes."""
     require_kernel()
@@ -129,7 +131,7 @@ def rw_agent(ui_maps: OwnMaps) -> Iterator[PhydevServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ro_agent(ui_maps: OwnMaps) -> Iterator[PhydevServer]:
     """An agent started without --allow-writes."""
     require_kernel()
@@ -138,7 +140,7 @@ def ro_agent(ui_maps: OwnMaps) -> Iterator[PhydevServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def token_agent(ui_maps: OwnMaps) -> Iterator[PhydevServer]:
     """An agent under --path-prefix /agent/ that needs a bearer token."""
     require_kernel()
