@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from dataclasses import dataclass, field
 
 from . import _sys
@@ -44,6 +45,32 @@ class PinIndex:
 
     def of(self, kind: str) -> dict[int, list[str]]:
         return {"program": self.programs, "map": self.maps, "link": self.links}[kind]
+
+
+BPF_FS_MAGIC = 0xCAFE4A11  # include/uapi/linux/magic.h
+
+
+def _fs_type(path: str) -> int | None:
+    """statfs(2)'s f_type for `path` (the first field of struct statfs on every Linux ABI,
+    one machine word wide), or None when the call fails."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit ABIs
+    if _sys.libc.statfs(os.fsencode(path), buf) != 0:
+        return None
+    word = ctypes.sizeof(ctypes.c_long)
+    return int.from_bytes(buf.raw[:word], sys.byteorder) & 0xFFFFFFFF
+
+
+def bpffs_problem(path: str) -> str | None:
+    """Why pins cannot be found (nor made) under `path`, or None when it is a directory on a
+    bpffs. Pins are searched by walking the directory, so a plain directory, or the mount
+    point of an unmounted bpffs, silently shows nothing pinned."""
+    if not os.path.exists(path):
+        return f"{path} does not exist"
+    if not os.path.isdir(path):
+        return f"{path} is not a directory"
+    if _fs_type(path) != BPF_FS_MAGIC:
+        return f"{path} is not on a bpf filesystem (mount one with: mount -t bpf bpf {path})"
+    return None
 
 
 def scan_pins(root: str) -> PinIndex:

@@ -36,15 +36,60 @@ def kernel_errors() -> Iterator[None]:
         sys.exit(1)
 
 
+DEFAULT_BPF_DIR = "/sys/fs/bpf"
+# Kernel object ids are u32: a larger number would be cut to 32 bits by the syscall and name
+# another object, so it is a usage error.
+OBJECT_ID = click.IntRange(0, 0xFFFFFFFF)
+
+
+def _bpf_dir(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    """The --bpf_dir in force: given after the command, or after its group (`inspect maps
+    --bpf_dir DIR list`, where the Go agent took it), or env BPF_DIR, or the default. A
+    directory given on the command line that cannot hold pins gets a warning (stderr)."""
+    from click.core import ParameterSource
+
+    given = ctx.get_parameter_source("bpf_dir") == ParameterSource.COMMANDLINE
+    parent = ctx.parent
+    if (
+        not given
+        and parent is not None
+        and parent.params.get("bpf_dir")
+        and parent.get_parameter_source("bpf_dir") == ParameterSource.COMMANDLINE
+    ):
+        return str(parent.params["bpf_dir"])
+    if value is None:
+        return DEFAULT_BPF_DIR
+    if given and ctx.command.name != "server":  # the server warns at start, for any value
+        from ..bpf.pins import bpffs_problem
+
+        problem = bpffs_problem(value)
+        if problem is not None:
+            click.echo(f"phydev: warning: --bpf_dir {problem}: no pins will be found", err=True)
+    return value
+
+
 def bpf_dir_option(func: F) -> F:
     return click.option(
         "--bpf_dir",
         "--bpf-dir",
         "bpf_dir",
         envvar="BPF_DIR",
-        default="/sys/fs/bpf",
-        show_default=True,
-        help="bpffs directory searched for pinned objects (env BPF_DIR).",
+        default=None,
+        callback=_bpf_dir,
+        help="bpffs directory searched for pinned objects "
+        f"(env BPF_DIR; default {DEFAULT_BPF_DIR}).",
+    )(func)
+
+
+def group_bpf_dir_option(func: F) -> F:
+    """--bpf_dir before the subcommand, as the Go agent took it: `inspect maps --bpf_dir DIR
+    list`. The subcommand reads it (see _bpf_dir)."""
+    return click.option(
+        "--bpf_dir",
+        "--bpf-dir",
+        "bpf_dir",
+        default=None,
+        help="bpffs directory searched for pinned objects (also accepted after the command).",
     )(func)
 
 
@@ -57,11 +102,28 @@ def json_option(func: F) -> F:
 def emit_json(value: object) -> None:
     import orjson
 
-    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+    from .output import write_out
+
+    write_out([orjson.dumps(value) + b"\n"])
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from .output import write_out
+
+        write_out(f"phydev, version {__version__}\n")
+        ctx.exit()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="phydev")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """phydev: remote debugging of a Linux host's eBPF subsystem."""
 
@@ -69,7 +131,9 @@ def main() -> None:
 @main.command()
 def about() -> None:
     """Say what this tool is."""
-    click.echo(ABOUT)
+    from .output import write_out
+
+    write_out(ABOUT + "\n")
 
 
 @main.group()
@@ -83,12 +147,14 @@ def progs() -> None:
 
 
 @inspect.group()
-def maps() -> None:
+@group_bpf_dir_option
+def maps(bpf_dir: str | None) -> None:
     """eBPF maps."""
 
 
 @inspect.group()
-def links() -> None:
+@group_bpf_dir_option
+def links(bpf_dir: str | None) -> None:
     """eBPF links (program attachments)."""
 
 
@@ -107,8 +173,10 @@ def show_listing(
     if as_json:
         emit_json([error_json(x) if isinstance(x, ObjectError) else to_json(x) for x in items])
         return
+    from .output import write_out
+
     rows = [error_cells(x) if isinstance(x, ObjectError) else cells(x) for x in items]
-    click.echo(table(header, rows), nl=False)
+    write_out(table(header, rows))
 
 
 @progs.command("list")
@@ -156,7 +224,7 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
 
 
 @links.command("show")
-@click.argument("link_id", type=int, metavar="ID")
+@click.argument("link_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @json_option
 def links_show(link_id: int, bpf_dir: str, as_json: bool) -> None:
@@ -175,11 +243,13 @@ def show_details(kind: str, obj_id: int, bpf_dir: str, as_json: bool) -> None:
     if as_json:
         emit_json(details)
     else:
-        click.echo(details_text(details), nl=False)
+        from .output import write_out
+
+        write_out(details_text(details))
 
 
 @progs.command("show")
-@click.argument("prog_id", type=int, metavar="ID")
+@click.argument("prog_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @json_option
 def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
@@ -188,7 +258,7 @@ def progs_show(prog_id: int, bpf_dir: str, as_json: bool) -> None:
 
 
 @maps.command("show")
-@click.argument("map_id", type=int, metavar="ID")
+@click.argument("map_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @json_option
 def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
@@ -197,7 +267,7 @@ def maps_show(map_id: int, bpf_dir: str, as_json: bool) -> None:
 
 
 @maps.command("dump")
-@click.argument("map_id", type=int, metavar="ID")
+@click.argument("map_id", type=OBJECT_ID, metavar="ID")
 @click.option(
     "--format",
     "fmt",
@@ -212,17 +282,11 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
     """Every entry of one map. With --json: one array of {"key", "value"} objects, or
     {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape)."""
     from .dump import dump_map
+    from .output import stdout_buffer, write_out
 
-    out = sys.stdout.buffer
+    stdout_buffer()  # a closed stdout is refused before the map is read
     with kernel_errors():
-        try:
-            for piece in dump_map(map_id, fmt.lower(), as_json):
-                out.write(piece)
-            out.flush()
-        except BrokenPipeError:
-            # The reader (head, less) has gone: stop quietly, as bpftool does.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-            sys.exit(141)
+        write_out(dump_map(map_id, fmt.lower(), as_json))
 
 
 def _port_from_env() -> int:
