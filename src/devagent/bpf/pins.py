@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError
+from .errors import BPFError, PermissionDenied
 from .handles import Fd
 from .procfs import bpf_object_of_fd
 
@@ -25,7 +25,17 @@ def _path_attr(
 def pin_object(fd: int | Fd, path: str) -> None:
     """Pin the object behind fd at `path` (BPF_OBJ_PIN); EEXIST if the path is taken."""
     attr, _keep = _path_attr(path, int(fd))
-    _sys.bpf(Cmd.OBJ_PIN, attr, what=f"pin {path}")
+    try:
+        _sys.bpf(Cmd.OBJ_PIN, attr, what=f"pin {path}")
+    except PermissionDenied as exc:
+        # bpffs answers EPERM for any name with a '.' in it (bpf_lookup): not a privilege
+        # problem, whatever "Operation not permitted" suggests.
+        dotted = [part for part in path.split("/") if "." in part and part not in (".", "..")]
+        if not dotted:
+            raise
+        raise BPFError(
+            exc.errno or 0, exc.op, exc.what, f"bpffs does not allow '.' in names ({dotted[-1]!r})"
+        ) from None
 
 
 def open_pinned(path: str, *, read_only: bool = False) -> Fd:
