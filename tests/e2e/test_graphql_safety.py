@@ -170,11 +170,11 @@ def test_oversized_bodies_get_413_whatever_the_client_does(own_agent: PhydevServ
         assert status == 413 and b"larger than 1048576 bytes" in raw
     piece = b"y" * (256 << 10)
     chunks = [b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(6)] + [b"0\r\n\r\n"]
-    head = ("POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = ("POST /query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")  # fmt: skip
     answer = raw_exchange(own_agent, head, chunks)
     assert answer.startswith(b"HTTP/1.1 413") and b"larger than 1048576 bytes" in answer
-    head = ("POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = ("POST /query HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             f"Content-Length: {1 << 40}\r\nConnection: close\r\n\r\n")  # fmt: skip
     answer = raw_exchange(own_agent, head, [b"{"])
     assert answer.startswith(b"HTTP/1.1 413") and b"larger than 1048576 bytes" in answer
@@ -202,7 +202,7 @@ def test_concurrent_queries_share_one_kernel_walk(own_maps: OwnMaps) -> None:
 
     async def burst() -> list[Any]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await asyncio.gather(
                 *(client.post("/query", json={"query": SIMPLE}) for _ in range(20))
             )

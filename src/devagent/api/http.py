@@ -137,6 +137,11 @@ class GraphQLEndpoint:
         return status, body
 
     async def handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            # HEAD arrives here too (Starlette adds it to GET routes): it must not run a body.
+            response = _error("GraphQL runs over GET (queries) and POST only", 405)
+            response.headers["Allow"] = "GET, POST"
+            return response
         if request.method == "GET":
             params = request.query_params
             data: Any = {"query": params.get("query")}

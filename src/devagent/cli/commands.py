@@ -289,6 +289,26 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
         write_out(dump_map(map_id, fmt.lower(), as_json))
 
 
+def _listen(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from ..web.server import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _cors_origins(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from ..web.security import normalise_origin
+
+    try:
+        return tuple(dict.fromkeys(normalise_origin(v) for v in values))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _port_from_env() -> int:
     raw = os.environ.get("PORT", "8080")
     try:
@@ -332,6 +352,7 @@ def _port_from_env() -> int:
     "--listen",
     default="0.0.0.0",
     show_default=True,
+    callback=_listen,
     help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "
     "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token.",
 )
@@ -350,7 +371,17 @@ def _port_from_env() -> int:
     "--cors-origin",
     multiple=True,
     metavar="ORIGIN",
-    help="Allow cross-origin requests from ORIGIN (repeatable). None allowed by default.",
+    callback=_cors_origins,
+    help="Allow cross-origin requests from ORIGIN, scheme://host[:port] (repeatable). None "
+    "allowed by default; '*' (every page) only together with --auth-token.",
+)
+@click.option(
+    "--allowed-host",
+    multiple=True,
+    metavar="NAME",
+    help="Also serve requests for this host name (repeatable; '.example.com' allows every "
+    "name under it). Served anyway: localhost, IP addresses, the --listen address, this "
+    "machine's name and the hosts of --cors-origin; other names are refused (DNS rebinding).",
 )
 @click.option(
     "--enable-stats",
@@ -368,6 +399,7 @@ def server(
     allow_writes: bool,
     auth_token: str | None,
     cors_origin: tuple[str, ...],
+    allowed_host: tuple[str, ...],
     enable_stats: bool,
 ) -> None:
     """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
@@ -381,6 +413,12 @@ def server(
         rules = parse_rules(etm)
     except EtmRuleError as exc:
         raise click.BadParameter(str(exc), param_hint="--etm") from None
+    if "*" in cors_origin and not auth_token:
+        raise click.BadParameter(
+            "'*' lets every web page call the agent: allowed only together with --auth-token "
+            "(or name the origins to allow)",
+            param_hint="--cors-origin",
+        )
     prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
     settings = Settings(
         bpf_dir=bpf_dir,
@@ -392,10 +430,15 @@ def server(
         etm_max_entries=etm_max_entries,
         allow_writes=allow_writes,
         auth_token=auth_token or None,
-        cors_origins=tuple(cors_origin),
+        cors_origins=cors_origin,
+        allowed_hosts=allowed_host,
         enable_stats=enable_stats,
     )
-    from ..web.server import serve
+    from ..web.server import ServeError, serve
 
     with kernel_errors():
-        serve(settings)
+        try:
+            serve(settings)
+        except ServeError as exc:
+            click.echo(f"phydev: {exc}", err=True)
+            sys.exit(1)

@@ -20,7 +20,10 @@ class Settings:
     etm_max_entries: int = 10_000
     allow_writes: bool = False
     auth_token: str | None = None
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # normalised: scheme://host[:port], or "*"
+    # Host names served besides loopback names, IP addresses, the listen address, this
+    # machine's name and the hosts of cors_origins (a leading dot: every name under it).
+    allowed_hosts: tuple[str, ...] = ()
     enable_stats: bool = False
     cache_max_age: float = 1.0
     max_query_depth: int = 12

@@ -1,13 +1,96 @@
-"""Running the app: uvicorn on the configured address, the start-up banner, clean exits."""
+"""Running the app: uvicorn on the configured address, the start-up banner, clean exits.
+
+Before anything is printed the server checks that it can read eBPF objects (without the
+privileges it would start and answer every request with an error) and binds its socket (a
+port in use or an address that does not resolve is the only thing said, not a "serving on"
+followed by the error).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 import signal
+import socket
 import sys
 
 from .. import __version__
 from ..model.settings import Settings
 from .app import create_app
+
+
+class ServeError(Exception):
+    """The server cannot start; the message says why (one line for the operator)."""
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def parse_listen(text: str) -> str:
+    """The address to listen on from `--listen`: an IP address (IPv6 with or without
+    brackets) or a host name. Empty or malformed text raises ValueError naming the problem:
+    an empty value would make the server bind every interface without saying so."""
+    value = text.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if not value:
+        raise ValueError(
+            "must not be empty: give an address, e.g. 127.0.0.1, or 0.0.0.0 for all interfaces"
+        )
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    numeric = value.replace(".", "").isdigit()
+    if numeric or len(value) > 253 or _HOSTNAME.fullmatch(value) is None:
+        raise ValueError(f"{text!r} is neither an IP address nor a host name")
+    return value
+
+
+def bind_socket(settings: Settings) -> socket.socket:
+    """A listening TCP socket on --listen and PORT; ServeError says why it cannot be had."""
+    where = f"{settings.listen}:{settings.port}"
+    try:
+        infos = socket.getaddrinfo(
+            settings.listen, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {where}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_privileges() -> None:
+    """Fail now (PermissionDenied, which the CLI turns into its one `run as root` line) when
+    the kernel will not let us list eBPF objects."""
+    from ..bpf.handles import iter_map_ids
+
+    next(iter_map_ids(), None)
+
+
+def warn_about_bpf_dir(settings: Settings) -> None:
+    """Say once, at start, when --bpf_dir cannot hold pins (missing, not a bpffs, or the
+    bpffs is not mounted): everything would silently show as not pinned."""
+    from ..bpf.pins import bpffs_problem
+
+    problem = bpffs_problem(settings.bpf_dir)
+    if problem is not None:
+        print(
+            f"phydev: warning: --bpf_dir {problem}: no pins will be found and pinMap "
+            "cannot pin there",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def banner(settings: Settings) -> str:
@@ -40,6 +123,14 @@ def serve(settings: Settings) -> None:
 
     from ..bpf.stats import enable_stats
 
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            # Started with the stream closed (`>&-`): print nowhere rather than fail, since
+            # uvicorn's logging setup cannot handle a missing stream.
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as we do)
+    check_privileges()
+    sock = bind_socket(settings)
+    warn_about_bpf_dir(settings)
     app = create_app(settings)
     stats_fd = enable_stats() if settings.enable_stats else None
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
@@ -61,8 +152,9 @@ def serve(settings: Settings) -> None:
     # fd is released below and the exit status is 0.
     previous = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if stats_fd is not None:
