@@ -135,9 +135,13 @@ def test_hostile_queries_get_errors_and_the_server_keeps_serving(own_agent: Phyd
     assert (
         status == 400 and "nested 14 levels deep; the limit is 12" in body["errors"][0]["message"]
     )
-    wide = "{ " + " ".join(f"a{i}: maps {{ id name type }}" for i in range(2000)) + " }"
+    t_hash = json.loads(request(own_agent, "/query?query=" + urllib.parse.quote(
+        '{ maps { id name } }'))[2])["data"]["maps"]  # fmt: skip
+    map_id = next(m["id"] for m in t_hash if m["name"] == "t_hash")
+    wide = "{ " + " ".join(f"a{i}: map(id: {map_id}) {{ ...E }}" for i in range(1200)) + " }"
+    wide += " fragment E on Map { entries(limit: 64) { key value cpuValues } }"
     status, body = post(own_agent, wide)
-    assert status == 400 and "the limit is 5000" in body["errors"][0]["message"]
+    assert status == 400 and "the limit is 200000" in body["errors"][0]["message"]
     for garbage in (b"{not json", b"[]", b'{"query": 5}'):
         status, _, _ = request(own_agent, "/query", "POST", garbage,
                                {"Content-Type": "application/json"})  # fmt: skip

@@ -1,4 +1,5 @@
-"""What every resolver of one GraphQL request shares: one snapshot, the pager, the settings."""
+"""What every resolver of one GraphQL request shares: one snapshot, the pager, the settings,
+and the request's budget (deadline, cancellation, answer bytes; see api.budget)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from ..model.inventory import Inventory, Snapshot
 from ..model.settings import Settings
+from .budget import RequestBudget
 from .entries import EntryPager
 
 
@@ -19,6 +21,7 @@ class RequestContext:
     inventory: Inventory
     pager: EntryPager
     _snapshot: Snapshot | None = None
+    budget: RequestBudget | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -29,7 +32,11 @@ class RequestContext:
 
 
 def request_context(info: Any) -> RequestContext:
-    """The RequestContext of a resolver's GraphQLResolveInfo."""
+    """The RequestContext of a resolver's GraphQLResolveInfo. Every resolver that does real
+    work comes through here, so this is where a request past its deadline, or whose client
+    went away, stops (QueryAborted)."""
     ctx = info.context
     assert isinstance(ctx, RequestContext)
+    if ctx.budget is not None:
+        ctx.budget.check()
     return ctx

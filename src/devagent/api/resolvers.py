@@ -267,7 +267,8 @@ def resolve_entries(
         raise EntriesError(f"limit {limit} is over the maximum of {maximum} entries per page")
     if node.map is None:
         return []
-    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat)
+    charge = ctx.budget.charge if ctx.budget is not None else None
+    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge)
 
 
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})

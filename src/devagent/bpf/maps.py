@@ -20,30 +20,11 @@ from ._sys import BPF_ANY, Cmd
 from .errors import BPFError, InvalidArgument, NotFound, NotSupported, PermissionDenied
 from .handles import Fd, open_map
 from .info import MapInfo
+from .map_types import can_list, is_lookup_supported, listing_refusal
 from .objects import map_info
 
-# Map types whose entries user space cannot read, with what the kernel (6.18) answers to
-# BPF_MAP_LOOKUP_ELEM. Checked by creating one map of each type and reading it
-# (tests/kernel/test_map_types.py does it again on every run); the storage maps need BTF to
-# be created and are keyed by fds of the caller, so no errno is recorded for them.
-#     type                  lookup answer        why
-_LOOKUP_REFUSED: dict[int, tuple[str, str]] = {
-    0: ("", "not a map type"),  # UnspecifiedMap
-    4: ("ENOTSUPP (524)", "its values are perf event fds only programs use"),  # PerfEventArray
-    8: ("ENOTSUPP (524)", "its values are cgroups only programs use"),  # CGroupArray
-    17: ("EOPNOTSUPP (95)", "its values are AF_XDP sockets"),  # XSKMap
-    22: ("EINVAL (22)", "a queue has no keys: entries are popped or peeked"),  # Queue
-    23: ("EINVAL (22)", "a stack has no keys: entries are popped or peeked"),  # Stack
-    24: ("", "its keys are socket fds of the caller"),  # SkStorage
-    27: ("EINVAL (22)", "a ring buffer is a byte stream read through mmap"),  # RingBuf
-    28: ("", "its keys are inode fds of the caller"),  # InodeStorage
-    29: ("", "its keys are pidfds of the caller"),  # TaskStorage
-    30: ("EINVAL (22)", "a bloom filter only answers whether a value may be in it"),  # BloomFilter
-    31: ("EINVAL (22)", "a user ring buffer is a byte stream written through mmap"),  # UserRingbuf
-    32: ("", "its keys are cgroup fds of the caller"),  # CgroupStorage (cgrp local storage)
-    33: ("EINVAL (22)", "an arena is memory shared through mmap, without entries"),  # Arena
-}
-_UNLISTABLE_TYPES = frozenset(_LOOKUP_REFUSED)
+__all__ = ["MapDump", "MapHandle", "can_list", "create_map", "is_lookup_supported",
+           "listing_refusal", "possible_cpus"]  # fmt: skip
 
 # Array-like maps: every index from 0 to max_entries-1 always holds a value.
 _ALWAYS_FULL_TYPES = frozenset({2, 6})
@@ -69,36 +50,6 @@ def possible_cpus() -> int:
         lo, _, hi = part.partition("-")
         count += (int(hi) if hi else int(lo)) - int(lo) + 1
     return count
-
-
-def is_lookup_supported(map_type: int) -> bool:
-    """True for the map types whose entries can be enumerated and read from user space."""
-    return map_type not in _UNLISTABLE_TYPES
-
-
-# SockMap, SockHash, ReusePortSockArray: user space reads an entry as its socket's 8-byte
-# cookie, and the kernel answers ENOSPC for any other value size (a map made with 4-byte
-# values, for socket fds, can be written but never read).
-_COOKIE_TYPES = frozenset({15, 18, 20})
-
-
-def listing_refusal(info: MapInfo) -> str | None:
-    """Why the kernel will not hand this map's entries to user space, or None if it will."""
-    refused = _LOOKUP_REFUSED.get(info.type)
-    if refused is not None:
-        answer, why = refused
-        said = f" (the kernel answers {answer} to lookups)" if answer else ""
-        return f"{info.type_name} maps cannot be listed: {why}{said}"
-    if info.type in _COOKIE_TYPES and info.value_size != 8:
-        return (
-            f"{info.type_name} entries read back as 8-byte socket cookies; this map's values "
-            f"are {info.value_size} bytes, so the kernel refuses to read them"
-        )
-    return None
-
-
-def can_list(info: MapInfo) -> bool:
-    return listing_refusal(info) is None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,16 @@ import click
 from .. import __version__
 from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 from ..bpf.info import ObjectError
+from .options import (
+    OBJECT_ID,
+    bpf_dir_option,
+    cors_origins_option,
+    group_bpf_dir_option,
+    json_option,
+    limit_options,
+    listen_option,
+)
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 ABOUT = (
@@ -34,69 +42,6 @@ def kernel_errors() -> Iterator[None]:
     except BPFError as exc:
         click.echo(f"phydev: {exc}", err=True)
         sys.exit(1)
-
-
-DEFAULT_BPF_DIR = "/sys/fs/bpf"
-# Kernel object ids are u32: a larger number would be cut to 32 bits by the syscall and name
-# another object, so it is a usage error.
-OBJECT_ID = click.IntRange(0, 0xFFFFFFFF)
-
-
-def _bpf_dir(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
-    """The --bpf_dir in force: given after the command, or after its group (`inspect maps
-    --bpf_dir DIR list`, where the Go agent took it), or env BPF_DIR, or the default. A
-    directory given on the command line that cannot hold pins gets a warning (stderr)."""
-    from click.core import ParameterSource
-
-    given = ctx.get_parameter_source("bpf_dir") == ParameterSource.COMMANDLINE
-    parent = ctx.parent
-    if (
-        not given
-        and parent is not None
-        and parent.params.get("bpf_dir")
-        and parent.get_parameter_source("bpf_dir") == ParameterSource.COMMANDLINE
-    ):
-        return str(parent.params["bpf_dir"])
-    if value is None:
-        return DEFAULT_BPF_DIR
-    if given and ctx.command.name != "server":  # the server warns at start, for any value
-        from ..bpf.pins import bpffs_problem
-
-        problem = bpffs_problem(value)
-        if problem is not None:
-            click.echo(f"phydev: warning: --bpf_dir {problem}: no pins will be found", err=True)
-    return value
-
-
-def bpf_dir_option(func: F) -> F:
-    return click.option(
-        "--bpf_dir",
-        "--bpf-dir",
-        "bpf_dir",
-        envvar="BPF_DIR",
-        default=None,
-        callback=_bpf_dir,
-        help="bpffs directory searched for pinned objects "
-        f"(env BPF_DIR; default {DEFAULT_BPF_DIR}).",
-    )(func)
-
-
-def group_bpf_dir_option(func: F) -> F:
-    """--bpf_dir before the subcommand, as the Go agent took it: `inspect maps --bpf_dir DIR
-    list`. The subcommand reads it (see _bpf_dir)."""
-    return click.option(
-        "--bpf_dir",
-        "--bpf-dir",
-        "bpf_dir",
-        default=None,
-        help="bpffs directory searched for pinned objects (also accepted after the command).",
-    )(func)
-
-
-def json_option(func: F) -> F:
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON array instead of a table."
-    )(func)
 
 
 def emit_json(value: object) -> None:
@@ -289,26 +234,6 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
         write_out(dump_map(map_id, fmt.lower(), as_json))
 
 
-def _listen(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from ..web.server import parse_listen
-
-    try:
-        return parse_listen(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _cors_origins(
-    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
-) -> tuple[str, ...]:
-    from ..web.security import normalise_origin
-
-    try:
-        return tuple(dict.fromkeys(normalise_origin(v) for v in values))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _port_from_env() -> int:
     raw = os.environ.get("PORT", "8080")
     try:
@@ -352,7 +277,7 @@ def _port_from_env() -> int:
     "--listen",
     default="0.0.0.0",
     show_default=True,
-    callback=_listen,
+    callback=listen_option,
     help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "
     "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token.",
 )
@@ -371,7 +296,7 @@ def _port_from_env() -> int:
     "--cors-origin",
     multiple=True,
     metavar="ORIGIN",
-    callback=_cors_origins,
+    callback=cors_origins_option,
     help="Allow cross-origin requests from ORIGIN, scheme://host[:port] (repeatable). None "
     "allowed by default; '*' (every page) only together with --auth-token.",
 )
@@ -389,6 +314,7 @@ def _port_from_env() -> int:
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
     "without changing the kernel.bpf_stats_enabled sysctl.",
 )
+@limit_options
 def server(
     bpf_dir: str,
     path_prefix: str,
@@ -401,6 +327,7 @@ def server(
     cors_origin: tuple[str, ...],
     allowed_host: tuple[str, ...],
     enable_stats: bool,
+    **limits: Any,
 ) -> None:
     """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
 
@@ -433,6 +360,7 @@ def server(
         cors_origins=cors_origin,
         allowed_hosts=allowed_host,
         enable_stats=enable_stats,
+        **limits,
     )
     from ..web.server import ServeError, serve
 

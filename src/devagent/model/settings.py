@@ -29,4 +29,14 @@ class Settings:
     max_query_depth: int = 12
     max_entries_limit: int = 10_000
     max_request_bytes: int = 1 << 20
+    # What one GraphQL request may cost (api.limits, api.budget): values in the answer as
+    # estimated before it runs, seconds while it runs, bytes of the answer.
+    max_query_cost: int = 200_000
+    query_timeout: float = 10.0
+    max_answer_bytes: int = 16 << 20
+    # Slow or too many clients (web.connections): seconds to send the request head and the
+    # body, and how many connections are open at once.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 256
     extra: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import sys
+from types import FrameType
 
 from .. import __version__
 from ..model.settings import Settings
@@ -145,8 +146,18 @@ def serve(settings: Settings) -> None:
         access_log=False,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    graphql = app.state.graphql
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn waits for running requests before it exits: make the GraphQL ones stop
+            # now (a costly query would hold SIGTERM for as long as it runs).
+            graphql.cancel_all("the server is shutting down")
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     # uvicorn drains requests on SIGINT/SIGTERM, restores the previous handlers and re-raises
     # the signal; with these no-op handlers as "previous", the re-raise is absorbed, the stats
     # fd is released below and the exit status is 0.
