@@ -12,59 +12,17 @@ import json
 import os
 import socket
 import statistics
-import struct
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
-from devagent.bpf.handles import Fd
-from devagent.bpf.maps import MapHandle, create_map
-from devagent.bpf.names import MAP_TYPE_IDS
-from devagent.bpf.objects import map_info
-from devagent.bpf.pins import pin_object
-from devagent.bpf.progs import load_program, return_imm
-from tests.conftest import BpffsMount, PhydevServer, require_kernel
+from tests.conftest import PhydevServer
+from tests.e2e.conftest import Fanout
 from tests.e2e.test_graphql_server import NAVIGATION
-
-BIG_ENTRIES = 20_000
-
-
-@dataclass
-class Fanout:
-    mount: BpffsMount
-    big_id: int
-    fds: list[Fd] = field(default_factory=list)
-
-    @property
-    def bpf_dir(self) -> str:
-        return str(self.mount.path)
-
-
-@pytest.fixture(scope="module")
-def fanout() -> Iterator[Fanout]:
-    require_kernel()
-    mount = BpffsMount()
-    fds: list[Fd] = []
-    try:
-        maps = [create_map(MAP_TYPE_IDS["Array"], 4, 8, 4, name=f"fan_m{i}") for i in range(8)]
-        fds += maps
-        fds += [load_program(1, return_imm(0, tuple(m.fd for m in maps)), name=f"fan_p{i}")
-                for i in range(20)]  # fmt: skip
-        big = create_map(MAP_TYPE_IDS["Hash"], 8, 8, BIG_ENTRIES, name="fan_big")
-        fds.append(big)
-        pin_object(big, str(mount.path / "fan_big"))
-        keys = b"".join(struct.pack("<Q", i) for i in range(BIG_ENTRIES))
-        MapHandle(Fd(os.dup(big.fd)), map_info(big)).update_batch(keys, keys)
-        yield Fanout(mount, map_info(big).id, fds)
-    finally:
-        for fd in fds:
-            fd.close()
-        mount.close()
 
 
 def attacks(big_id: int) -> dict[str, str]:

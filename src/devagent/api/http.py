@@ -26,7 +26,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..bpf.maps import possible_cpus
@@ -314,6 +314,8 @@ class GraphQLEndpoint:
             except TooLarge:
                 limit = self.settings.max_request_bytes
                 raise Refusal(413, f"request body is larger than {limit} bytes") from None
+            except ClientDisconnect:  # gone, or dropped for sending too slowly
+                raise Refusal(400, "the client left before sending its whole body") from None
             data = _json(body, "request body")
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
             raise Refusal(400, "expected a JSON object with a 'query' string")

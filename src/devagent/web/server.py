@@ -19,6 +19,7 @@ from types import FrameType
 from .. import __version__
 from ..model.settings import Settings
 from .app import create_app
+from .connections import protocol_class
 
 
 class ServeError(Exception):
@@ -118,6 +119,34 @@ def _note_signal(signum: int, _frame: object) -> None:
     """Stand-in handler while uvicorn runs (it installs and removes its own)."""
 
 
+# File descriptors kept for what is not a connection: bpf objects being read, /proc, logs.
+SPARE_FDS = 64
+
+
+def fit_connections(settings: Settings) -> Settings:
+    """Settings whose --max-connections fits the fd limit: raise the soft limit as far as the
+    hard one allows, else lower the cap (with a warning). Running out of fds would make
+    accept() fail for everyone, the cap's 503 included."""
+    import dataclasses
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = settings.max_connections + SPARE_FDS
+    if soft != resource.RLIM_INFINITY and soft < need:
+        wanted = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+        if soft < need:
+            fitted = max(1, soft - SPARE_FDS)
+            print(f"phydev: warning: the fd limit is {soft}: serving at most {fitted} "
+                  "connections at once", file=sys.stderr, flush=True)  # fmt: skip
+            return dataclasses.replace(settings, max_connections=fitted)
+    return settings
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
@@ -132,6 +161,7 @@ def serve(settings: Settings) -> None:
     check_privileges()
     sock = bind_socket(settings)
     warn_about_bpf_dir(settings)
+    settings = fit_connections(settings)
     app = create_app(settings)
     stats_fd = enable_stats() if settings.enable_stats else None
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
@@ -147,6 +177,7 @@ def serve(settings: Settings) -> None:
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=10,
+        http=protocol_class(settings),
     )
     graphql = app.state.graphql
 
