@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 from typing import Any
 
@@ -173,19 +172,13 @@ def test_least_privilege_sees_everything_and_host_owners(
     assert (os.getpid() in owner_pids(answer)) is ptrace
 
 
-def test_without_the_capabilities_the_agent_says_so_and_stops(
-    agent_image: str, run_container: RunContainer
-) -> None:
+def test_without_the_capabilities_the_agent_says_so_and_stops(agent_image: str) -> None:
     """The same container without the added capabilities: the agent says in one line that
     it may not read eBPF objects and exits 1 before listening (an orchestrator shows the
     line and restarts it); it does not serve answers it cannot give."""
     port = free_port()
-    c = run_container(agent_image, "--network", "host", env={"PORT": str(port)},
-                      command=("server", "--listen", "127.0.0.1"))  # fmt: skip
-    deadline = time.monotonic() + 30
-    while c.running() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not c.running()
-    assert "not allowed to read eBPF objects" in c.logs()
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    done = podman("run", "--rm", "--network", "host", f"--env=PORT={port}", agent_image,
+                  "server", "--listen", "127.0.0.1", check=False)  # fmt: skip
+    assert done.returncode == 1, done
+    assert "not allowed to read eBPF objects" in done.stderr + done.stdout
+    assert "serving on" not in done.stdout
