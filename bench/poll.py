@@ -49,6 +49,7 @@ def distinct_selection(i: int) -> str:
 
 
 def throughput(port: int, make_query: Callable[[int], str], clients: int, seconds: float) -> float:
+    """Requests per second of `clients` threads each sending make_query(n), n = 0, 1, ..."""
     done = [0] * clients
     stop = time.monotonic() + seconds
 

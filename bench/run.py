@@ -15,7 +15,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 from bench.measure import Summary, time_calls, time_processes
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
-from bench.poll import bench_big, bench_small
+from bench.poll import bench_big, bench_small, throughput
 from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
 from bench.ui import bench_ui
 from devagent.bpf.objects import map_info
@@ -174,27 +173,6 @@ def cold(func: Callable[[], object], count: int) -> Summary:
         func()
         samples.append(time.perf_counter() - start)
     return Summary.of(samples)
-
-
-def throughput(port: int, query: Callable[[int], str], clients: int, seconds: float) -> float:
-    """Requests per second of `clients` threads each sending query(n) for n = 0, 1, ..."""
-    done = [0] * clients
-    stop = time.monotonic() + seconds
-
-    def worker(i: int) -> None:
-        client = Client(port)
-        while time.monotonic() < stop:
-            client.query(query(done[i] * clients + i))
-            done[i] += 1
-        client.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / (time.monotonic() - start)
 
 
 def bench_server(big_entries: int, metric_entries: int, requests: int, programs: int) -> list[Row]:

@@ -72,7 +72,9 @@ def bpftool_json(*args: str) -> object:
 # - "nobody": uid/gid 65534 with only CAP_DAC_READ_SEARCH + CAP_DAC_OVERRIDE, so it can read
 #   the interpreter wherever it lives (e.g. under /root, mode 700) but has no CAP_BPF,
 #   CAP_SYS_ADMIN or CAP_PERFMON: a normal user as far as bpf() is concerned;
-# - "nocaps": uid 0 with an empty capability bounding set: root by name, not by power.
+# - "nocaps": uid 0 with an empty capability bounding set: root by name, not by power;
+# - "user": uid/gid 65534 with no capabilities at all: a plain login user, who can neither
+#   write a clone root set up nor read an interpreter under /root.
 _FILE_CAPS = "-all,+dac_override,+dac_read_search"
 UNPRIVILEGED = {
     "nobody": [
@@ -80,6 +82,10 @@ UNPRIVILEGED = {
         f"--inh-caps={_FILE_CAPS}", f"--ambient-caps={_FILE_CAPS}", f"--bounding-set={_FILE_CAPS}",
     ],
     "nocaps": ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"],
+    "user": [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+        "--ambient-caps=-all", "--bounding-set=-all",
+    ],
 }  # fmt: skip
 
 

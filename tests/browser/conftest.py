@@ -23,7 +23,7 @@ from tests.conftest import REQUIRE_KERNEL, PhydevServer, require_kernel
 from tests.e2e.conftest import OwnMaps, made_own_maps
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Route
+    from playwright.sync_api import Browser, Page, Response, Route
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -69,9 +69,13 @@ class Watch:
     errors: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
+    # Requests answered 4xx/5xx, with what was asked and answered: the console only says
+    # "Failed to load resource", so these explain a failure.
+    refused: list[str] = field(default_factory=list)
 
     def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(re.search(a, e) for a in self.allow)]
+        errors = [e for e in self.errors if not any(re.search(a, e) for a in self.allow)]
+        return errors + (self.refused if errors else [])
 
 
 @dataclass
@@ -98,6 +102,13 @@ def tab(browser: Browser) -> Iterator[Tab]:
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and watch.errors.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: watch.errors.append(f"exception: {e}"))
+
+    def refused(response: Response) -> None:
+        if response.status >= 400:
+            asked = (response.request.post_data or response.url)[:160]
+            watch.refused.append(f"HTTP {response.status} for {asked}: {response.text()[:300]}")
+
+    page.on("response", refused)
     yield Tab(page, watch)
     context.close()
     assert watch.external == [], f"requests left 127.0.0.1: {watch.external}"

@@ -21,9 +21,11 @@ from devagent.bpf.maps import MapHandle, create_map, possible_cpus
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
 from devagent.bpf.pins import open_pinned, pin_object
+from devagent.bpf.progs import load_program, return_imm
 from tests.conftest import BpffsMount, InspectFixture, PhydevServer, require_kernel
 
 HASH_ENTRIES = 40
+BIG_ENTRIES = 20_000  # entries of the fanout fixture's hash map
 
 
 @dataclass
@@ -209,3 +211,39 @@ def placed(
             proc.wait()
         for d in sorted(made, key=lambda p: len(p.parts), reverse=True):
             d.rmdir()
+
+
+@dataclass
+class Fanout:
+    mount: BpffsMount
+    big_id: int
+    fds: list[Fd] = field(default_factory=list)
+
+    @property
+    def bpf_dir(self) -> str:
+        return str(self.mount.path)
+
+
+@pytest.fixture(scope="session")
+def fanout() -> Iterator[Fanout]:
+    """20 programs that all use the same 8 maps (programs { maps { programs ... fans out
+    160-fold every two levels) and a 20k-entry hash map, in a private bpffs: the objects of
+    the cost and slow-client tests."""
+    require_kernel()
+    mount = BpffsMount()
+    fds: list[Fd] = []
+    try:
+        maps = [create_map(MAP_TYPE_IDS["Array"], 4, 8, 4, name=f"fan_m{i}") for i in range(8)]
+        fds += maps
+        fds += [load_program(1, return_imm(0, tuple(m.fd for m in maps)), name=f"fan_p{i}")
+                for i in range(20)]  # fmt: skip
+        big = create_map(MAP_TYPE_IDS["Hash"], 8, 8, BIG_ENTRIES, name="fan_big")
+        fds.append(big)
+        pin_object(big, str(mount.path / "fan_big"))
+        keys = b"".join(struct.pack("<Q", i) for i in range(BIG_ENTRIES))
+        MapHandle(Fd(os.dup(big.fd)), map_info(big)).update_batch(keys, keys)
+        yield Fanout(mount, map_info(big).id, fds)
+    finally:
+        for fd in fds:
+            fd.close()
+        mount.close()

@@ -24,7 +24,7 @@ UPDATE = """mutation($id: Int!, $key: String!, $value: String!) {
 def run(app: Any, *requests: dict[str, Any]) -> list[dict[str, Any]]:
     async def send() -> list[dict[str, Any]]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             out = []
             for body in requests:
                 response = await client.post("/query", json=body)

@@ -213,3 +213,80 @@ def test_writes_disabled_by_default(own_agent: PhydevServer, own_maps: OwnMaps) 
     err = run(own_agent, PIN, id=own_maps.id("t_array"), path="nope")
     assert err is not None and "writes are disabled" in err
     assert not os.path.exists(f"{own_maps.bpf_dir}/nope")
+
+
+def test_duplicate_keys_are_refused_before_anything_changes(
+    writer: PhydevServer, own_maps: OwnMaps
+) -> None:
+    """deleteMapValues(keys: ["1", "1"]) answered "no such key" yet deleted key 1."""
+    map_id = own_maps.id("t_hash")
+    with own_maps.handle("t_hash") as handle:
+        handle.update(u32(901), u64(1))
+    for keys in (["901", "901"], ["901", "0901"]):
+        err = run(writer, DELETE, mapId=map_id, keys=keys, keyFormat="NUMBER")
+        assert err is not None and "is given twice" in err and "nothing was deleted" in err
+        assert kernel_value(own_maps, "t_hash", u32(901)) == u64(1)
+    assert run(writer, DELETE, mapId=map_id, keys=["901"], keyFormat="NUMBER") is None
+    assert kernel_value(own_maps, "t_hash", u32(901)) is None
+
+
+def test_kernel_refusals_name_the_real_cause(writer: PhydevServer, own_maps: OwnMaps) -> None:
+    """Pinning a name with a '.' and writing a frozen map said "run as root"; a full hash and
+    an index past an array's end said "Argument list too long"."""
+    from devagent.bpf.maps import MapHandle, create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+    from devagent.bpf.objects import map_info
+
+    err = run(writer, PIN, id=own_maps.id("t_array"), path="with.dot")
+    assert err is not None and "bpffs does not allow '.' in names ('with.dot')" in err
+    assert "run as root" not in err
+    err = run(writer, UPDATE, mapId=own_maps.id("t_array"), key="4", value="1",
+              keyFormat="NUMBER", valueFormat="NUMBER")  # fmt: skip
+    assert err is not None and "index 4 is past the end of the map (indexes 0 to 3)" in err
+    full_fd = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 2, name="t_full")
+    frozen_fd = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 4, name="t_frozen")
+    with (
+        MapHandle(full_fd, map_info(full_fd)) as full,
+        MapHandle(frozen_fd, map_info(frozen_fd)) as frozen,
+    ):
+        full.update(u32(1), u64(1))
+        full.update(u32(2), u64(2))
+        err = run(writer, CREATE, mapId=full.info.id, key="3", values=["3"],
+                  keyFormat="NUMBER", valueFormat="NUMBER")  # fmt: skip
+        assert err is not None and "the map is full (max_entries 2)" in err
+        assert full.lookup(u32(3)) is None
+        frozen.update(u32(1), u64(1))
+        frozen.freeze()
+        for query, args in ((UPDATE, {"key": "1", "value": "5", "valueFormat": "NUMBER"}),
+                            (DELETE, {"keys": ["1"]})):  # fmt: skip
+            err = run(writer, query, mapId=frozen.info.id, keyFormat="NUMBER", **args)
+            assert err is not None and "the map is frozen (BPF_MAP_FREEZE)" in err
+            assert "run as root" not in err
+        assert frozen.lookup(u32(1)) == u64(1)
+
+
+def test_string_keys_shown_with_escapes_can_be_given_back(
+    writer: PhydevServer, own_maps: OwnMaps
+) -> None:
+    """A STRING key the API shows with \\xNN (bytes that are not UTF-8) is accepted back as
+    input and means the same bytes; a key whose text contains a backslash looks different."""
+    map_id = own_maps.id("t_str")
+    raw, lookalike = b"k\xff".ljust(16, b"\0"), b"k\\xff".ljust(16, b"\0")
+    with own_maps.handle("t_str") as handle:
+        handle.update(raw, u64(1))
+        handle.update(lookalike, u64(2))
+    query = (
+        "query($id:Int!){ map(id:$id) { entries(limit: 100, keyFormat: STRING, "
+        "valueFormat: NUMBER) { key value } } }"
+    )
+    shown = {e["key"]: e["value"] for e in data(writer, query, {"id": map_id})["map"]["entries"]}
+    assert shown["k\\xff"] == "1" and shown["k\\\\xff"] == "2"
+    for text, key, value in (("k\\xff", raw, 10), ("k\\\\xff", lookalike, 20)):
+        err = run(writer, UPDATE, mapId=map_id, key=text, value=str(value), keyFormat="STRING",
+                  valueFormat="NUMBER")  # fmt: skip
+        assert err is None
+        assert kernel_value(own_maps, "t_str", key) == u64(value)
+    err = run(writer, DELETE, mapId=map_id, keys=["k\\xff", "k\\\\xff"], keyFormat="STRING")
+    assert err is None
+    assert kernel_value(own_maps, "t_str", raw) is None
+    assert kernel_value(own_maps, "t_str", lookalike) is None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LinkFixture, PacketFixture, PhydevServer, bpftool_json
+from tests.conftest import LinkFixture, PacketFixture, PhydevServer, bpftool_json, run_phydev
 from tests.e2e.conftest import OwnMaps
 from tests.kernel.test_inspect import MAP_TYPE, PROG_TYPE
 
@@ -96,7 +96,7 @@ def test_navigation_matches_bpftool(agent: PhydevServer, packet_fixture: PacketF
         assert (mine["name"], mine["type"], mine["tag"]) == (
             ref.get("name", "")[:15], PROG_TYPE[ref["type"]], ref["tag"],
         )  # fmt: skip
-        assert mine["error"] is None and mine["btfId"] == ref.get("btf_id")
+        assert mine["error"] is None and mine["btfId"] == ref.get("btf_id", 0)
         assert isinstance(mine["runCount"], int) and isinstance(mine["runTime"], float)
     maps = {m["id"]: m for m in nav["maps"]}
     pinned = set(packet_fixture.obj.map_ids.values())
@@ -120,6 +120,28 @@ def test_get_program(agent: PhydevServer, packet_fixture: PacketFixture) -> None
     assert names[packet_fixture.obj.map_ids["AT_pkts"]] == "AT_pkts"
     assert prog["tasks"] == []  # no kprobes/tracepoints on this kernel
     assert prog["runCount"] > 0 and prog["runTime"] > 0
+
+
+def test_btf_id_is_zero_without_btf(agent: PhydevServer) -> None:
+    """A program or map without BTF answers btfId 0, as the Go agent does (null left the
+    explorer's column blank); the CLI's JSON says the same."""
+    from devagent.bpf.maps import create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+    from devagent.bpf.objects import map_info, program_info
+    from devagent.bpf.progs import load_program, return_imm
+
+    with (
+        load_program(1, return_imm(0), name="t_no_btf") as prog,
+        create_map(MAP_TYPE_IDS["Hash"], 4, 4, 1, name="t_no_btf") as map_fd,
+    ):
+        prog_id, map_id = program_info(prog).id, map_info(map_fd).id
+        time.sleep(CACHE_AGE)  # the agent's snapshot is at most this old
+        query = f"{{ program(id: {prog_id}) {{ btfId }} map(id: {map_id}) {{ btfId }} }}"
+        assert data(agent, query) == {"program": {"btfId": 0}, "map": {"btfId": 0}}
+        nav = data(agent, NAVIGATION)
+        assert [p["btfId"] for p in nav["programs"] if p["id"] == prog_id] == [0]
+        listed = json.loads(run_phydev("inspect", "progs", "list", "--json").stdout)
+        assert [p["btfId"] for p in listed if p["id"] == prog_id] == [0]
 
 
 def test_unknown_ids_are_graphql_errors(agent: PhydevServer) -> None:

@@ -141,7 +141,7 @@ def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path
 
     async def ask(query: str) -> dict[str, Any]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             response = await client.post("/query", json={"query": query})
             body = response.json()
             assert "errors" not in body, body

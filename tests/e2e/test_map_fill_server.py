@@ -88,7 +88,7 @@ def test_a_map_gone_mid_request_counts_zero_and_the_rest_answers(own_maps: OwnMa
 
     async def ask() -> dict[str, object]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             response = await client.post("/query", json={"query": QUERY})
             return dict(response.json())
 

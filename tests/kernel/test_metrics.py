@@ -228,7 +228,10 @@ def test_string_keys_per_cpu_equal_the_kernel(own_maps: OwnMaps) -> None:
     assert got == expected_series(m.id, Format.STRING, per_cpu=True)
     assert {cpu for _, cpu in got} == {str(c) for c in range(NCPUS)}
     assert ("alpha", "0") in got and ("with space", "1") in got and ("été", "0") in got
-    assert f'{{cpu="0",id="{m.id}",key="q\\"\\\\\\n",name="mt_strings",type="PerCPUHash"}}' in text
+    # The key q " \ newline: STRING shows the backslash as \\, Prometheus escapes " \ newline.
+    assert (
+        f'{{cpu="0",id="{m.id}",key="q\\"\\\\\\\\\\n",name="mt_strings",type="PerCPUHash"}}' in text
+    )
     assert samples(text)["devagent_ebpf_map_entry_count"][
         (("id", str(m.id)), ("name", m.name), ("type", "PerCPUHash"))
     ] == len(STRING_KEYS)

@@ -8,8 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import UNPRIVILEGED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +86,79 @@ def test_changed_pyproject_reinstalls(tmp_path: Path) -> None:
     (tree / "pip-calls").unlink()
     launch(tree, "about")
     assert not (tree / "pip-calls").exists()
+
+
+@contextmanager
+def world_readable_dir() -> Iterator[Path]:
+    """A temp dir any user can enter (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="devagent-launcher-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def launch_as_user(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the launcher as a plain user (uid 65534, no capabilities)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run as another user")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    return subprocess.run([*UNPRIVILEGED["user"], "--", str(tree / "phydev"), *args],
+                          capture_output=True, text=True, env=env, check=False,
+                          timeout=60)  # fmt: skip
+
+
+def test_user_who_cannot_write_runs_the_set_up_cli(tmp_path: Path) -> None:
+    """root set the clone up, then pyproject.toml changed (a git pull): a plain user cannot
+    reinstall, so the launcher runs the CLI that is there (whose own line says what it needs)
+    instead of failing with a permission error."""
+    with world_readable_dir() as base:
+        tree = make_tree(base)
+        stand_in(tree / ".venv" / "bin" / "python", "exit 0")  # usable by anyone
+        for path in [base, *base.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o005)  # others may read and enter, not write
+        with (tree / "pyproject.toml").open("a") as f:
+            f.write("\n# changed\n")
+        result = launch_as_user(tree, "inspect", "progs", "list")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "ran phydev inspect progs list\n" and result.stderr == ""
+        assert not (tree / "pip-calls").exists()
+
+
+def test_user_without_a_usable_venv_gets_the_run_as_root_line(tmp_path: Path) -> None:
+    """The venv's interpreter lives where a plain user cannot read it (here: under a private
+    directory): nothing can run, so the launcher says itself what is needed; it must not try
+    to rebuild the venv and fail on a permission error."""
+    with world_readable_dir() as base:
+        tree = make_tree(base)
+        private = base / "private"
+        private.mkdir(mode=0o700)
+        stand_in(private / "python3", "exit 0")
+        (tree / ".venv" / "bin" / "python").unlink()
+        (tree / ".venv" / "bin" / "python").symlink_to(private / "python3")
+        for path in [base, *tree.rglob("*"), tree]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o005)
+        result = launch_as_user(tree, "inspect", "progs", "list")
+        assert result.returncode == 1 and result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and "run as root, or with CAP_BPF + CAP_SYS_ADMIN" in lines[0]
+        assert not (tree / "pip-calls").exists() and (tree / ".venv" / "bin" / "phydev").exists()
+
+
+def test_real_launcher_as_a_plain_user_reaches_run_as_root(tmp_path: Path) -> None:
+    """The project's own launcher and venv (linked into a tree a plain user can enter): the
+    answer is one `run as root` line, from the CLI when the user can run the venv's Python,
+    from the launcher otherwise."""
+    with world_readable_dir() as base:
+        tree = base / "clone"
+        tree.mkdir(mode=0o755)
+        for name in ("phydev", "pyproject.toml"):
+            shutil.copy(ROOT / name, tree / name)
+        (tree / "src").symlink_to(ROOT / "src")
+        (tree / ".venv").symlink_to(ROOT / ".venv")
+        result = launch_as_user(tree, "inspect", "progs", "list")
+        assert result.returncode == 1 and result.stdout == "", result
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and "run as root, or with CAP_BPF + CAP_SYS_ADMIN" in lines[0]

@@ -19,7 +19,7 @@ CSP_SELF = "default-src 'self'; script-src 'self'; style-src 'self'"
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(create_app(Settings(path_prefix="/agent/")))
+    return TestClient(create_app(Settings(path_prefix="/agent/")), base_url="http://localhost")
 
 
 def assets(html: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""What every resolver of one GraphQL request shares: one snapshot, the pager, the settings."""
+"""What every resolver of one GraphQL request shares: one snapshot, the pager, the settings,
+and the request's budget (deadline, cancellation, answer bytes; see api.budget)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..model.rates import Rates
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from .budget import RequestBudget
 from .entries import EntryPager
 
 
@@ -22,6 +24,7 @@ class RequestContext:
     inventory: Inventory
     pager: EntryPager
     _snapshot: Snapshot | None = None
+    budget: RequestBudget | None = None
     # The server's sampler of program counters (rates, history); asking it means watching.
     sampler: WatchedSampler | None = None
     # The latest rates, fetched once per request by the first field that needs them.
@@ -36,7 +39,11 @@ class RequestContext:
 
 
 def request_context(info: Any) -> RequestContext:
-    """The RequestContext of a resolver's GraphQLResolveInfo."""
+    """The RequestContext of a resolver's GraphQLResolveInfo. Every resolver that does real
+    work comes through here, so this is where a request past its deadline, or whose client
+    went away, stops (QueryAborted)."""
     ctx = info.context
     assert isinstance(ctx, RequestContext)
+    if ctx.budget is not None:
+        ctx.budget.check()
     return ctx

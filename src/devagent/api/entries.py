@@ -112,15 +112,27 @@ class EntryPager:
         return self._read(info.id, fresh=True).dump.count
 
     def page(
-        self, info: MapInfo, offset: int, limit: int, key_format: str, value_format: str
+        self,
+        info: MapInfo,
+        offset: int,
+        limit: int,
+        key_format: str,
+        value_format: str,
+        charge: Callable[[int], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries [offset, offset+limit) in key order, formatted for GraphQL's MapEntry."""
+        """Entries [offset, offset+limit) in key order, formatted for GraphQL's MapEntry.
+        `charge` is told the answer bytes the page will take (about: hex text and JSON
+        punctuation) before any is formatted, and may refuse by raising."""
         if not can_list(info):
             return []
         key_text = self._formatter(info, "key", key_format)
         value_text = self._formatter(info, "value", value_format)
         read = self._read(info.id, fresh=offset == 0)
         dump = read.dump
+        if charge is not None:
+            entries = max(0, min(limit, dump.count - offset))
+            values = dump.ncpus if dump.per_cpu else 1
+            charge(entries * (40 + 2 * dump.key_size + values * (4 + 2 * dump.value_size)))
         order = self._order(read, key_format)
         page = []
         for i in order[offset : offset + limit].tolist():

@@ -1,35 +1,59 @@
 """GraphQL over HTTP: POST with a JSON body, GET with query parameters (queries only).
 
-Execution runs in a worker thread (resolvers make bpf() calls and must not block the event
-loop); each request gets its own RequestContext, hence one consistent snapshot.
+One request, in order: the method and body are checked on the event loop; then, in a worker
+thread (resolvers make bpf() calls and must not block the loop): the text is parsed (with a
+bound on tokens), the operation picked (a GET runs queries only), its cost measured against
+the list sizes of the current snapshot (api.limits), and it is validated and executed by
+graphql-core under a RequestBudget (api.budget): a deadline, the answer-size allowance, and
+cancellation when the client goes away (watched on the event loop meanwhile) or the server
+stops (cancel_all). Each request gets its own RequestContext, hence one consistent snapshot.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from contextlib import ExitStack
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import orjson
 from ariadne import graphql_sync
-from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType, parse
-from starlette.requests import Request
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+)
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from ..bpf.errors import NotFound
-from ..bpf.jited import JitUnavailable
-from ..model.codec import CodecError
+from ..bpf.maps import possible_cpus
 from ..model.inventory import Inventory
+from ..model.memory import release_free_memory
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from .budget import CostlyLane, QueryAborted, RequestBudget
 from .context import RequestContext
-from .entries import EntriesError, EntryPager
+from .entries import EntryPager
+from .error_log import ErrorLog
 from .fastpath import FastPath
-from .limits import limits_rule
-from .rate_fields import BadArgument
+from .limits import CostMeter, ListSizes, QueryRefused, check_cost, parse_query
 from .response_cache import ResponseCache, cache_key
+
+# Ariadne would log each error with its traceback and source excerpt: ErrorLog does it.
+_ARIADNE_LOG = logging.getLogger("devagent.graphql.ariadne")
+_ARIADNE_LOG.addHandler(logging.NullHandler())
+_ARIADNE_LOG.propagate = False
+# Answers past this size give their transient memory back to the system at once.
+BIG_ANSWER = 4 << 20
+# Costly requests (api.budget.CostlyLane): a query text longer than this (parsing it is the
+# cost), or a measured cost above this; at most COSTLY_AT_ONCE of them run at a time.
+COSTLY_TEXT = 8 << 10
+COSTLY_COST = 20_000
+COSTLY_AT_ONCE = 2
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -73,23 +97,22 @@ async def _drain(request: Request, budget: int) -> None:
             return
 
 
-LOGGER = "devagent.graphql"
+class Refusal(Exception):
+    """A request answered without running: HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
-class _ExpectedErrors(logging.Filter):
-    """Errors the client caused (unknown id, bad paging, ...) are answers, not server faults:
-    they go back in `errors` without a traceback in the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        # graphql-core hands the logger its GraphQLError; the resolver's own is inside it
-        exc = getattr(exc, "original_error", None) or exc
-        return not isinstance(
-            exc, (NotFound, EntriesError, CodecError, BadArgument, JitUnavailable)
-        )
-
-
-logging.getLogger(LOGGER).addFilter(_ExpectedErrors())
+def select_operation(document: DocumentNode, name: object) -> OperationDefinitionNode | None:
+    """The operation a request would run; None when that is ambiguous or missing (graphql
+    reports it)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if isinstance(name, str):
+        return next((o for o in operations if o.name and o.name.value == name), None)
+    return operations[0] if len(operations) == 1 else None
 
 
 class GraphQLEndpoint:
@@ -108,29 +131,122 @@ class GraphQLEndpoint:
         self.inventory = inventory
         self.pager = pager
         self.sampler = sampler
-        self.rules = [limits_rule(settings.max_query_depth)]
+        # Read queries run through compiled plans (api.fastpath); validation there is
+        # graphql-core's own rules, as for graphql_sync below (cost is checked before both).
+        self.fastpath = FastPath(schema, [])
+        self.meter = CostMeter(schema, settings.max_entries_limit)
+        self.errors = ErrorLog()
         self.responses = ResponseCache()
-        self.fastpath = FastPath(schema, self.rules)
+        self._sizes: tuple[Snapshot, ListSizes] | None = None
+        self._running: set[RequestBudget] = set()
+        self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
+
+    def list_sizes(self, snapshot: Snapshot) -> ListSizes:
+        """The list sizes of a snapshot, computed once per snapshot."""
+        known = self._sizes
+        if known is not None and known[0] is snapshot:
+            return known[1]
+        sizes = ListSizes.of(snapshot, possible_cpus())
+        self._sizes = (snapshot, sizes)
+        return sizes
+
+    def cancel_all(self, reason: str) -> None:
+        """Stop every request being executed (the server is shutting down). Safe to call from
+        a signal handler: it only sets flags."""
+        for budget in list(self._running):
+            budget.cancel(reason, 503)
 
     def execute(
-        self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot | None = None
-    ) -> tuple[bool, dict[str, Any]]:
-        """Run one operation synchronously (called in a worker thread)."""
+        self,
+        data: dict[str, Any],
+        queries_only: bool,
+        snapshot: Snapshot | None = None,
+        document: DocumentNode | None = None,
+        budget: RequestBudget | None = None,
+    ) -> dict[str, Any]:
+        """Run one operation synchronously (called in a worker thread); errors are logged
+        through ErrorLog. QueryAborted goes through to the caller."""
         ctx = RequestContext(
-            self.settings, self.inventory, self.pager, snapshot, sampler=self.sampler
+            self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
         )
-        success, result = graphql_sync(
+        seen: list[GraphQLError] = []
+
+        def keep(error: GraphQLError, _debug: bool = False) -> dict[str, Any]:
+            seen.append(error)
+            return dict(error.formatted)
+
+        _, result = graphql_sync(
             self.schema,
             data,
             context_value=ctx,
-            validation_rules=self.rules,
+            query_document=document,
             require_query=queries_only,
             debug=False,
-            logger=LOGGER,
+            logger=_ARIADNE_LOG,
+            error_formatter=keep,
         )
-        return success, result
+        self.errors.graphql(seen)
+        return result
 
-    def respond(self, data: dict[str, Any], queries_only: bool) -> tuple[int, bytes]:
+    def check(
+        self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot
+    ) -> tuple[DocumentNode, OperationDefinitionNode | None, int]:
+        """Parse and measure before anything runs (document, operation, measured cost);
+        Refusal for what must not run."""
+        try:
+            document = parse_query(data["query"])
+        except GraphQLError as exc:
+            raise Refusal(400, exc.message) from None
+        operation = select_operation(document, data.get("operationName"))
+        if operation is None:
+            return document, None, 0  # graphql-core says what is wrong with the request
+        if queries_only and operation.operation == OperationType.MUTATION:
+            raise Refusal(405, "mutations are not allowed over GET: use POST")
+        variables = data.get("variables")
+        try:
+            measure = check_cost(
+                self.meter, document, operation,
+                variables if isinstance(variables, dict) else None,
+                self.list_sizes(snapshot),
+                max_cost=self.settings.max_query_cost,
+                max_depth=self.settings.max_query_depth,
+            )  # fmt: skip
+        except QueryRefused as exc:
+            raise Refusal(400, str(exc)) from None
+        return document, operation, measure.cost
+
+    def run(
+        self,
+        data: dict[str, Any],
+        queries_only: bool,
+        snapshot: Snapshot,
+        budget: RequestBudget | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Check, then execute: (the result, whether it was a mutation, which runs on a fresh
+        snapshot and clears cached answers). Costly requests take their turn in the lane."""
+        with ExitStack() as lane:
+            if len(data["query"]) > COSTLY_TEXT:
+                lane.enter_context(self.costly.turn())
+            document, operation, cost = self.check(data, queries_only, snapshot)
+            if cost > COSTLY_COST and len(data["query"]) <= COSTLY_TEXT:
+                lane.enter_context(self.costly.turn())
+            if operation is not None and operation.operation == OperationType.MUTATION:
+                self.responses.clear()
+                try:
+                    return self.execute(data, queries_only, None, document, budget), True
+                finally:
+                    self.responses.clear()
+            ctx = RequestContext(
+                self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
+            )
+            answer = self.fastpath.run(data, ctx)  # None: graphql-core runs it
+            if answer is not None:
+                return answer, False
+            return self.execute(data, queries_only, snapshot, document, budget), False
+
+    def respond(
+        self, data: dict[str, Any], queries_only: bool, budget: RequestBudget | None = None
+    ) -> tuple[int, bytes]:
         """(HTTP status, JSON body) of one operation, from the response cache when the same
         query already ran on the current snapshot (see api.response_cache)."""
         key = cache_key(data)
@@ -140,81 +256,115 @@ class GraphQLEndpoint:
             body, generation = self.responses.lookup(snapshot, key)
             if body is not None:
                 return 200, body
-        # A GET (queries_only) that names a mutation was refused in handle(): no parse again.
-        if not queries_only and operation_type(data) == OperationType.MUTATION:
-            self.responses.clear()
-            try:
-                _, result = self.execute(data, queries_only)
-            finally:
-                self.responses.clear()
-            return _encoded(result)
-        ctx = RequestContext(
-            self.settings, self.inventory, self.pager, snapshot, sampler=self.sampler
-        )
-        answer = self.fastpath.run(data, ctx)
-        if answer is None:
-            _, answer = self.execute(data, queries_only, snapshot)
-        status, body = _encoded(answer)
-        if key is not None and status == 200 and "errors" not in answer:
+        try:
+            result, mutation = self.run(data, queries_only, snapshot, budget)
+        except Refusal as exc:
+            self.errors.client(exc.message)
+            return exc.status, _error_body(exc.message)
+        except QueryAborted as exc:
+            aborted: tuple[int, str] | None = (exc.status, exc.message)
+            exc.__traceback__ = None  # its frames hold what the execution built
+        else:
+            aborted = None
+        if aborted is not None:
+            # What the execution built is unreachable now: give the memory back at once.
+            self.errors.client(aborted[1])
+            release_free_memory()
+            return aborted[0], _error_body(aborted[1])
+        status, body = self._encoded(result)
+        if key is not None and status == 200 and "errors" not in result and not mutation:
             self.responses.store(snapshot, key, body, generation)
         return status, body
 
+    def _encoded(self, result: dict[str, Any]) -> tuple[int, bytes]:
+        """200 whenever the operation ran, even with field errors (as gqlgen answered); 400
+        only when it could not run at all (syntax, validation, limits). An answer over the
+        size limit is refused."""
+        body = orjson.dumps(result)
+        status = 200 if "data" in result else 400
+        if len(body) > BIG_ANSWER:
+            release_free_memory()
+        limit = self.settings.max_answer_bytes
+        if len(body) > limit:
+            message = (f"the answer is {len(body)} bytes, more than the limit of {limit}: ask "
+                       "for fewer entries (a lower `limit`) or fewer fields")  # fmt: skip
+            self.errors.client(message)
+            return 400, _error_body(message)
+        return status, body
+
     async def handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            # HEAD arrives here too (Starlette adds it to GET routes): it must not run a body.
+            response = _error("GraphQL runs over GET (queries) and POST only", 405)
+            response.headers["Allow"] = "GET, POST"
+            return response
+        try:
+            data = await self._request_data(request)
+        except Refusal as exc:
+            self.errors.client(exc.message)
+            return _error(exc.message, exc.status)
+        budget = RequestBudget(self.settings.query_timeout, self.settings.max_answer_bytes)
+        self._running.add(budget)
+        try:
+            async with anyio.create_task_group() as watch:
+                watch.start_soon(_cancel_when_client_leaves, request, budget)
+                status, body = await anyio.to_thread.run_sync(
+                    self.respond, data, request.method == "GET", budget
+                )
+                watch.cancel_scope.cancel()
+        finally:
+            self._running.discard(budget)
+        return Response(body, status_code=status, media_type="application/json")
+
+    async def _request_data(self, request: Request) -> dict[str, Any]:
+        """The request's {query, variables, operationName}; Refusal says what is wrong."""
         if request.method == "GET":
             params = request.query_params
             data: Any = {"query": params.get("query")}
             if params.get("operationName"):
                 data["operationName"] = params["operationName"]
             if params.get("variables"):
-                try:
-                    data["variables"] = json.loads(params["variables"])
-                except ValueError:
-                    return _error("variables must be a JSON object", 400)
+                data["variables"] = _json(params["variables"].encode(), "variables")
         else:
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
-                return _error("POST /query needs Content-Type: application/json", 415)
+                raise Refusal(415, "POST /query needs Content-Type: application/json")
             try:
                 body = await read_limited(request, self.settings.max_request_bytes)
             except TooLarge:
                 limit = self.settings.max_request_bytes
-                return _error(f"request body is larger than {limit} bytes", 413)
-            try:
-                data = json.loads(body)
-            except ValueError:
-                return _error("request body is not valid JSON", 400)
+                raise Refusal(413, f"request body is larger than {limit} bytes") from None
+            except ClientDisconnect:  # gone, or dropped for sending too slowly
+                raise Refusal(400, "the client left before sending its whole body") from None
+            data = _json(body, "request body")
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-            return _error("expected a JSON object with a 'query' string", 400)
+            raise Refusal(400, "expected a JSON object with a 'query' string")
         if len(data["query"]) > self.settings.max_request_bytes:
-            return _error("query text is too long", 413)
-        if request.method == "GET" and _is_mutation(data):
-            return _error("mutations are not allowed over GET: use POST", 405)
-        status, body = await anyio.to_thread.run_sync(self.respond, data, request.method == "GET")
-        return Response(body, status_code=status, media_type="application/json")
+            raise Refusal(413, "query text is too long")
+        name = data.get("operationName")
+        if name is not None and not isinstance(name, str):
+            raise Refusal(400, "operationName must be a string")
+        return data
 
 
-def _encoded(result: dict[str, Any]) -> tuple[int, bytes]:
-    """200 whenever the operation ran, even with field errors (as gqlgen answered); 400 only
-    when it could not run at all (syntax, validation, limits)."""
-    return (200 if "data" in result else 400), orjson.dumps(result)
-
-
-def operation_type(data: dict[str, Any]) -> OperationType | None:
-    """The type of the operation a request would run (None if the text does not parse or
-    names no such operation: execution reports that)."""
+def _json(raw: bytes, what: str) -> Any:
+    """Parse JSON strictly: orjson refuses lone surrogates (which no answer could carry back)
+    and nesting past 1024 levels (Python's json raised RecursionError at ~100k: a 500)."""
     try:
-        document = parse(data["query"])
-    except GraphQLError:
-        return None
-    wanted = data.get("operationName")
-    for d in document.definitions:
-        if isinstance(d, OperationDefinitionNode) and (
-            wanted is None or (d.name is not None and d.name.value == wanted)
-        ):
-            return d.operation
-    return None
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Refusal(400, f"{what} is not valid JSON: {exc}") from None
 
 
-def _is_mutation(data: dict[str, Any]) -> bool:
-    """Whether the operation a GET would run is a mutation (refused before execution)."""
-    return operation_type(data) == OperationType.MUTATION
+async def _cancel_when_client_leaves(request: Request, budget: RequestBudget) -> None:
+    """Wait for the client to disconnect while the request runs, then cancel it (the body
+    was read already; what remains to receive is the disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            budget.cancel("the client went away", 499)
+            return
+
+
+def _error_body(message: str) -> bytes:
+    return orjson.dumps({"errors": [{"message": message}]})

@@ -1,83 +1,400 @@
-"""Limits that keep a hostile query from tying up the server: depth and breadth.
+"""What an operation may cost, measured before it runs (and before graphql-core validates it).
 
-Introspection (`__schema`, `__type`) is not counted: the playground's introspection query is
-deep by nature and cheap to answer.
+The cost is an estimate of how many values the answer holds: every selected field counts 1,
+and what is selected below a list field counts once per item the list can have. List sizes
+come from the request's snapshot (how many programs and maps there are, how many maps a
+program uses at most, ...), from an `entries` field's `limit` argument (bounded by the map's
+max_entries), and from the schema for introspection. Aliases count each time: `a: maps {...}
+b: maps {...}` runs twice. A fragment is measured once per definition (and list context) and
+reused wherever it is spread, so measuring is linear in the document, never an expansion.
+
+Before measuring, the document is bounded where graphql-core's own validation is costly: the
+parser stops at MAX_TOKENS tokens, there may be at most MAX_FRAGMENTS fragment definitions, and
+one selection set may repeat a response name at most MAX_SAME_NAME times (the rule that checks
+that fields can be merged compares every such pair: 500 copies of `programs { id }` took 2 s).
+
+The depth limit stays as it was documented: at most `max_query_depth` nested fields, not
+counting introspection (`__schema`, `__type`), which the playground needs and the cost covers.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
+    ValueNode,
+    VariableNode,
+    parse,
 )
 
-MAX_FIELDS = 5000
+from ..model.inventory import Snapshot
+
+MAX_TOKENS = 20_000
+MAX_FRAGMENTS = 100
+MAX_SAME_NAME = 20
+MAX_NESTING = 64  # selection sets inside one another, fragments and introspection included
+DEFAULT_ENTRIES_LIMIT = 32
+# Lists whose length is not in the snapshot without walking /proc: a generous guess.
+PROCESS_GUESS = 8
 
 
-def _measure(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    depth: int,
-    seen: frozenset[str],
-) -> tuple[int, int]:
-    """(max depth, number of field selections) below a selection set."""
-    if selection_set is None:
-        return depth, 0
-    deepest, fields = depth, 0
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
-            if sel.name.value.startswith("__"):
+class QueryRefused(Exception):
+    """The operation is too big or too costly to run; the message says which limit."""
+
+
+# A rough count of GraphQL's tokens (names, numbers, strings, punctuators) by the regex
+# engine in C, ~50 times faster than graphql-core's lexer, which would spend 0.4 s on a
+# document it then refuses for having too many tokens; the parser has the last word.
+_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[_A-Za-z0-9.+-]+|[!$&()\[\]:=@{|}]')
+
+
+def parse_query(text: str) -> DocumentNode:
+    """Parse with a bound on tokens (parsing is the one step before any limit can apply)."""
+    if len(text) > MAX_TOKENS and sum(1 for _ in _TOKENS.finditer(text)) > MAX_TOKENS:
+        raise GraphQLError(
+            f"Syntax Error: Document contains more than {MAX_TOKENS} tokens. Parsing aborted."
+        )
+    try:
+        return parse(text, max_tokens=MAX_TOKENS)
+    except RecursionError:
+        raise GraphQLError("Syntax Error: Document is nested too deeply.") from None
+
+
+@dataclass(frozen=True)
+class MapGeometry:
+    """What bounds the entries of a map: whether values are per CPU, and max_entries."""
+
+    per_cpu: bool
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class ListSizes:
+    """How long each list of the schema can be, taken from one snapshot."""
+
+    programs: int
+    maps: int
+    links: int
+    maps_per_program: int
+    programs_per_map: int
+    links_per_program: int
+    pins_per_object: int
+    cpus: int
+    any_map: MapGeometry  # the largest of all maps: for maps not known by id
+    by_id: Mapping[int, MapGeometry]
+
+    @classmethod
+    def of(cls, snap: Snapshot, cpus: int) -> ListSizes:
+        pins = [*snap.pins.programs.values(), *snap.pins.maps.values(), *snap.pins.links.values()]
+        geometry = {m.id: MapGeometry(m.is_per_cpu, m.max_entries) for m in snap.maps.values()}
+        return cls(
+            programs=len(snap.programs) + len(snap.program_errors),
+            maps=len(snap.maps) + len(snap.map_errors),
+            links=len(snap.links) + len(snap.link_errors),
+            maps_per_program=max((len(p.map_ids) for p in snap.programs.values()), default=0),
+            programs_per_map=max(map(len, snap.map_programs.values()), default=0),
+            links_per_program=max(map(len, snap.program_links.values()), default=0),
+            pins_per_object=max(map(len, pins), default=0),
+            cpus=cpus,
+            any_map=MapGeometry(
+                any(g.per_cpu for g in geometry.values()),
+                max((g.max_entries for g in geometry.values()), default=0),
+            ),
+            by_id=geometry,
+        )
+
+
+@dataclass(frozen=True)
+class Measure:
+    cost: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What a selection set is measured under: the map its entries belong to."""
+
+    map: MapGeometry
+
+
+# The length of each list field, by (type, field): f(sizes, where, argument value).
+ArgValue = Callable[[str], Any]
+_LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]] = {
+    ("Query", "programs"): lambda s, w, a, m: s.programs,
+    ("Query", "maps"): lambda s, w, a, m: s.maps,
+    ("Query", "links"): lambda s, w, a, m: s.links,
+    ("ConnectedGraph", "programs"): lambda s, w, a, m: s.programs,
+    ("ConnectedGraph", "maps"): lambda s, w, a, m: s.maps,
+    ("ConnectedGraph", "links"): lambda s, w, a, m: s.links,
+    ("Program", "maps"): lambda s, w, a, m: s.maps_per_program,
+    ("Program", "links"): lambda s, w, a, m: s.links_per_program,
+    ("Program", "pins"): lambda s, w, a, m: s.pins_per_object,
+    ("Program", "tasks"): lambda s, w, a, m: PROCESS_GUESS,
+    ("Program", "owners"): lambda s, w, a, m: PROCESS_GUESS,
+    ("Map", "programs"): lambda s, w, a, m: s.programs_per_map,
+    ("Map", "pins"): lambda s, w, a, m: s.pins_per_object,
+    ("Map", "owners"): lambda s, w, a, m: PROCESS_GUESS,
+    ("Map", "flagNames"): lambda s, w, a, m: 32,
+    ("Map", "entries"): lambda s, w, a, m: _entries(w, a("limit"), m),
+    ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.map.per_cpu else 0,
+    ("Link", "pins"): lambda s, w, a, m: s.pins_per_object,
+    ("Link", "owners"): lambda s, w, a, m: PROCESS_GUESS,
+}
+
+
+def _entries(where: _Where, limit: Any, max_limit: int) -> int:
+    if limit is None:
+        limit = DEFAULT_ENTRIES_LIMIT
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= max_limit:
+        return 0  # refused by the resolver without reading anything
+    return min(limit, where.map.max_entries)
+
+
+def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
+    """List sizes of the introspection types. A list inside `types { ... }` is asked once per
+    type, so its size here is the mean per type (the total over all types divided by their
+    number): `types { fields { args } }` then costs what the answer really holds, where the
+    largest type's fields times every type grew with each type added to the schema."""
+    types = list(schema.type_map.values())
+    n = max(len(types), 1)
+    type_fields = [list((getattr(t, "fields", {}) or {}).values()) for t in types]
+    fields = sum(len(f) for f in type_fields)
+    enums = sum(len(getattr(t, "values", {}) or {}) for t in types)
+    field_args = [len(f.args) for fs in type_fields for f in fs if hasattr(f, "args")]
+    directive_args = [len(d.args) for d in schema.directives]
+
+    def mean(total: int, count: int) -> int:
+        return -(-total // max(count, 1))  # rounded up
+
+    return {
+        ("__Schema", "types"): len(types),
+        ("__Schema", "directives"): len(schema.directives),
+        ("__Type", "fields"): mean(fields, n),
+        ("__Type", "inputFields"): mean(fields, n),
+        ("__Type", "enumValues"): mean(enums, n),
+        ("__Type", "interfaces"): 1,
+        ("__Type", "possibleTypes"): 1,
+        ("__Field", "args"): mean(sum(field_args), len(field_args)),
+        ("__Directive", "args"): max(directive_args, default=0),
+        ("__Directive", "locations"): 32,
+    }
+
+
+class CostMeter:
+    """Measures operations of one schema against the list sizes of one snapshot."""
+
+    def __init__(self, schema: GraphQLSchema, max_entries_limit: int) -> None:
+        self.schema = schema
+        self.max_entries_limit = max_entries_limit
+        self.introspection = _introspection_sizes(schema)
+
+    def measure(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        sizes: ListSizes,
+    ) -> Measure:
+        """Cost and depth of `operation`; QueryRefused when the document is too big for
+        graphql-core to validate cheaply."""
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        if len(fragments) > MAX_FRAGMENTS:
+            raise QueryRefused(
+                f"the document defines {len(fragments)} fragments; the limit is {MAX_FRAGMENTS}"
+            )
+        walk = _Walk(self, fragments, _variables(operation, variables), sizes)
+        root = self.schema.get_root_type(operation.operation)
+        return walk.selection_set(operation.selection_set, root, _Where(sizes.any_map), 0)
+
+
+def _variables(
+    operation: OperationDefinitionNode, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Variable values as given, else their defaults when those are integer literals."""
+    values: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if given and name in given:
+            values[name] = given[name]
+        elif isinstance(definition.default_value, IntValueNode):
+            values[name] = int(definition.default_value.value)
+    return values
+
+
+def _named(type_: Any) -> tuple[Any, bool]:
+    """The named type under NonNull/List wrappers, and whether a list is among them."""
+    is_list = False
+    while isinstance(type_, (GraphQLNonNull, GraphQLList)):
+        is_list = is_list or isinstance(type_, GraphQLList)
+        type_ = type_.of_type
+    return type_, is_list
+
+
+class _Walk:
+    def __init__(
+        self,
+        meter: CostMeter,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+        sizes: ListSizes,
+    ) -> None:
+        self.meter = meter
+        self.fragments = fragments
+        self.variables = variables
+        self.sizes = sizes
+        self.memo: dict[tuple[str, _Where], Measure] = {}
+        self.names: dict[str, Counter[str]] = {}
+        self.active: set[str] = set()  # fragments being measured (cycles: graphql-core says)
+
+    def value(self, node: ValueNode | None) -> Any:
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        return None if node is None else getattr(node, "value", None)
+
+    def response_names(self, selection_set: SelectionSetNode) -> Counter[str]:
+        """How often each response name is selected in this set, fragments flattened (each
+        fragment's names counted once per definition)."""
+        counts: Counter[str] = Counter()
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                counts[(sel.alias or sel.name).value] += 1
+            elif isinstance(sel, InlineFragmentNode):
+                counts.update(self.response_names(sel.selection_set))
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name in self.names:
+                    counts.update(self.names[name])
+                elif name in self.fragments and name not in self.active:
+                    self.active.add(name)
+                    self.names[name] = self.response_names(self.fragments[name].selection_set)
+                    self.active.discard(name)
+                    counts.update(self.names[name])
+        return counts
+
+    def selection_set(
+        self, selection_set: SelectionSetNode, parent: Any, where: _Where, nesting: int
+    ) -> Measure:
+        if nesting > MAX_NESTING:
+            raise QueryRefused(f"the query is nested more than {MAX_NESTING} levels deep")
+        name, count = max(
+            self.response_names(selection_set).items(), key=lambda kv: kv[1], default=("", 0)
+        )
+        if count > MAX_SAME_NAME:
+            raise QueryRefused(
+                f"{name!r} is selected {count} times in one selection set; the limit is "
+                f"{MAX_SAME_NAME} (use aliases for fields that differ)"
+            )
+        cost, depth = 0, 0
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                m = self.field(sel, parent, where, nesting)
+            elif isinstance(sel, InlineFragmentNode):
+                cond = sel.type_condition
+                inner = self.meter.schema.get_type(cond.name.value) if cond else parent
+                m = self.selection_set(sel.selection_set, inner, where, nesting + 1)
+            elif isinstance(sel, FragmentSpreadNode):
+                m = self.spread(sel.name.value, where, nesting)
+            else:  # pragma: no cover (no other selection kinds)
                 continue
-            d, n = _measure(sel.selection_set, fragments, depth + 1, seen)
-            deepest, fields = max(deepest, d), fields + n + 1
-        elif isinstance(sel, InlineFragmentNode):
-            d, n = _measure(sel.selection_set, fragments, depth, seen)
-            deepest, fields = max(deepest, d), fields + n
-        elif isinstance(sel, FragmentSpreadNode):
-            name = sel.name.value
-            frag = fragments.get(name)
-            if frag is None or name in seen:  # cycles are reported by graphql-core itself
-                continue
-            d, n = _measure(frag.selection_set, fragments, depth, seen | {name})
-            deepest, fields = max(deepest, d), fields + n
-    return deepest, fields
+            cost += m.cost
+            depth = max(depth, m.depth)
+        return Measure(cost, depth)
 
+    def spread(self, name: str, where: _Where, nesting: int) -> Measure:
+        key = (name, where)
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.active:
+            return Measure(0, 0)  # unknown or cyclic: validation reports it, nothing runs
+        self.active.add(name)
+        try:
+            inner = self.meter.schema.get_type(fragment.type_condition.name.value)
+            measure = self.selection_set(fragment.selection_set, inner, where, nesting + 1)
+        finally:
+            self.active.discard(name)
+        self.memo[key] = measure
+        return measure
 
-def limits_rule(max_depth: int, max_fields: int = MAX_FIELDS) -> type[ValidationRule]:
-    """A validation rule refusing operations nested deeper than `max_depth` fields or
-    selecting more than `max_fields` fields in all (fragments expanded)."""
-
-    class QueryLimits(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self._fragments = {
-                d.name.value: d
-                for d in context.document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            depth, fields = _measure(node.selection_set, self._fragments, 0, frozenset())
-            name = node.name.value if node.name else "the query"
-            if depth > max_depth:
-                self.report_error(
-                    GraphQLError(
-                        f"{name} is nested {depth} levels deep; the limit is {max_depth}",
-                        node,
-                    )
+    def field(self, node: FieldNode, parent: Any, where: _Where, nesting: int) -> Measure:
+        name = node.name.value
+        schema = self.meter.schema
+        type_: Any
+        if name in ("__schema", "__type"):
+            type_, is_list = schema.type_map["__Schema" if name == "__schema" else "__Type"], False
+        else:
+            fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
+            field_def = fields.get(name)
+            type_, is_list = _named(field_def.type) if field_def is not None else (None, False)
+        args = {a.name.value: a.value for a in node.arguments or ()}
+        parent_name = getattr(parent, "name", "")
+        if parent_name == "Query" and name == "map":
+            map_id = self.value(args.get("id"))
+            geometry = self.sizes.by_id.get(map_id) if isinstance(map_id, int) else None
+            where = _Where(geometry or MapGeometry(False, 0))
+        elif name in ("maps",):
+            where = _Where(self.sizes.any_map)
+        items = 1
+        if is_list:
+            size = _LISTS.get((parent_name, name))
+            if size is not None:
+                arg = lambda n: self.value(args.get(n))  # noqa: E731
+                items = size(self.sizes, where, arg, self.meter.max_entries_limit)
+            else:
+                items = self.meter.introspection.get(
+                    (parent_name, name), max(self.sizes.programs, self.sizes.maps, 1)
                 )
-            if fields > max_fields:
-                self.report_error(
-                    GraphQLError(f"{name} selects {fields} fields; the limit is {max_fields}", node)
-                )
+        own_depth = 0 if name.startswith("__") or parent_name.startswith("__") else 1
+        if node.selection_set is None:
+            return Measure(1 + (items if is_list else 0), own_depth)
+        inner = self.selection_set(node.selection_set, type_, where, nesting + 1)
+        return Measure(1 + items * inner.cost, own_depth + inner.depth if own_depth else 0)
 
-    return QueryLimits
+
+def check_cost(
+    meter: CostMeter,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    sizes: ListSizes,
+    *,
+    max_cost: int,
+    max_depth: int,
+) -> Measure:
+    """Measure and refuse (QueryRefused) what is over the limits; the message names the limit
+    and how to stay under it."""
+    measure = meter.measure(document, operation, variables, sizes)
+    name = f"operation {operation.name.value}" if operation.name else "the query"
+    if measure.depth > max_depth:
+        raise QueryRefused(
+            f"{name} is nested {measure.depth} levels deep; the limit is {max_depth}"
+        )
+    if measure.cost > max_cost:
+        raise QueryRefused(
+            f"{name} would produce about {measure.cost} values (fields times list sizes on "
+            f"this host); the limit is {max_cost}: select fewer fields or lists, lower "
+            "`limit` on entries, or raise --max-query-cost"
+        )
+    return measure

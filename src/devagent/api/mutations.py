@@ -168,6 +168,14 @@ def resolve_delete(_: None, info: Any, **args: Any) -> dict[str, Any]:
                               "cannot be deleted")  # fmt: skip
             kfmt = _fmt(args["keyFormat"], "keyFormat")
             keys = [_key(handle, text, kfmt) for text in args["keys"]]
+            # A key given twice (maybe as two texts, "1" and "01") would be deleted by the
+            # first and reported missing by the second, after the change: refused first.
+            given: dict[bytes, str] = {}
+            for text, key in zip(args["keys"], keys, strict=True):
+                if key in given:
+                    same = "" if given[key] == text else f" (as {given[key]!r} too)"
+                    raise Refused(f"key {text!r} is given twice{same}; nothing was deleted")
+                given[key] = text
             # Every key must exist before any is deleted: all or nothing.
             for text, key in zip(args["keys"], keys, strict=True):
                 if handle.lookup(key) is None:

@@ -100,7 +100,7 @@ _PROGRAM_FIELDS = {
     "runTime": lambda p: p.run_time_ns / 1e9,
     "runCount": lambda p: p.run_count,
     "avgRunTime": lambda p: p.avg_run_time_ns / 1e9,
-    "btfId": lambda p: p.btf_id or None,
+    "btfId": lambda p: p.btf_id,  # 0 without BTF, as the Go agent answers
     "loadedAt": lambda p: p.loaded_at.isoformat(),
     "uid": lambda p: p.uid,
     "xlatedSize": lambda p: p.xlated_size,
@@ -196,7 +196,7 @@ _MAP_FIELDS = {
     "keySize": lambda m: m.key_size,
     "valueSize": lambda m: m.value_size,
     "maxEntries": lambda m: m.max_entries,
-    "btfId": lambda m: m.btf_id or None,
+    "btfId": lambda m: m.btf_id,
     "btfKeyTypeId": lambda m: m.btf_key_type_id or None,
     "btfValueTypeId": lambda m: m.btf_value_type_id or None,
 }
@@ -303,7 +303,8 @@ def resolve_entries(
         raise EntriesError(f"limit {limit} is over the maximum of {maximum} entries per page")
     if node.map is None:
         return []
-    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat)
+    charge = ctx.budget.charge if ctx.budget is not None else None
+    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge)
 
 
 @map_type.field("entryPosition")

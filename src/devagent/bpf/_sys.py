@@ -103,6 +103,12 @@ class MapElemAttr(ctypes.Structure):
     )
 
 
+class MapFdAttr(ctypes.Structure):
+    """BPF_MAP_FREEZE: the map's fd alone."""
+
+    _fields_ = (("map_fd", u32),)
+
+
 class MapBatchAttr(ctypes.Structure):
     _fields_ = (
         ("in_batch", u64),

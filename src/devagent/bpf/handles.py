@@ -75,7 +75,13 @@ def iter_btf_ids() -> Iterator[int]:
     return _iter_ids(Cmd.BTF_GET_NEXT_ID)
 
 
+U32_MAX = 0xFFFFFFFF
+
+
 def _open(cmd: Cmd, obj_id: int, what: str, flags: int = 0) -> Fd:
+    if not 0 <= obj_id <= U32_MAX:
+        # The id field is a u32: ctypes would silently cut the number and open another object.
+        raise NotFound(2, "", f"{what} {obj_id}", "not found")
     attr = _sys.GetFdByIdAttr(id=obj_id, open_flags=flags)
     return Fd(_sys.bpf(cmd, attr, what=f"{what} {obj_id}"))
 

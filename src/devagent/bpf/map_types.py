@@ -1,15 +1,38 @@
-"""What each map type lets user space do: list its entries, count them cheaply, keep its
-memory fixed. Facts about types, checked on the kernel, kept apart from the code that reads
-maps (maps.py) so that every layer can ask them without importing that code."""
+"""What each map type lets user space do: read its entries (and why not when it cannot),
+count them cheaply, keep its memory fixed.
+
+A table of kernel facts, checked on this kernel, kept apart from maps.py (the reading
+itself) because consumers ask about it without opening anything: isLookupSupported,
+dumps, --etm exports, map fill, memlock.
+"""
 
 from __future__ import annotations
 
 from .info import MapInfo
 
-# Map types whose entries user space cannot list (no keys, or keys that are fds / sockets
-# of the caller): PerfEventArray, XSKMap, Queue, Stack, SkStorage, RingBuf, InodeStorage,
-# TaskStorage, BloomFilter, UserRingbuf, CgroupStorage (cgrp local storage), Arena.
-_UNLISTABLE_TYPES = frozenset({0, 4, 17, 22, 23, 24, 27, 28, 29, 30, 31, 32, 33})
+# Map types whose entries user space cannot read, with what the kernel (6.18) answers to
+# BPF_MAP_LOOKUP_ELEM. Checked by creating one map of each type and reading it
+# (tests/kernel/test_map_types.py does it again on every run); the storage maps need BTF to
+# be created and are keyed by fds of the caller, so no errno is recorded for them.
+#     type                  lookup answer        why
+_LOOKUP_REFUSED: dict[int, tuple[str, str]] = {
+    0: ("", "not a map type"),  # UnspecifiedMap
+    4: ("ENOTSUPP (524)", "its values are perf event fds only programs use"),  # PerfEventArray
+    8: ("ENOTSUPP (524)", "its values are cgroups only programs use"),  # CGroupArray
+    17: ("EOPNOTSUPP (95)", "its values are AF_XDP sockets"),  # XSKMap
+    22: ("EINVAL (22)", "a queue has no keys: entries are popped or peeked"),  # Queue
+    23: ("EINVAL (22)", "a stack has no keys: entries are popped or peeked"),  # Stack
+    24: ("", "its keys are socket fds of the caller"),  # SkStorage
+    27: ("EINVAL (22)", "a ring buffer is a byte stream read through mmap"),  # RingBuf
+    28: ("", "its keys are inode fds of the caller"),  # InodeStorage
+    29: ("", "its keys are pidfds of the caller"),  # TaskStorage
+    30: ("EINVAL (22)", "a bloom filter only answers whether a value may be in it"),  # BloomFilter
+    31: ("EINVAL (22)", "a user ring buffer is a byte stream written through mmap"),  # UserRingbuf
+    32: ("", "its keys are cgroup fds of the caller"),  # CgroupStorage (cgrp local storage)
+    33: ("EINVAL (22)", "an arena is memory shared through mmap, without entries"),  # Arena
+}
+_UNLISTABLE_TYPES = frozenset(_LOOKUP_REFUSED)
+
 
 # Array-like maps: every index from 0 to max_entries-1 always holds a value.
 _ALWAYS_FULL_TYPES = frozenset({2, 6})
@@ -28,8 +51,11 @@ _COOKIE_TYPES = frozenset({15, 18, 20})
 
 def listing_refusal(info: MapInfo) -> str | None:
     """Why the kernel will not hand this map's entries to user space, or None if it will."""
-    if not is_lookup_supported(info.type):
-        return f"{info.type_name} maps cannot be listed"
+    refused = _LOOKUP_REFUSED.get(info.type)
+    if refused is not None:
+        answer, why = refused
+        said = f" (the kernel answers {answer} to lookups)" if answer else ""
+        return f"{info.type_name} maps cannot be listed: {why}{said}"
     if info.type in _COOKIE_TYPES and info.value_size != 8:
         return (
             f"{info.type_name} entries read back as 8-byte socket cookies; this map's values "

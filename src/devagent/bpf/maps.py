@@ -7,17 +7,29 @@ consumers can format a million entries with vectorised code instead of a per-ent
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import functools
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import _sys
 from ._sys import BPF_ANY, Cmd
-from .errors import BPFError, InvalidArgument, NotFound, NotSupported
+from .errors import BPFError, InvalidArgument, NotFound, NotSupported, PermissionDenied
 from .handles import Fd, open_map
 from .info import MapInfo
-from .map_types import is_always_full, listing_refusal
+from .map_types import can_list, is_always_full, is_lookup_supported, listing_refusal
 from .objects import map_info
+
+__all__ = ["MapDump", "MapHandle", "can_list", "create_map", "is_lookup_supported",
+           "listing_refusal", "possible_cpus"]  # fmt: skip
+
+# Maps keyed by a u32 index below max_entries: writing past it gives E2BIG, as a full hash
+# does (Array, ProgramArray, PerfEventArray, PerCPUArray, CGroupArray, ArrayOfMaps, DevMap,
+# SockMap, CPUMap, XSKMap, ReusePortSockArray).
+_INDEXED_TYPES = frozenset({2, 3, 4, 6, 8, 12, 14, 15, 16, 17, 20})
 
 # Entries asked of one BPF_MAP_LOOKUP_BATCH call. The kernel's time per entry is the same from
 # 1k to 128k; 16k keeps a streamed dump's text per batch small: a 1M-entry dump peaks at
@@ -151,13 +163,52 @@ class MapHandle:
         attr = _sys.MapElemAttr(
             map_fd=self.fd.fd, key=_sys.addr(kbuf), value_or_next_key=_sys.addr(vbuf), flags=flags
         )
-        _sys.bpf(Cmd.MAP_UPDATE_ELEM, attr, what=self._what)
+        try:
+            _sys.bpf(Cmd.MAP_UPDATE_ELEM, attr, what=self._what)
+        except BPFError as exc:
+            raise self._write_refusal(exc, key) from None
 
     def delete(self, key: bytes) -> None:
         """Delete one entry; raises NotFound if the key is absent."""
         kbuf = self._key_buf(key)
         attr = _sys.MapElemAttr(map_fd=self.fd.fd, key=_sys.addr(kbuf))
-        _sys.bpf(Cmd.MAP_DELETE_ELEM, attr, what=self._what)
+        try:
+            _sys.bpf(Cmd.MAP_DELETE_ELEM, attr, what=self._what)
+        except BPFError as exc:
+            raise self._write_refusal(exc, key) from None
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space from now on (BPF_MAP_FREEZE; programs may
+        still write it). Irreversible."""
+        _sys.bpf(Cmd.MAP_FREEZE, _sys.MapFdAttr(map_fd=self.fd.fd), what=self._what)
+
+    def _write_refusal(self, exc: BPFError, key: bytes) -> BPFError:
+        """The kernel's answer to a refused write, with the real cause where its errno text
+        misleads: EPERM says "not permitted" (we would add "run as root") for a frozen or
+        read-only map, and E2BIG says "Argument list too long" for a full map or an index
+        past an array's end."""
+        detail = None
+        if exc.errno == errno.EPERM:
+            from .objects import map_frozen
+
+            if map_frozen(self.info.id):
+                detail = "the map is frozen (BPF_MAP_FREEZE): user space can no longer write it"
+            elif fcntl.fcntl(self.fd.fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                # Opened with BPF_F_RDONLY, or the fd a BPF_F_RDONLY map was created with.
+                detail = "this fd of the map is read-only"
+        elif exc.errno == errno.E2BIG:
+            if self.info.type in _INDEXED_TYPES and len(key) == 4:
+                index = int.from_bytes(key, sys.byteorder)
+                detail = (f"index {index} is past the end of the map (indexes 0 to "
+                          f"{self.info.max_entries - 1})")  # fmt: skip
+            else:
+                detail = (f"the map is full (max_entries {self.info.max_entries}): delete "
+                          "entries first")  # fmt: skip
+        if detail is None:
+            return exc
+        # PermissionDenied would add "run as root": the cause is named instead.
+        cls = BPFError if isinstance(exc, PermissionDenied) else type(exc)
+        return cls(exc.errno or 0, exc.op, exc.what, detail)
 
     def next_key(self, key: bytes | None) -> bytes | None:
         """The key after `key` (the first key for None); None at the end."""

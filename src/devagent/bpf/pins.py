@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError
+from .errors import BPFError, PermissionDenied
 from .handles import Fd
 from .procfs import bpf_object_of_fd
 
@@ -23,7 +24,17 @@ def _path_attr(
 def pin_object(fd: int | Fd, path: str) -> None:
     """Pin the object behind fd at `path` (BPF_OBJ_PIN); EEXIST if the path is taken."""
     attr, _keep = _path_attr(path, int(fd))
-    _sys.bpf(Cmd.OBJ_PIN, attr, what=f"pin {path}")
+    try:
+        _sys.bpf(Cmd.OBJ_PIN, attr, what=f"pin {path}")
+    except PermissionDenied as exc:
+        # bpffs answers EPERM for any name with a '.' in it (bpf_lookup): not a privilege
+        # problem, whatever "Operation not permitted" suggests.
+        dotted = [part for part in path.split("/") if "." in part and part not in (".", "..")]
+        if not dotted:
+            raise
+        raise BPFError(
+            exc.errno or 0, exc.op, exc.what, f"bpffs does not allow '.' in names ({dotted[-1]!r})"
+        ) from None
 
 
 def open_pinned(path: str, *, read_only: bool = False) -> Fd:
@@ -52,6 +63,32 @@ class PinIndex:
 
     def of(self, kind: str) -> dict[int, list[str]]:
         return {"program": self.programs, "map": self.maps, "link": self.links}[kind]
+
+
+BPF_FS_MAGIC = 0xCAFE4A11  # include/uapi/linux/magic.h
+
+
+def _fs_type(path: str) -> int | None:
+    """statfs(2)'s f_type for `path` (the first field of struct statfs on every Linux ABI,
+    one machine word wide), or None when the call fails."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit ABIs
+    if _sys.libc.statfs(os.fsencode(path), buf) != 0:
+        return None
+    word = ctypes.sizeof(ctypes.c_long)
+    return int.from_bytes(buf.raw[:word], sys.byteorder) & 0xFFFFFFFF
+
+
+def bpffs_problem(path: str) -> str | None:
+    """Why pins cannot be found (nor made) under `path`, or None when it is a directory on a
+    bpffs. Pins are searched by walking the directory, so a plain directory, or the mount
+    point of an unmounted bpffs, silently shows nothing pinned."""
+    if not os.path.exists(path):
+        return f"{path} does not exist"
+    if not os.path.isdir(path):
+        return f"{path} is not a directory"
+    if _fs_type(path) != BPF_FS_MAGIC:
+        return f"{path} is not on a bpf filesystem (mount one with: mount -t bpf bpf {path})"
+    return None
 
 
 def scan_pins(root: str) -> PinIndex:

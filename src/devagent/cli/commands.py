@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from .. import __version__
 from ..bpf.info import ObjectError
 from .options import (
+    OBJECT_ID,
     bpf_dir_option,
+    cors_origins_option,
     emit_json,
+    group_bpf_dir_option,
     host_root_option,
     json_option,
     kernel_errors,
+    limit_options,
+    listen_option,
 )
 from .prog_commands import dump_command, run_command
 
@@ -28,8 +33,23 @@ ABOUT = (
 )
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from .output import write_out
+
+        write_out(f"phydev, version {__version__}\n")
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="phydev")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """phydev: remote debugging of a Linux host's eBPF subsystem."""
 
@@ -37,7 +57,9 @@ def main() -> None:
 @main.command()
 def about() -> None:
     """Say what this tool is."""
-    click.echo(ABOUT)
+    from .output import write_out
+
+    write_out(ABOUT + "\n")
 
 
 @main.group()
@@ -55,12 +77,14 @@ progs.add_command(run_command, "run")
 
 
 @inspect.group()
-def maps() -> None:
+@group_bpf_dir_option
+def maps(bpf_dir: str | None) -> None:
     """eBPF maps."""
 
 
 @inspect.group()
-def links() -> None:
+@group_bpf_dir_option
+def links(bpf_dir: str | None) -> None:
     """eBPF links (program attachments)."""
 
 
@@ -79,8 +103,10 @@ def show_listing(
     if as_json:
         emit_json([error_json(x) if isinstance(x, ObjectError) else to_json(x) for x in items])
         return
+    from .output import write_out
+
     rows = [error_cells(x) if isinstance(x, ObjectError) else cells(x) for x in items]
-    click.echo(table(header, rows), nl=False)
+    write_out(table(header, rows))
 
 
 @progs.command("list")
@@ -128,7 +154,7 @@ def links_list(bpf_dir: str, as_json: bool) -> None:
 
 
 @links.command("show")
-@click.argument("link_id", type=int, metavar="ID")
+@click.argument("link_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @host_root_option
 @json_option
@@ -148,11 +174,13 @@ def show_details(kind: str, obj_id: int, bpf_dir: str, host_root: str, as_json: 
     if as_json:
         emit_json(details)
     else:
-        click.echo(details_text(details), nl=False)
+        from .output import write_out
+
+        write_out(details_text(details))
 
 
 @progs.command("show")
-@click.argument("prog_id", type=int, metavar="ID")
+@click.argument("prog_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @host_root_option
 @json_option
@@ -163,7 +191,7 @@ def progs_show(prog_id: int, bpf_dir: str, host_root: str, as_json: bool) -> Non
 
 
 @maps.command("show")
-@click.argument("map_id", type=int, metavar="ID")
+@click.argument("map_id", type=OBJECT_ID, metavar="ID")
 @bpf_dir_option
 @host_root_option
 @json_option
@@ -173,7 +201,7 @@ def maps_show(map_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
 
 
 @maps.command("dump")
-@click.argument("map_id", type=int, metavar="ID")
+@click.argument("map_id", type=OBJECT_ID, metavar="ID")
 @click.option(
     "--format",
     "fmt",
@@ -188,17 +216,11 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
     """Every entry of one map. With --json: one array of {"key", "value"} objects, or
     {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape)."""
     from .dump import dump_map
+    from .output import stdout_buffer, write_out
 
-    out = sys.stdout.buffer
+    stdout_buffer()  # a closed stdout is refused before the map is read
     with kernel_errors():
-        try:
-            for piece in dump_map(map_id, fmt.lower(), as_json):
-                out.write(piece)
-            out.flush()
-        except BrokenPipeError:
-            # The reader (head, less) has gone: stop quietly, as bpftool does.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-            sys.exit(141)
+        write_out(dump_map(map_id, fmt.lower(), as_json))
 
 
 def _port_from_env() -> int:
@@ -253,6 +275,7 @@ def _port_from_env() -> int:
     "--listen",
     default="0.0.0.0",
     show_default=True,
+    callback=listen_option,
     help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "
     "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token.",
 )
@@ -271,7 +294,17 @@ def _port_from_env() -> int:
     "--cors-origin",
     multiple=True,
     metavar="ORIGIN",
-    help="Allow cross-origin requests from ORIGIN (repeatable). None allowed by default.",
+    callback=cors_origins_option,
+    help="Allow cross-origin requests from ORIGIN, scheme://host[:port] (repeatable). None "
+    "allowed by default; '*' (every page) only together with --auth-token.",
+)
+@click.option(
+    "--allowed-host",
+    multiple=True,
+    metavar="NAME",
+    help="Also serve requests for this host name (repeatable; '.example.com' allows every "
+    "name under it). Served anyway: localhost, IP addresses, the --listen address, this "
+    "machine's name and the hosts of --cors-origin; other names are refused (DNS rebinding).",
 )
 @click.option(
     "--enable-stats",
@@ -287,6 +320,7 @@ def _port_from_env() -> int:
     "owning process runs (comm, cgroup, systemd unit, container, pod), to join with the "
     "per-program metrics on id. Off by default (it walks /proc on every scrape).",
 )
+@limit_options
 def server(
     bpf_dir: str,
     path_prefix: str,
@@ -298,11 +332,13 @@ def server(
     allow_writes: bool,
     auth_token: str | None,
     cors_origin: tuple[str, ...],
+    allowed_host: tuple[str, ...],
     enable_stats: bool,
     host_root: str,
     metrics_owner_labels: bool,
+    **limits: Any,
 ) -> None:
-    """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
+    """Serve GraphQL (/query; GraphiQL at /, the web UI at /ui/) and Prometheus metrics (/metrics).
 
     The port comes from env PORT (default 8080).
     """
@@ -313,6 +349,12 @@ def server(
         rules = parse_rules(etm)
     except EtmRuleError as exc:
         raise click.BadParameter(str(exc), param_hint="--etm") from None
+    if "*" in cors_origin and not auth_token:
+        raise click.BadParameter(
+            "'*' lets every web page call the agent: allowed only together with --auth-token "
+            "(or name the origins to allow)",
+            param_hint="--cors-origin",
+        )
     prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
     settings = Settings(
         bpf_dir=bpf_dir,
@@ -327,12 +369,18 @@ def server(
         ),
         allow_writes=allow_writes,
         auth_token=auth_token or None,
-        cors_origins=tuple(cors_origin),
+        cors_origins=cors_origin,
+        allowed_hosts=allowed_host,
         enable_stats=enable_stats,
         host_root=host_root,
         metrics_owner_labels=metrics_owner_labels,
+        **limits,
     )
-    from ..web.server import serve
+    from ..web.server import ServeError, serve
 
     with kernel_errors():
-        serve(settings)
+        try:
+            serve(settings)
+        except ServeError as exc:
+            click.echo(f"phydev: {exc}", err=True)
+            sys.exit(1)

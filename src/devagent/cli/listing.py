@@ -39,7 +39,7 @@ def program_json(p: ProgramInfo, pins: Sequence[str] = ()) -> dict[str, object]:
         "runCount": p.run_count,
         "runTime": p.run_time_ns / 1e9,
         "avgRunTime": p.avg_run_time_ns / 1e9,
-        "btfId": p.btf_id or None,
+        "btfId": p.btf_id,
         "loadedAt": p.loaded_at.isoformat(),
         "uid": p.uid,
         "xlatedSize": p.xlated_size,
@@ -79,7 +79,7 @@ def map_json(m: MapInfo, pins: PinIndex) -> dict[str, object]:
         "valueSize": m.value_size,
         "maxEntries": m.max_entries,
         "isPerCPU": m.is_per_cpu,
-        "btfId": m.btf_id or None,
+        "btfId": m.btf_id,
     }
 
 

@@ -117,7 +117,11 @@ def _checked(r: Renderer, size: int, type_id: int, offset: int = 0) -> ValueRend
     def render_value(data: bytes) -> object:
         if len(data) < size:
             raise BTFError(f"{len(data)} bytes of data for a {size}-byte BTF type {type_id}")
-        return r(data, offset)
+        try:
+            return r(data, offset)
+        except (struct.error, IndexError):
+            # Damaged BTF (found by tests/fuzz): a member placed past its struct's size.
+            raise BTFError(f"BTF type {type_id} reaches past its own {size} bytes") from None
 
     return render_value
 

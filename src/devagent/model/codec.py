@@ -3,15 +3,21 @@
 The GraphQL API, the Prometheus exporter and the CLI all call these functions, so the three can
 never disagree about how an entry looks (CONTRACT.md, "Entry formats").
 
-- HEX: lowercase hex digits, no prefix. Parsing: an even number of digits, at most 2 x size; a
-  shorter input fills the leading bytes and the rest are zero. A `0x` prefix is accepted.
+- HEX: lowercase hex digits, no prefix. Parsing: an even number of ASCII hex digits, at most
+  2 x size; a shorter input fills the leading bytes and the rest are zero. A `0x` prefix is
+  accepted, but not alone (it would silently mean all zero bytes).
 - STRING: the bytes with trailing NULs dropped, as UTF-8. Bytes that are not valid UTF-8 become
   `\\xNN` escapes (Python's "backslashreplace"), so the text is always valid UTF-8, as
-  Prometheus labels and JSON need; embedded NULs are kept as U+0000. Parsing: UTF-8, at most
-  `size` bytes, zero-padded.
+  Prometheus labels and JSON need, and a backslash byte is shown as `\\\\`, so that no two
+  byte strings look the same (the bytes 41 ff show as `A\\xff`, the text `A\\xff` itself as
+  `A\\\\xff`). Embedded NULs are kept as U+0000. Plain text (valid UTF-8 without a
+  backslash) is shown as it is. Parsing reads what formatting writes: UTF-8 text where `\\xNN`
+  is the byte NN and `\\\\` a backslash (any other backslash is refused, naming the escapes);
+  at most `size` bytes, zero-padded.
 - NUMBER: up to 8 bytes, the native-endian unsigned integer in decimal; longer values fall back
-  to HEX. Parsing: only 1, 2, 4 or 8-byte fields; empty text is zero; negative numbers are
-  accepted within the signed range (two's complement).
+  to HEX. Parsing: only 1, 2, 4 or 8-byte fields; ASCII digits with an optional sign (no `_`
+  separators, no other scripts' digits); empty text is zero; negative numbers are accepted
+  within the signed range (two's complement).
 
 The bulk functions format whole-map reads (one contiguous buffer of fixed-size records) without
 a per-entry Python loop where the format allows it: a million entries is the common case they
@@ -22,6 +28,7 @@ entries; only `sort_order` uses it.
 from __future__ import annotations
 
 import binascii
+import re
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Literal
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
 
 BYTEORDER = sys.byteorder
 _NUMBER_SIZES = (1, 2, 4, 8)
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 class CodecError(ValueError):
@@ -59,7 +68,33 @@ class Format(Enum):
 
 
 def _string(data: bytes) -> str:
-    return data.rstrip(b"\0").decode("utf-8", "backslashreplace")
+    # A backslash byte (0x5c) is never part of a multi-byte UTF-8 sequence, so doubling it
+    # before decoding keeps every other byte's meaning; invalid bytes then come out as \xNN.
+    return data.rstrip(b"\0").replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+# What may follow a backslash in STRING input: another backslash, or x and two hex digits.
+_STRING_ESCAPE = re.compile(r"\\(?:\\|x([0-9a-fA-F]{2}))?")
+
+
+def _parse_string(text: str) -> bytes:
+    """The bytes a STRING text stands for: the inverse of `_string` (before NUL padding)."""
+    if "\\" not in text:
+        return text.encode("utf-8")
+    out = bytearray()
+    pos = 0
+    for match in _STRING_ESCAPE.finditer(text):
+        out += text[pos : match.start()].encode("utf-8")
+        escape = match.group(0)
+        if escape == "\\":
+            raise CodecError(
+                f"STRING {text!r} has a backslash that is not an escape: write \\\\ for a "
+                "backslash and \\xNN for the byte NN"
+            )
+        out += b"\\" if escape == "\\\\" else bytes([int(match.group(1), 16)])
+        pos = match.end()
+    out += text[pos:].encode("utf-8")
+    return bytes(out)
 
 
 def format_bytes(data: bytes, fmt: Format) -> str:
@@ -76,7 +111,7 @@ def parse_text(text: str, fmt: Format, size: int) -> bytes:
     if fmt is Format.HEX:
         return _parse_hex(text, size)
     if fmt is Format.STRING:
-        raw = text.encode("utf-8")
+        raw = _parse_string(text)
         if len(raw) > size:
             raise CodecError(f"STRING {text!r} is {len(raw)} bytes, the field holds {size}")
         return raw.ljust(size, b"\0")
@@ -87,6 +122,10 @@ def _parse_hex(text: str, size: int) -> bytes:
     digits = text.strip()
     if digits[:2].lower() == "0x":
         digits = digits[2:]
+        if not digits:
+            raise CodecError(f"HEX {text!r} has no digits after 0x")
+    if _HEX_DIGITS.fullmatch(digits) is None:
+        raise CodecError(f"HEX {text!r} has a character that is not a hex digit")
     if len(digits) % 2:
         raise CodecError(f"HEX {text!r} has an odd number of digits")
     if len(digits) > 2 * size:
@@ -94,11 +133,7 @@ def _parse_hex(text: str, size: int) -> bytes:
             f"HEX {text!r} is {len(digits) // 2} bytes, the field holds {size} "
             f"(at most {2 * size} digits)"
         )
-    try:
-        raw = bytes.fromhex(digits)
-    except ValueError:
-        raise CodecError(f"HEX {text!r} has a character that is not a hex digit") from None
-    return raw.ljust(size, b"\0")
+    return bytes.fromhex(digits).ljust(size, b"\0")
 
 
 def _parse_number(text: str, size: int) -> bytes:
@@ -107,10 +142,10 @@ def _parse_number(text: str, size: int) -> bytes:
     digits = text.strip()
     if not digits:
         return bytes(size)
-    try:
-        value = int(digits, 10)
-    except ValueError:
-        raise CodecError(f"NUMBER {text!r} is not a decimal integer") from None
+    # int() alone would take "1_0" and digits of other scripts ("١٢").
+    if _DECIMAL.fullmatch(digits) is None:
+        raise CodecError(f"NUMBER {text!r} is not a decimal integer (ASCII digits 0-9)")
+    value = int(digits, 10)
     bits = 8 * size
     if not -(1 << (bits - 1)) <= value < (1 << bits):
         unit = "byte" if size == 1 else "bytes"

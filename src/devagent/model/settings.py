@@ -25,7 +25,10 @@ class Settings:
     map_entries_budget: int = DEFAULT_MAP_ENTRIES_BUDGET
     allow_writes: bool = False
     auth_token: str | None = None
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # normalised: scheme://host[:port], or "*"
+    # Host names served besides loopback names, IP addresses, the listen address, this
+    # machine's name and the hosts of cors_origins (a leading dot: every name under it).
+    allowed_hosts: tuple[str, ...] = ()
     enable_stats: bool = False
     cache_max_age: float = 1.0
     max_query_depth: int = 12
@@ -41,4 +44,14 @@ class Settings:
     host_root: str = "/"
     # Export devagent_ebpf_prog_owner_info: where each program's owning processes run.
     metrics_owner_labels: bool = False
+    # What one GraphQL request may cost (api.limits, api.budget): values in the answer as
+    # estimated before it runs, seconds while it runs, bytes of the answer.
+    max_query_cost: int = 200_000
+    query_timeout: float = 10.0
+    max_answer_bytes: int = 16 << 20
+    # Slow or too many clients (web.connections): seconds to send the request head and the
+    # body, and how many connections are open at once.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 256
     extra: dict[str, Any] = field(default_factory=dict)

@@ -74,6 +74,13 @@ class Services:
                 self._exporter = MetricsExporter(self.settings, self.inventory)
             return self._exporter
 
+    def cancel_all(self, reason: str) -> None:
+        """Stop the GraphQL operations running now, if GraphQL was ever asked (signal-safe:
+        it only sets flags)."""
+        endpoint = self._graphql
+        if endpoint is not None:
+            endpoint.cancel_all(reason)
+
     async def ready_graphql(self) -> GraphQLEndpoint:
         if self._graphql is not None:
             return self._graphql

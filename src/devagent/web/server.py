@@ -1,13 +1,98 @@
-"""Running the app: uvicorn on the configured address, the start-up banner, clean exits."""
+"""Running the app: uvicorn on the configured address, the start-up banner, clean exits.
+
+Before anything is printed the server checks that it can read eBPF objects (without the
+privileges it would start and answer every request with an error) and binds its socket (a
+port in use or an address that does not resolve is the only thing said, not a "serving on"
+followed by the error).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 import signal
+import socket
 import sys
+from types import FrameType
 
 from .. import __version__
 from ..model.settings import Settings
 from .app import create_app
+from .connections import protocol_class
+
+
+class ServeError(Exception):
+    """The server cannot start; the message says why (one line for the operator)."""
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def parse_listen(text: str) -> str:
+    """The address to listen on from `--listen`: an IP address (IPv6 with or without
+    brackets) or a host name. Empty or malformed text raises ValueError naming the problem:
+    an empty value would make the server bind every interface without saying so."""
+    value = text.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if not value:
+        raise ValueError(
+            "must not be empty: give an address, e.g. 127.0.0.1, or 0.0.0.0 for all interfaces"
+        )
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    numeric = value.replace(".", "").isdigit()
+    if numeric or len(value) > 253 or _HOSTNAME.fullmatch(value) is None:
+        raise ValueError(f"{text!r} is neither an IP address nor a host name")
+    return value
+
+
+def bind_socket(settings: Settings) -> socket.socket:
+    """A listening TCP socket on --listen and PORT; ServeError says why it cannot be had."""
+    where = f"{settings.listen}:{settings.port}"
+    try:
+        infos = socket.getaddrinfo(
+            settings.listen, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {where}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_privileges() -> None:
+    """Fail now (PermissionDenied, which the CLI turns into its one `run as root` line) when
+    the kernel will not let us list eBPF objects."""
+    from ..bpf.handles import iter_map_ids
+
+    next(iter_map_ids(), None)
+
+
+def warn_about_bpf_dir(settings: Settings) -> None:
+    """Say once, at start, when --bpf_dir cannot hold pins (missing, not a bpffs, or the
+    bpffs is not mounted): everything would silently show as not pinned."""
+    from ..bpf.pins import bpffs_problem
+
+    problem = bpffs_problem(settings.bpf_dir)
+    if problem is not None:
+        print(
+            f"phydev: warning: --bpf_dir {problem}: no pins will be found and pinMap "
+            "cannot pin there",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def banner(settings: Settings) -> str:
@@ -35,6 +120,34 @@ def _note_signal(signum: int, _frame: object) -> None:
     """Stand-in handler while uvicorn runs (it installs and removes its own)."""
 
 
+# File descriptors kept for what is not a connection: bpf objects being read, /proc, logs.
+SPARE_FDS = 64
+
+
+def fit_connections(settings: Settings) -> Settings:
+    """Settings whose --max-connections fits the fd limit: raise the soft limit as far as the
+    hard one allows, else lower the cap (with a warning). Running out of fds would make
+    accept() fail for everyone, the cap's 503 included."""
+    import dataclasses
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = settings.max_connections + SPARE_FDS
+    if soft != resource.RLIM_INFINITY and soft < need:
+        wanted = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+        if soft < need:
+            fitted = max(1, soft - SPARE_FDS)
+            print(f"phydev: warning: the fd limit is {soft}: serving at most {fitted} "
+                  "connections at once", file=sys.stderr, flush=True)  # fmt: skip
+            return dataclasses.replace(settings, max_connections=fitted)
+    return settings
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
@@ -43,6 +156,15 @@ def serve(settings: Settings) -> None:
     from ..model.memory import tune_allocator
 
     tune_allocator()
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            # Started with the stream closed (`>&-`): print nowhere rather than fail, since
+            # uvicorn's logging setup cannot handle a missing stream.
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (lives as long as we do)
+    check_privileges()
+    sock = bind_socket(settings)
+    warn_about_bpf_dir(settings)
+    settings = fit_connections(settings)
     app = create_app(settings)
     stats_fd = enable_stats() if settings.enable_stats else None
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
@@ -57,15 +179,27 @@ def serve(settings: Settings) -> None:
         access_log=False,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=10,
+        http=protocol_class(settings),
     )
-    server = uvicorn.Server(config)
+    services = app.state.services
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn waits for running requests before it exits: make the GraphQL ones stop
+            # now (a costly query would hold SIGTERM for as long as it runs).
+            services.cancel_all("the server is shutting down")
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     # uvicorn drains requests on SIGINT/SIGTERM, restores the previous handlers and re-raises
     # the signal; with these no-op handlers as "previous", the re-raise is absorbed, the stats
     # fd is released below and the exit status is 0.
     previous = {sig: signal.signal(sig, _note_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         app.state.sampler.stop()
