@@ -108,6 +108,7 @@ def banner(settings: Settings) -> str:
         f"  writes              {'ENABLED' if settings.allow_writes else 'disabled'}",
         f"  auth token          {'required' if settings.auth_token else 'none'}",
     ]
+    lines += [f"  public URL          {o}{settings.path_prefix}" for o in settings.public_origins]
     if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:
         lines.append(
             "  warning: listening on all interfaces without --auth-token: anyone who can "

@@ -11,10 +11,17 @@
   const tokenInput = document.getElementById("phydev-token");
   document.getElementById("phydev-endpoint").textContent = config.endpoint;
   tokenInput.value = sessionStorage.getItem(TOKEN_KEY) || "";
+  // A new token: GraphiQL is mounted again (its tabs are kept in localStorage) so that it
+  // asks for the schema again, now with the token (the first try may have been refused).
+  let remount = 0;
   tokenInput.addEventListener("input", () => {
     if (tokenInput.value) sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
     else sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(remount);
+    remount = setTimeout(mount, 800);
   });
+  tokenInput.addEventListener("change", () => { clearTimeout(remount); mount(); });  // Enter
+  document.getElementById("phydev-bar").addEventListener("submit", (e) => e.preventDefault());
 
   const EXAMPLES = [
     ["query Navigation {\n  programs { id error name type tag runTime runCount btfId }\n" +
@@ -62,7 +69,9 @@
 
   const Component = window.GraphiQL.GraphiQL || window.GraphiQL;
   const root = window.ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(window.React.createElement(Component, {
+  let mounts = 0;
+  const mount = () => root.render(window.React.createElement(Component, {
+    key: ++mounts,
     fetcher,
     defaultQuery: EXAMPLES[0][0],
     defaultTabs: EXAMPLES.map(([query, variables]) => ({
@@ -70,4 +79,5 @@
     })),
     defaultEditorToolsVisibility: true,
   }));
+  mount();
 })();
