@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from playwright.sync_api import expect
+from playwright.sync_api import Response, expect
 
 from tests.browser.conftest import PREFIX, TOKEN, Tab
 from tests.conftest import PhydevServer, bpftool_json
@@ -21,6 +21,21 @@ def run_and_read_result(tab: Tab) -> dict[str, object]:
         "document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()"
     )
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+def schema_with_token(response: Response) -> bool:
+    """GraphiQL's introspection, answered (it is asked again once a token is typed)."""
+    asked = response.request.post_data or ""
+    return "IntrospectionQuery" in asked and response.status == 200
+
+
+def type_token(tab: Tab, token: str) -> None:
+    """Type the token in the bar and press Enter; return once GraphiQL, mounted again, has
+    the schema (asked with the token)."""
+    field = tab.page.get_by_label("bearer token")
+    field.fill(token)
+    with tab.page.expect_response(schema_with_token):
+        field.press("Enter")
 
 
 def test_graphiql_runs_a_query_and_documents_the_schema(tab: Tab, ro_agent: PhydevServer) -> None:
@@ -56,7 +71,7 @@ def test_graphiql_token_field_and_prefix(tab: Tab, token_agent: PhydevServer) ->
     expect(page.get_by_role("tab", name="Navigation")).to_be_visible(timeout=15_000)
     page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
     expect(page.locator(".result-window")).to_contain_text("missing or wrong bearer token")
-    page.get_by_label("bearer token").fill(TOKEN)
+    type_token(tab, TOKEN)
     answer = run_and_read_result(tab)
     assert answer["data"]["maps"]  # type: ignore[index]
     assert (token_agent.url + PREFIX + "query", f"Bearer {TOKEN}") in posted

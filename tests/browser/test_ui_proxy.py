@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Response, expect
+from playwright.sync_api import expect
 
 from tests.browser.conftest import PREFIX, TOKEN, Tab
-from tests.browser.test_graphiql import run_and_read_result
+from tests.browser.test_graphiql import run_and_read_result, type_token
 from tests.conftest import ROOT, PhydevServer, free_port, require_kernel
 from tests.e2e.conftest import HASH_ENTRIES, OwnMaps
 
@@ -62,12 +62,6 @@ def test_without_public_url_the_refusal_is_explained(tab: Tab, ui_maps: OwnMaps)
         expect(alert).to_contain_text("--public-url")
 
 
-def schema_with_token(response: Response) -> bool:
-    """GraphiQL's introspection, answered (it is asked again once a token is typed)."""
-    asked = response.request.post_data or ""
-    return "IntrospectionQuery" in asked and response.status == 200
-
-
 def test_graphiql_behind_the_proxy(tab: Tab, behind_proxy: str) -> None:
     page = tab.page
     tab.watch.allow.append("status of 401")  # the schema, asked before the token is typed
@@ -75,9 +69,7 @@ def test_graphiql_behind_the_proxy(tab: Tab, behind_proxy: str) -> None:
     page.on("request", lambda r: requests.append(r.url))
     page.goto(behind_proxy + PREFIX)
     expect(page.get_by_role("tab", name="Navigation")).to_be_visible(timeout=15_000)
-    page.get_by_label("bearer token").fill(TOKEN)
-    with page.expect_response(schema_with_token):
-        page.get_by_label("bearer token").press("Enter")  # GraphiQL asks for the schema again
+    type_token(tab, TOKEN)
     answer = run_and_read_result(tab)
     assert answer["data"]["programs"]  # type: ignore[index]
     page.get_by_role("button", name="Show Documentation Explorer").click()
