@@ -49,9 +49,13 @@ def run_cnt(prog_id: int) -> int:
 def test_rates_and_history_match_the_known_rate(
     live_agent: PhydevServer, packet_pump: PacketPump
 ) -> None:
-    """Tolerance: 15 % of the nominal rate per 1 s interval (the sender paces itself on a
-    busy 2-CPU machine); the history's rates must equal its own counter deltas exactly,
-    and its run counts must lie within bpftool's readings taken before and after."""
+    """The ground truth is what the sender really sent (it records the time of every
+    datagram): each interval's run count delta equals the datagrams sent in it, within a
+    few at its edges (a reading's wall time and its counter read are not one instant), and
+    the rates are those deltas over the interval. On a busy 2-CPU machine the sender can
+    fall behind and catch up, so a single interval may be off the nominal rate by more
+    than its 15 %; the average over the run may not. The history's run counts lie within
+    bpftool's readings taken before and after."""
     pid = packet_pump.prog_id
     packet_pump.start(RATE)
     try:
@@ -69,7 +73,7 @@ def test_rates_and_history_match_the_known_rate(
         packet_pump.stop()
     mine = programs[pid]
     assert mine["name"] == "rate_probe"
-    assert mine["eventsPerSecond"] == pytest.approx(RATE, rel=0.15)
+    assert mine["eventsPerSecond"] > 0
     assert mine["cpuPercent"] > 0 and mine["avgRunTimeNs"] > 0
     assert mine["recursionMissesPerSecond"] == 0
     # CPU % and average run time describe the same run_time_ns delta.
@@ -89,8 +93,19 @@ def test_rates_and_history_match_the_known_rate(
             100 * (after["runTimeNs"] - before["runTimeNs"]) / (dt * 1e9), rel=0.02
         )
     assert first_cnt <= points[0]["runCount"] <= points[-1]["runCount"] <= last_cnt
-    full = [p["eventsPerSecond"] for p in points[2:]]  # 1 s intervals, pump running
-    assert full and all(r == pytest.approx(RATE, rel=0.15) for r in full), full
+    full = points[1:]  # intervals with the pump running throughout
+    assert full
+    for before, after in itertools.pairwise(points):
+        sent = packet_pump.sent_between(before["time"], after["time"])
+        counted = after["runCount"] - before["runCount"]
+        assert abs(counted - sent) <= 5 + 0.05 * sent, (counted, sent)
+    span = points[-1]["time"] - points[1]["time"]
+    average = (points[-1]["runCount"] - points[1]["runCount"]) / span
+    assert average == pytest.approx(RATE, rel=0.15)
+    # The latest rates served by `programs` are those of one of the history's intervals.
+    rates = [p["eventsPerSecond"] for p in points[1:]]
+    assert any(mine["eventsPerSecond"] == pytest.approx(r, rel=0.02) for r in rates), (
+        mine["eventsPerSecond"], rates)  # fmt: skip
 
 
 def test_host(live_agent: PhydevServer, packet_pump: PacketPump) -> None:

@@ -2,7 +2,8 @@
 
 - `commands`: the command group and every command, with lean imports (the GraphQL/HTTP stack
   loads only for `server`);
-- `listing`, `details`, `dump`: what the inspect commands print, as text or JSON;
+- `quick`: the listings run straight from argv, without click (fast starts);
+- `listings`, `listing`, `details`, `dump`: what the inspect commands print, as text or JSON;
 - `textfmt`: Go-compatible durations, booleans and tab-separated tables;
 - `prefetch`: runs the next kernel batch of a dump on a worker thread;
 - `top/`: `phydev top` (its click command is added to the group here).
@@ -10,9 +11,25 @@
 Public name: main (the console script's entry point, `devagent.cli:main`).
 """
 
-from .commands import main
-from .top.command import top
+from __future__ import annotations
 
-main.add_command(top)
+import sys
+from typing import Any
+
+
+def main(*args: Any, **kwargs: Any) -> Any:
+    """The console script: the listings of cli.quick when argv is one of them (no click
+    imported), else the click command group (cli.commands, with `top`)."""
+    if not args and not kwargs:
+        from .quick import run
+
+        if run(sys.argv[1:]):
+            return None
+    from .commands import main as group
+    from .top.command import top
+
+    group.add_command(top)
+    return group(*args, **kwargs)
+
 
 __all__ = ["main"]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
 from .. import __version__
-from ..bpf.info import ObjectError
 from .options import (
     OBJECT_ID,
     bpf_dir_option,
@@ -89,37 +87,13 @@ def links(bpf_dir: str | None) -> None:
     """eBPF links (program attachments)."""
 
 
-def show_listing(
-    items: Sequence[T | ObjectError],
-    header: list[str],
-    cells: Callable[[T], list[str]],
-    to_json: Callable[[T], dict[str, object]],
-    as_json: bool,
-) -> None:
-    """Print a listing as a tab-separated table or a JSON array; an object that could not be
-    read is an `ID<TAB>error` row (or `{"id", "error"}`), never a failure of the listing."""
-    from .listing import error_cells, error_json
-    from .textfmt import table
-
-    if as_json:
-        emit_json([error_json(x) if isinstance(x, ObjectError) else to_json(x) for x in items])
-        return
-    from .output import write_out
-
-    rows = [error_cells(x) if isinstance(x, ObjectError) else cells(x) for x in items]
-    write_out(table(header, rows))
-
-
 @progs.command("list")
 @json_option
 def progs_list(as_json: bool) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
-    from ..bpf.objects import list_programs
-    from .listing import PROG_HEADER, program_cells, program_json
+    from .listings import list_programs
 
-    with kernel_errors():
-        items = list_programs()
-    show_listing(items, PROG_HEADER, program_cells, program_json, as_json)
+    list_programs(as_json)
 
 
 @maps.command("list")
@@ -127,16 +101,9 @@ def progs_list(as_json: bool) -> None:
 @json_option
 def maps_list(bpf_dir: str, as_json: bool) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
-    from ..bpf.objects import list_maps
-    from ..bpf.pins import scan_pins
-    from .listing import MAP_HEADER, map_cells, map_json
+    from .listings import list_maps
 
-    with kernel_errors():
-        items = list_maps()
-        pins = scan_pins(bpf_dir)
-    show_listing(
-        items, MAP_HEADER, lambda m: map_cells(m, pins), lambda m: map_json(m, pins), as_json
-    )
+    list_maps(bpf_dir, as_json)
 
 
 @links.command("list")
@@ -144,14 +111,9 @@ def maps_list(bpf_dir: str, as_json: bool) -> None:
 @json_option
 def links_list(bpf_dir: str, as_json: bool) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
-    from ..bpf.objects import list_links
-    from ..bpf.pins import scan_pins
-    from .listing import LINK_HEADER, link_cells, link_json
+    from .listings import list_links
 
-    with kernel_errors():
-        items = list_links()
-        pins = scan_pins(bpf_dir)
-    show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
+    list_links(bpf_dir, as_json)
 
 
 @links.command("show")

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex
-from ..bpf.prog_identity import program_full_name
 from .textfmt import go_bool, go_duration
 
 PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
@@ -30,6 +29,8 @@ def program_cells(p: ProgramInfo) -> list[str]:
 
 
 def program_json(p: ProgramInfo, pins: Sequence[str] = ()) -> dict[str, object]:
+    from ..bpf.prog_identity import program_full_name  # JSON only: BTF costs ~30 ms to load
+
     return {
         "id": p.id,
         "name": p.name,

@@ -3,38 +3,22 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+from .options_defaults import DEFAULT_BPF_DIR
+from .output import emit_json, fail, kernel_errors
+
+__all__ = [
+    "DEFAULT_BPF_DIR", "OBJECT_ID", "bpf_dir_option", "cors_origins_option", "emit_json", "fail",
+    "group_bpf_dir_option", "host_root_option", "json_option", "kernel_errors", "limit_options",
+    "listen_option",
+]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-@contextmanager
-def kernel_errors() -> Iterator[None]:
-    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except PermissionDenied:
-        click.echo(f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}", err=True)
-        sys.exit(1)
-    except BPFError as exc:
-        click.echo(f"phydev: {exc}", err=True)
-        sys.exit(1)
-
-
-def fail(message: str) -> NoReturn:
-    """One `phydev: ...` line on stderr and exit status 1, as for kernel errors."""
-    click.echo(f"phydev: {message}", err=True)
-    sys.exit(1)
-
-
-DEFAULT_BPF_DIR = "/sys/fs/bpf"
 # Kernel object ids are u32: a larger number would be cut to 32 bits by the syscall and name
 # another object, so it is a usage error.
 OBJECT_ID = click.IntRange(0, 0xFFFFFFFF)
@@ -171,11 +155,3 @@ def host_root_option(func: F) -> F:
         "runtimes' state is read under it to name the Kubernetes pods of owning processes. "
         "Set it when the agent runs in a container with the host's / mounted elsewhere.",
     )(func)
-
-
-def emit_json(value: object) -> None:
-    import orjson
-
-    from .output import write_out
-
-    write_out([orjson.dumps(value) + b"\n"])

@@ -10,18 +10,51 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
-from typing import BinaryIO
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import BinaryIO, NoReturn
 
-import click
+from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 
 EXIT_BROKEN_PIPE = 141
 
 
-def _fail(message: str) -> None:
+def say(message: str) -> None:
+    """One `phydev: ...` line on stderr (when there is a stderr). No click here: the
+    listings' quick path (cli.quick) prints through this module without importing it."""
     if sys.stderr is not None:
-        click.echo(f"phydev: {message}", err=True)
+        try:
+            sys.stderr.write(f"phydev: {message}\n")
+            sys.stderr.flush()
+        except OSError:
+            pass
+
+
+def fail(message: str) -> NoReturn:
+    """One `phydev: ...` line on stderr and exit status 1, as for kernel errors."""
+    say(message)
     sys.exit(1)
+
+
+_fail = fail
+
+
+@contextmanager
+def kernel_errors() -> Iterator[None]:
+    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except PermissionDenied:
+        fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
+    except BPFError as exc:
+        fail(str(exc))
+
+
+def emit_json(value: object) -> None:
+    """`value` as one line of JSON on stdout."""
+    import orjson
+
+    write_out([orjson.dumps(value) + b"\n"])
 
 
 def stdout_buffer() -> BinaryIO:

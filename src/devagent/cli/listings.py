@@ -1,0 +1,67 @@
+"""The `inspect progs|maps|links list` commands' work, without click: the click commands
+(commands.py) and the quick path (quick.py) both call these, so they print the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from ..bpf.info import ObjectError
+from .output import emit_json, kernel_errors, write_out
+
+T = TypeVar("T")
+
+
+def show_listing(
+    items: Sequence[T | ObjectError],
+    header: list[str],
+    cells: Callable[[T], list[str]],
+    to_json: Callable[[T], dict[str, object]],
+    as_json: bool,
+) -> None:
+    """Print a listing as a tab-separated table or a JSON array; an object that could not be
+    read is an `ID<TAB>error` row (or `{"id", "error"}`), never a failure of the listing."""
+    from .listing import error_cells, error_json
+    from .textfmt import table
+
+    if as_json:
+        emit_json([error_json(x) if isinstance(x, ObjectError) else to_json(x) for x in items])
+        return
+    rows = [error_cells(x) if isinstance(x, ObjectError) else cells(x) for x in items]
+    write_out(table(header, rows))
+
+
+def list_programs(as_json: bool) -> None:
+    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
+    from ..bpf.objects import list_programs as read
+    from .listing import PROG_HEADER, program_cells, program_json
+
+    with kernel_errors():
+        items = read()
+    show_listing(items, PROG_HEADER, program_cells, program_json, as_json)
+
+
+def list_maps(bpf_dir: str, as_json: bool) -> None:
+    """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
+    from ..bpf.objects import list_maps as read
+    from ..bpf.pins import scan_pins
+    from .listing import MAP_HEADER, map_cells, map_json
+
+    with kernel_errors():
+        items = read()
+        pins = scan_pins(bpf_dir)
+    show_listing(
+        items, MAP_HEADER, lambda m: map_cells(m, pins), lambda m: map_json(m, pins), as_json
+    )
+
+
+def list_links(bpf_dir: str, as_json: bool) -> None:
+    """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
+    from ..bpf.objects import list_links as read
+    from ..bpf.pins import scan_pins
+    from .listing import LINK_HEADER, link_cells, link_json
+
+    with kernel_errors():
+        items = read()
+        pins = scan_pins(bpf_dir)
+    show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)

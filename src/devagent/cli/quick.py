@@ -1,0 +1,35 @@
+"""The listings without click: `phydev inspect progs|maps|links list [--json]`.
+
+These are the commands scripts run in loops and people run to glance at a host; bpftool
+answers them in a few ms. Importing click (and with it typing, inspect, ...) costs more than
+the listing itself, so these exact command lines are recognised here, from sys.argv, and
+run through the same functions the click commands call (cli.listings). Anything else, a
+`--help`, a `--bpf_dir` (click checks and warns about it) or a typo, goes to click.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .options_defaults import DEFAULT_BPF_DIR
+
+
+def run(argv: list[str]) -> bool:
+    """Run `argv` if it is one of the listings served here; False to let click do it."""
+    if len(argv) < 3 or argv[0] != "inspect" or argv[2] != "list":
+        return False
+    rest = argv[3:]
+    if any(arg != "--json" for arg in rest) or len(rest) > 1:
+        return False
+    as_json = bool(rest)
+    kind = argv[1]
+    if kind not in ("progs", "maps", "links"):
+        return False
+    from . import listings
+
+    if kind == "progs":
+        listings.list_programs(as_json)
+    else:
+        bpf_dir = os.environ.get("BPF_DIR") or DEFAULT_BPF_DIR
+        (listings.list_maps if kind == "maps" else listings.list_links)(bpf_dir, as_json)
+    return True
