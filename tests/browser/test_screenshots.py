@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Tab
 from tests.browser.test_ui_pages import open_ui
-from tests.conftest import ROOT, FrozenCounters, PhydevServer
+from tests.conftest import ROOT, FrozenCounters, PhydevServer, StatsHold
 from tests.pump import PacketPump
 
 UPDATE = os.environ.get("DEVAGENT_UPDATE_SCREENSHOTS") == "1"
@@ -25,14 +25,15 @@ MAX_BYTES = 200_000  # README images stay small
 def test_screenshots_of_the_main_pages(
     tab: Tab,
     ro_agent: PhydevServer,
+    stats_enabled: StatsHold,
     frozen_counters: FrozenCounters,
-    packet_pump: PacketPump,
     tmp_path: Path,
 ) -> None:
     out = ROOT / "docs" / "ui" if UPDATE else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     page = tab.page
     page.set_viewport_size({"width": 1200, "height": 720})
+    packet_pump = PacketPump()  # its own: the session's pump belongs to the rate tests
     pid = packet_pump.prog_id
     packet_pump.start(500)
     try:
@@ -65,4 +66,4 @@ def test_screenshots_of_the_main_pages(
             assert width == 1200 and (height == 720 or name == "program")
             assert 10_000 < len(data) < MAX_BYTES, f"{name}.png is {len(data)} bytes"
     finally:
-        packet_pump.stop()
+        packet_pump.close()
