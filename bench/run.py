@@ -24,6 +24,7 @@ from bench.measure import Summary, time_calls, time_processes
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
 from bench.poll import bench_big, bench_small, throughput
 from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
+from bench.ui import bench_ui
 from devagent.bpf.objects import map_info
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,6 +381,11 @@ def main() -> None:
     sections[f"Server ({programs} programs + {programs} maps loaded)"] = bench_server(
         1_000_000 // scale, 100_000 // scale, 200, programs
     )
+    print("web UI benchmarks ...", file=sys.stderr)
+    sections[
+        f"Web UI first render in headless Chromium ({programs} programs + {programs} maps "
+        "loaded; target: < 1 s)"
+    ] = bench_ui(programs, args.repeat)
     for fd in fds:
         fd.close()
     results = ROOT / "bench" / "results"

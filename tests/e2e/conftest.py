@@ -9,6 +9,7 @@ import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,8 +55,9 @@ def _fill(handle: MapHandle, items: dict[bytes, bytes]) -> None:
             handle.update(key, value)
 
 
-@pytest.fixture(scope="module")
-def own_maps() -> Iterator[OwnMaps]:
+@contextmanager
+def made_own_maps() -> Iterator[OwnMaps]:
+    """The test's own maps (below), filled, pinned in a private bpffs; freed on exit."""
     require_kernel()
     maps = OwnMaps(BpffsMount())
     ncpus = possible_cpus()
@@ -86,6 +88,12 @@ def own_maps() -> Iterator[OwnMaps]:
         for fd in maps.fds.values():
             fd.close()
         maps.mount.close()
+
+
+@pytest.fixture(scope="module")
+def own_maps() -> Iterator[OwnMaps]:
+    with made_own_maps() as maps:
+        yield maps
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,7 @@ def test_cors_only_for_configured_origin(guarded: PhydevServer) -> None:
 
 def test_path_prefix(guarded: PhydevServer) -> None:
     status, _, page = request(guarded, "/agent/")
-    assert status == 200 and b'const ENDPOINT = "/agent/query";' in page
+    assert status == 200 and b'"endpoint": "/agent/query"' in page  # GraphiQL's config
     body = json.dumps({"query": SIMPLE}).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     status, _, raw = request(guarded, "/agent/query", "POST", body, headers)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..bpf.info import MapInfo
 from ..bpf.map_types import can_list, is_always_full
 from ..bpf.maps import MapDump
-from ..model.codec import Format, format_bytes, sort_order
+from ..model.codec import CodecError, Format, format_bytes, parse_text, sort_order
 from ..model.inventory import Inventory
 from ..model.memory import later, release_free_memory
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # numpy loads when a map is first paged (codec.sort_order)
     import numpy.typing as npt
 
 BTF = "BTF"
+KeyTest = Callable[[bytes], bool]
 
 
 class EntriesError(ValueError):
@@ -132,13 +133,7 @@ class EntryPager:
             entries = max(0, min(limit, dump.count - offset))
             values = dump.ncpus if dump.per_cpu else 1
             charge(entries * (40 + 2 * dump.key_size + values * (4 + 2 * dump.value_size)))
-        order_key = BTF if key_format == BTF else key_format
-        with self._lock:
-            order = read.orders.get(order_key)
-        if order is None:
-            order = sort_order(dump.keys, dump.count, dump.key_size, _codec_format(key_format))
-            with self._lock:
-                read.orders[order_key] = order
+        order = self._order(read, key_format)
         page = []
         for i in order[offset : offset + limit].tolist():
             if dump.per_cpu:
@@ -150,12 +145,68 @@ class EntryPager:
             page.append({"key": key_text(dump.key(i)), "value": value, "cpuValues": cpu_values})
         return page
 
+    def _order(self, read: _Read, key_format: str) -> npt.NDArray[np.intp]:
+        """Entry indexes in the key order of `key_format` (sorted once per read)."""
+        with self._lock:
+            order = read.orders.get(key_format)
+        if order is None:
+            dump = read.dump
+            order = sort_order(dump.keys, dump.count, dump.key_size, _codec_format(key_format))
+            with self._lock:
+                read.orders[key_format] = order
+        return order
+
+    def position(self, info: MapInfo, key_text: str, key_format: str) -> int | None:
+        """Where the entry with this key stands in the order `page` uses for `key_format`
+        (so `offset = position` shows it), from the read that paging uses; None when the map
+        holds no such key. A BTF key is given as the JSON `page` shows (spacing is free)."""
+        if not can_list(info):
+            return None
+        read = self._read(info.id, fresh=False)
+        index = _find_key(read.dump, self._key_matcher(info, key_text, key_format))
+        if index is None:
+            return None
+        import numpy as np
+
+        return int(np.flatnonzero(self._order(read, key_format) == index)[0])
+
+    @staticmethod
+    def _key_matcher(info: MapInfo, text: str, key_format: str) -> bytes | KeyTest:
+        """The key's bytes, or for BTF a test on each key's bytes (BTF text cannot be parsed
+        back into bytes, so keys are rendered and compared)."""
+        if key_format != BTF:
+            try:
+                return parse_text(text, Format(key_format), info.key_size)
+            except CodecError as exc:
+                raise EntriesError(f"key {text!r}: {exc}") from None
+        import orjson
+
+        try:
+            wanted = orjson.dumps(orjson.loads(text)).decode()
+        except orjson.JSONDecodeError:
+            raise EntriesError(f"key {text!r} is not JSON (write BTF keys as shown)") from None
+        render = btf_formatter(info, "key")
+        return lambda data: render(data) == wanted
+
     @staticmethod
     def _formatter(info: MapInfo, part: str, fmt: str) -> Callable[[bytes], str]:
         if fmt != BTF:
             codec_fmt = Format(fmt)
             return lambda data: format_bytes(data, codec_fmt)
         return btf_formatter(info, part)
+
+
+def _find_key(dump: MapDump, key: bytes | KeyTest) -> int | None:
+    """Index of the entry whose key is `key` (or passes the test), None when there is none."""
+    if callable(key):
+        return next((i for i in range(dump.count) if key(dump.key(i))), None)
+    if dump.count == 0:
+        return None
+    import numpy as np
+
+    keys = np.frombuffer(dump.keys, dtype=f"V{dump.key_size}", count=dump.count)
+    hits = np.flatnonzero(keys == np.void(key))
+    return int(hits[0]) if hits.size else None
 
 
 def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:

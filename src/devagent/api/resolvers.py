@@ -32,6 +32,7 @@ from .nodes import (
 )
 from .owner_fields import owner_type
 from .rate_fields import RATE_BINDABLES
+from .server_info import server_query
 
 DEFAULT_ENTRIES_LIMIT = 32
 
@@ -306,6 +307,18 @@ def resolve_entries(
     return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge)
 
 
+@map_type.field("entryPosition")
+def resolve_entry_position(
+    node: MapNode, info: Any, key: str, keyFormat: str = "HEX"
+) -> int | None:
+    if node.map is None:
+        return None
+    try:
+        return request_context(info).pager.position(node.map, key, keyFormat)
+    except NotFound:
+        return None
+
+
 entry_format = EnumType("MapEntryFormat", {f: f for f in ("HEX", "STRING", "NUMBER", "BTF")})
 id_type = EnumType("IdType", {t: t for t in ("PROGRAM", "MAP", "LINK")})
 instruction_kind = EnumType("InstructionKind", {k: k for k in ("XLATED", "JITED")})
@@ -320,4 +333,5 @@ BINDABLES = [
     id_type,
     instruction_kind,
     *RATE_BINDABLES,
+    server_query,
 ]

@@ -20,6 +20,7 @@ from .options import (
     kernel_errors,
     limit_options,
     listen_option,
+    public_url_origins,
 )
 from .prog_commands import dump_command, run_command
 
@@ -269,6 +270,14 @@ def _port_from_env() -> int:
     "machine's name and the hosts of --cors-origin; other names are refused (DNS rebinding).",
 )
 @click.option(
+    "--public-url",
+    multiple=True,
+    metavar="URL",
+    help="Where a reverse proxy serves the agent, e.g. https://ops.example/phydev/ "
+    "(repeatable; its path must be --path-prefix). Pages from there are the agent's own "
+    "(same-origin) whatever Host the proxy sends, and the name is served. No header is trusted.",
+)
+@click.option(
     "--enable-stats",
     is_flag=True,
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
@@ -295,12 +304,13 @@ def server(
     auth_token: str | None,
     cors_origin: tuple[str, ...],
     allowed_host: tuple[str, ...],
+    public_url: tuple[str, ...],
     enable_stats: bool,
     host_root: str,
     metrics_owner_labels: bool,
     **limits: Any,
 ) -> None:
-    """Serve GraphQL (/query, with a playground at /) and Prometheus metrics (/metrics).
+    """Serve GraphQL (/query; GraphiQL at /, the web UI at /ui/) and Prometheus metrics (/metrics).
 
     The port comes from env PORT (default 8080).
     """
@@ -318,6 +328,7 @@ def server(
             param_hint="--cors-origin",
         )
     prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
+    public_origins = public_url_origins(public_url, prefix)
     settings = Settings(
         bpf_dir=bpf_dir,
         listen=listen,
@@ -333,6 +344,7 @@ def server(
         auth_token=auth_token or None,
         cors_origins=cors_origin,
         allowed_hosts=allowed_host,
+        public_origins=public_origins,
         enable_stats=enable_stats,
         host_root=host_root,
         metrics_owner_labels=metrics_owner_labels,

@@ -103,6 +103,16 @@ def cors_origins_option(
         raise click.BadParameter(str(exc)) from None
 
 
+def public_url_origins(urls: tuple[str, ...], path_prefix: str) -> tuple[str, ...]:
+    """The origins of --public-url values, each checked against --path-prefix."""
+    from ..web.security import public_url_origin
+
+    try:
+        return tuple(dict.fromkeys(public_url_origin(u, path_prefix) for u in urls))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-url") from None
+
+
 # Bounds on what clients may cost the server (Settings fields of the same names).
 _LIMITS = (
     ("--max-query-cost", "max_query_cost", click.IntRange(min=1), "N",

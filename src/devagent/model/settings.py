@@ -29,6 +29,9 @@ class Settings:
     # Host names served besides loopback names, IP addresses, the listen address, this
     # machine's name and the hosts of cors_origins (a leading dot: every name under it).
     allowed_hosts: tuple[str, ...] = ()
+    # Origins (scheme://host[:port]) a reverse proxy serves the agent at (--public-url): pages
+    # from them count as same-origin whatever Host the proxy sends, and their hosts are served.
+    public_origins: tuple[str, ...] = ()
     enable_stats: bool = False
     cache_max_age: float = 1.0
     max_query_depth: int = 12

@@ -4,5 +4,7 @@
 - `app`: create_app(settings) -> the ASGI app (routes, middleware; no logic);
 - `server`: serve(settings) runs it under uvicorn, with the start-up banner;
 - `security`: Guard, the bearer-token and origin checks;
-- `playground`: the GraphQL page served at `/` (static/playground.html).
+- `pages`: the HTML of GraphiQL (`/`) and of the web UI (`/ui/...`), their security headers;
+- `static_files`: StaticFiles, web/static served at versioned URLs (the pages' scripts,
+  styles and the vendored libraries listed in static/vendor/VENDOR.md).
 """

@@ -1,8 +1,9 @@
-"""Wiring: one Starlette app serving the playground, GraphQL, metrics and the probes
-(/healthz, /readyz). No logic here."""
+"""Wiring: one Starlette app serving GraphiQL (/), the web UI (/ui/...) and its static files,
+GraphQL, metrics and the probes (/healthz, /readyz). No logic here."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,9 @@ from ..model.memory import IdleTrimmer
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
-from .playground import playground_html
+from .pages import graphiql_page, page_headers, ui_page
 from .security import Guard
+from .static_files import StaticFiles
 
 if TYPE_CHECKING:
     from ..api.http import GraphQLEndpoint
@@ -101,10 +103,29 @@ def create_app(
     sampler = sampler or make_sampler(settings)
     services = Services(settings, inventory, sampler)
     trimmer = IdleTrimmer()  # an idle server gives back what its last requests freed
-    page = playground_html(settings.path_prefix)
+    static = StaticFiles()
 
-    async def playground(_: Request) -> Response:
-        return HTMLResponse(page)
+    async def graphiql(_: Request) -> Response:
+        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(graphiql_page(settings, base, nonce), headers=page_headers(nonce))
+
+    async def ui(_: Request) -> Response:
+        """Every /ui/... path gets the same page: the app routes in the browser (deep links)."""
+        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        html = ui_page(settings, base, static.ui_modules())
+        return HTMLResponse(html, headers=page_headers())
+
+    async def static_file(request: Request) -> Response:
+        args = (
+            request.path_params["digest"],
+            request.path_params["rest"],
+            request.headers.get("accept-encoding", ""),
+        )
+        cached = static.cached_response(*args)
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(static.response, *args)
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
@@ -135,7 +156,10 @@ def create_app(
     routes = []
     for prefix in dict.fromkeys(["/", settings.path_prefix]):
         routes += [
-            Route(prefix, playground, methods=["GET"]),
+            Route(prefix, graphiql, methods=["GET"]),
+            Route(prefix + "ui", ui, methods=["GET"]),
+            Route(prefix + "ui/{rest:path}", ui, methods=["GET"]),
+            Route(prefix + "static/{digest}/{rest:path}", static_file, methods=["GET"]),
             Route(prefix + "query", query, methods=["GET", "POST"]),
             Route(prefix + "metrics", metrics, methods=["GET"]),
             Route(prefix + "healthz", healthz, methods=["GET"]),

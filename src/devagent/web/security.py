@@ -28,6 +28,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..model.settings import Settings
 
 PROTECTED_SUFFIXES = ("/query", "/metrics")
+# The pages' scripts and styles: public files, no data. Browsers send Origin on module script
+# requests even from the agent's own page, so refusing them there would leave a page behind
+# a Host-rewriting proxy blank instead of showing why its queries are refused.
+STATIC_FILES = "/static/"
 ANY_ORIGIN = "*"
 # Names that always mean this machine: RFC 6761 reserves localhost and *.localhost for
 # loopback (browsers resolve them without DNS), the others are Debian's /etc/hosts names.
@@ -67,6 +71,23 @@ def normalise_origin(text: str) -> str:
     return f"{scheme}://{host}{suffix}"
 
 
+def public_url_origin(url: str, path_prefix: str) -> str:
+    """The origin of a --public-url (`https://ops.example/phydev/` -> `https://ops.example`);
+    ValueError names what is wrong, including a path that is not --path-prefix (the pages
+    would then ask for URLs the proxy does not serve)."""
+    parts = urlsplit(url.strip())
+    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}" if parts.netloc else url)
+    path = "/" + parts.path.strip("/") + "/" if parts.path.strip("/") else "/"
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: a public URL has no query or fragment")
+    if path != path_prefix:
+        raise ValueError(
+            f"{url!r}: its path {path} is not the --path-prefix {path_prefix} (start with "
+            f"--path-prefix {path} if the proxy serves the agent there)"
+        )
+    return origin
+
+
 def host_of_header(value: str) -> str | None:
     """The host name in a Host header (or an origin's netloc), lower case, without port and
     trailing dot; None when it is malformed."""
@@ -104,7 +125,7 @@ class AllowedHosts:
         names = {h for h in given if h and not h.startswith(".")}
         names |= LOOPBACK_NAMES | {socket.gethostname().lower()}
         names.add(settings.listen.lower())
-        for origin in settings.cors_origins:
+        for origin in (*settings.cors_origins, *settings.public_origins):
             if origin != ANY_ORIGIN:
                 host = host_of_header(urlsplit(origin).netloc)
                 if host:
@@ -152,7 +173,10 @@ class Guard:
             except ValueError:
                 continue  # the CLI refuses these; settings built elsewhere just do not match
         self.any_origin = ANY_ORIGIN in origins
-        self.origins = frozenset(origins)
+        # --public-url: the agent's own pages as a reverse proxy serves them. Nginx's default
+        # sends the upstream's address as Host, so the page's Origin never equals Host there;
+        # naming the public origin makes it same-origin without trusting any header.
+        self.origins = frozenset(origins) | frozenset(settings.public_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,12 +192,15 @@ class Guard:
                 f"host {name!r} is not served: start phydev server with --allowed-host {name} "
                 "if this is a name of this machine (others are refused, against DNS rebinding)",
             )  # fmt: skip
-        elif (origin := headers.get(b"origin")) is not None and not self._origin_allowed(
-            origin.decode("latin-1"), host_text or ""
+        elif (
+            (origin := headers.get(b"origin")) is not None
+            and STATIC_FILES not in scope["path"]
+            and not self._origin_allowed(origin.decode("latin-1"), host_text or "")
         ):
             response = _refusal(403,
                 f"cross-origin requests from {origin.decode('latin-1')} are not allowed "
-                "(start phydev server with --cors-origin ORIGIN to allow one)",
+                "(start phydev server with --cors-origin ORIGIN to allow one, or, if this is "
+                "the agent's own page behind a reverse proxy, --public-url URL)",
             )  # fmt: skip
         elif self.token and scope["path"].endswith(PROTECTED_SUFFIXES):
             given = headers.get(b"authorization", b"")

@@ -101,12 +101,14 @@ def banner(settings: Settings) -> str:
     base = f"http://{host}:{settings.port}{settings.path_prefix}"
     lines = [
         f"phydev {__version__}: dev-agent for Python",
-        f"  GraphQL playground  {base}",
+        f"  GraphiQL            {base}",
+        f"  web UI              {base}ui/",
         f"  GraphQL endpoint    {base}query",
         f"  Prometheus metrics  {base}metrics",
         f"  writes              {'ENABLED' if settings.allow_writes else 'disabled'}",
         f"  auth token          {'required' if settings.auth_token else 'none'}",
     ]
+    lines += [f"  public URL          {o}{settings.path_prefix}" for o in settings.public_origins]
     if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:
         lines.append(
             "  warning: listening on all interfaces without --auth-token: anyone who can "

@@ -1,0 +1,154 @@
+// Small shared pieces: errors in place, loading, detail lists, fill bars, sparklines and the
+// virtualised table used for long lists (1000 programs render as ~40 rows of DOM).
+import { html, useEffect, useRef, useState } from "./lib.js";
+import { href, setQuery, useRoute } from "./router.js";
+import { DASH } from "./format.js";
+
+/** The server's error text, where the data would have been. */
+export function ErrorBox({ error, what }) {
+  if (!error) return null;
+  const messages = error.messages || [String(error.message || error)];
+  return html`<div class="error" role="alert">
+    ${what ? html`<b>${what}: </b>` : null}
+    ${messages.map((m) => html`<div class="error-text">${m}</div>`)}
+  </div>`;
+}
+
+/** The first load of a page: its error, or "Loading…" until there is data. */
+export function Loader({ state, what, children }) {
+  if (state.data) {
+    return html`${state.error ? html`<${ErrorBox} error=${state.error} what="refresh failed"/>`
+      : null}${children(state.data)}`;
+  }
+  if (state.error) return html`<${ErrorBox} error=${state.error} what=${what}/>`;
+  return html`<p class="loading">Loading ${what}…</p>`;
+}
+
+export function Link({ to, children, ...rest }) {
+  return html`<a href=${href(to)} ...${rest}>${children}</a>`;
+}
+
+export function ObjLink({ kind, id, name }) {
+  const path = { program: "programs", map: "maps", link: "links" }[kind];
+  const to = kind === "link" ? `graph/link/${id}` : `${path}/${id}`;
+  return html`<${Link} to=${to}>${name ? `${name} (${id})` : `#${id}`}</${Link}>`;
+}
+
+/** A two-column list of facts. Rows are [label, value, testid?]. */
+export function Facts({ rows }) {
+  return html`<dl class="facts">${rows.map(([label, value, id]) => html`
+    <dt>${label}</dt><dd data-field=${id || label}>${value === null || value === undefined
+      || value === "" ? DASH : value}</dd>`)}</dl>`;
+}
+
+export function FillBar({ ratio, used, max }) {
+  if (ratio === null || ratio === undefined) return html`<span class="muted">${DASH}</span>`;
+  const width = Math.min(100, ratio * 100);
+  const cls = ratio >= 0.9 ? "fill high" : ratio >= 0.7 ? "fill mid" : "fill";
+  return html`<span class="fillbar" title=${`${used} of ${max} entries`}>
+    <span class=${cls} style=${`width: ${width}%`}></span>
+    <span class="fill-text">${(ratio * 100).toFixed(1)}%</span></span>`;
+}
+
+/** A tiny line of the last values (SVG, no library): null values are gaps. */
+export function Sparkline({ values, width = 90, height = 18 }) {
+  const finite = values.filter((v) => v !== null && v !== undefined);
+  if (finite.length < 2) return html`<svg class="spark" width=${width} height=${height}></svg>`;
+  const max = Math.max(...finite) || 1;
+  const step = width / Math.max(1, values.length - 1);
+  let d = "";
+  let pen = false;
+  values.forEach((v, i) => {
+    if (v === null || v === undefined) { pen = false; return; }
+    const x = (i * step).toFixed(1);
+    const y = (height - 1 - (v / max) * (height - 2)).toFixed(1);
+    d += `${pen ? "L" : "M"}${x},${y}`;
+    pen = true;
+  });
+  return html`<svg class="spark" width=${width} height=${height}
+    viewBox=${`0 0 ${width} ${height}`}><path d=${d}/></svg>`;
+}
+
+/**
+ * A sortable table of many rows that renders only the rows in view. `columns`: {key, label,
+ * sort(row) -> comparable, cell(row) -> content, cls}. Sorting and the filter are owned by
+ * the caller (they live in the URL).
+ */
+export function VirtualTable({ rows, columns, rowKey, sortKey, sortDesc, onSort, rowHeight = 28,
+  height = 560, onVisible, testid }) {
+  const [scrollTop, setScrollTop] = useState(0);
+  const box = useRef(null);
+  const overscan = 8;
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const count = Math.ceil(height / rowHeight) + 2 * overscan;
+  const shown = rows.slice(first, first + count);
+  const visibleKeys = shown.map(rowKey).join(",");
+  useEffect(() => { if (onVisible) onVisible(shown.map(rowKey)); }, [visibleKeys]);
+  useEffect(() => { if (box.current && scrollTop > rows.length * rowHeight) {
+    box.current.scrollTop = 0; setScrollTop(0); } }, [rows.length]);
+  const head = html`<div class="vt-row vt-head" role="row">${columns.map((c) => html`
+    <div class=${`vt-cell ${c.cls || ""}`} role="columnheader"
+      aria-sort=${sortKey === c.key ? (sortDesc ? "descending" : "ascending") : "none"}>
+      ${c.sort ? html`<button class="sort" onClick=${() => onSort(c.key)}>${c.label}${
+        sortKey === c.key ? (sortDesc ? " ▼" : " ▲") : ""}</button>` : c.label}
+    </div>`)}</div>`;
+  return html`<div class="vt" role="table" data-testid=${testid}
+      aria-rowcount=${rows.length}>
+    ${head}
+    <div class="vt-body" ref=${box} style=${`height: ${height}px`}
+        onScroll=${(e) => setScrollTop(e.currentTarget.scrollTop)}>
+      <div style=${`height: ${rows.length * rowHeight}px; position: relative`}>
+        ${shown.map((row, i) => html`<div class="vt-row" role="row" key=${rowKey(row)}
+            data-key=${rowKey(row)}
+            style=${`position: absolute; top: ${(first + i) * rowHeight}px; height: ${
+              rowHeight}px`}>
+          ${columns.map((c) => html`<div class=${`vt-cell ${c.cls || ""}`} role="cell"
+            data-col=${c.key}>${c.cell(row)}</div>`)}
+        </div>`)}
+      </div>
+    </div>
+  </div>`;
+}
+
+/** Sort rows by a column's sort function; nulls last whatever the direction. */
+export function sortRows(rows, column, desc) {
+  if (!column || !column.sort) return rows;
+  const dir = desc ? -1 : 1;
+  return [...rows].sort((a, b) => {
+    const x = column.sort(a);
+    const y = column.sort(b);
+    if (x === y) return 0;
+    if (x === null || x === undefined) return 1;
+    if (y === null || y === undefined) return -1;
+    return (x < y ? -1 : 1) * dir;
+  });
+}
+
+/** Rows whose text (every column's sort value) contains the filter, case-insensitively. */
+export function filterRows(rows, columns, text) {
+  const needle = (text || "").trim().toLowerCase();
+  if (!needle) return rows;
+  return rows.filter((row) => columns.some((c) => {
+    const v = c.sort ? c.sort(row) : null;
+    return v !== null && v !== undefined && String(v).toLowerCase().includes(needle);
+  }));
+}
+
+/** The sort and filter of a big table, kept in the URL (?q=, ?sort=, ?desc=1). */
+export function useTableState(defaultSort, defaultDesc) {
+  const { query } = useRoute();
+  const sortKey = query.get("sort") || defaultSort;
+  const desc = query.has("sort") ? query.get("desc") === "1" : defaultDesc;
+  const onSort = (key) => setQuery({ sort: key, desc: key === sortKey ? (desc ? 0 : 1) : 1 });
+  return { filter: query.get("q") || "", sortKey, desc, onSort };
+}
+
+/** The filter box above a big table, and how many rows pass it. */
+export function FilterBar({ what, placeholder, filter, shown, total }) {
+  return html`<div class="toolbar">
+    <input type="search" placeholder=${placeholder} aria-label=${`filter ${what}`}
+      value=${filter} onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
+    ${total === null ? null : html`<span class="muted" data-testid="count"
+      >${shown} of ${total} ${what}</span>`}
+  </div>`;
+}

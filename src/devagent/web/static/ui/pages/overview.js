@@ -1,0 +1,87 @@
+// /ui/ : the host, its totals and how run statistics are collected, the programs costing the
+// most CPU right now and the fullest maps. Refreshed every 2 s.
+import { html } from "../lib.js";
+import { useQuery } from "../api.js";
+import { Facts, FillBar, Link, Loader, ObjLink } from "../components.js";
+import { bytes, num, pct, rate } from "../format.js";
+
+const QUERY = `query Overview {
+  host { hostname kernelRelease cpuCount statsMode statsDescription programCount mapCount
+         linkCount memlockBytes cpuPercent hostCpuPercent eventsPerSecond }
+  programs { id name type cpuPercent eventsPerSecond avgRunTimeNs attachPoint }
+  maps { id name type maxEntries usedEntries fillRatio memlockBytes }
+}`;
+
+const TOP = 10;
+
+export function Overview() {
+  const state = useQuery(QUERY, {}, [], 2000);
+  return html`<section>
+    <h1>Overview</h1>
+    <${Loader} state=${state} what="the overview">${(data) => html`
+      <${HostFacts} host=${data.host}/>
+      <div class="two-col">
+        <${TopPrograms} programs=${data.programs}/>
+        <${FullestMaps} maps=${data.maps}/>
+      </div>`}</${Loader}>
+  </section>`;
+}
+
+function HostFacts({ host }) {
+  const statsClass = host.statsMode === "OFF" ? "badge warn" : "badge ok";
+  return html`<div class="card" data-testid="host">
+    <${Facts} rows=${[
+      ["host", host.hostname, "hostname"],
+      ["kernel", host.kernelRelease, "kernelRelease"],
+      ["CPUs", host.cpuCount, "cpuCount"],
+      ["programs", html`<${Link} to="programs">${num(host.programCount)}</${Link}>`, "programCount"],
+      ["maps", html`<${Link} to="maps">${num(host.mapCount)}</${Link}>`, "mapCount"],
+      ["links", html`<${Link} to="links">${num(host.linkCount)}</${Link}>`, "linkCount"],
+      ["map memory", bytes(host.memlockBytes), "memlockBytes"],
+      ["stats mode", html`<span class=${statsClass}>${host.statsMode}</span>
+        <span class="muted"> ${host.statsDescription}</span>`, "statsMode"],
+      ["eBPF CPU", html`${pct(host.cpuPercent)} of one core
+        <span class="muted">(${pct(host.hostCpuPercent)} of the host)</span>`, "cpuPercent"],
+      ["events/s", rate(host.eventsPerSecond), "eventsPerSecond"],
+    ]}/>
+  </div>`;
+}
+
+function TopPrograms({ programs }) {
+  const top = programs.filter((p) => p.cpuPercent !== null)
+    .sort((a, b) => b.cpuPercent - a.cpuPercent || b.eventsPerSecond - a.eventsPerSecond)
+    .slice(0, TOP);
+  return html`<div class="card">
+    <h2>Top programs by CPU</h2>
+    ${top.length === 0 ? html`<p class="muted">No rates yet (they need two readings a second
+      apart, and run statistics on).</p>` : html`
+    <table class="grid" data-testid="top-programs">
+      <thead><tr><th>program</th><th>type</th><th>attach</th><th class="num">CPU %</th>
+        <th class="num">events/s</th><th class="num">avg ns</th></tr></thead>
+      <tbody>${top.map((p) => html`<tr data-key=${p.id}>
+        <td><${ObjLink} kind="program" id=${p.id} name=${p.name}/></td><td>${p.type}</td>
+        <td>${p.attachPoint || ""}</td><td class="num">${pct(p.cpuPercent)}</td>
+        <td class="num">${rate(p.eventsPerSecond)}</td>
+        <td class="num">${num(p.avgRunTimeNs)}</td></tr>`)}</tbody>
+    </table>`}
+  </div>`;
+}
+
+function FullestMaps({ maps }) {
+  // Arrays are always full (every index exists): leave them out, as the alerts do.
+  const top = maps.filter((m) => m.fillRatio !== null && !m.type.endsWith("Array"))
+    .sort((a, b) => b.fillRatio - a.fillRatio || b.usedEntries - a.usedEntries)
+    .slice(0, TOP);
+  return html`<div class="card">
+    <h2>Fullest maps <span class="muted">(arrays, always full, left out)</span></h2>
+    <table class="grid" data-testid="fullest-maps">
+      <thead><tr><th>map</th><th>type</th><th class="num">entries</th><th>fill</th>
+        <th class="num">memlock</th></tr></thead>
+      <tbody>${top.map((m) => html`<tr data-key=${m.id}>
+        <td><${ObjLink} kind="map" id=${m.id} name=${m.name}/></td><td>${m.type}</td>
+        <td class="num">${num(m.usedEntries)} / ${num(m.maxEntries)}</td>
+        <td><${FillBar} ratio=${m.fillRatio} used=${m.usedEntries} max=${m.maxEntries}/></td>
+        <td class="num">${bytes(m.memlockBytes)}</td></tr>`)}</tbody>
+    </table>
+  </div>`;
+}
