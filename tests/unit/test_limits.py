@@ -114,3 +114,36 @@ def test_too_many_tokens_is_a_syntax_error() -> None:
 
     with pytest.raises(GraphQLError, match="more than 20000 tokens"):
         parse_query("{ maps { " + "id " * 30_000 + "} }")
+
+
+def test_sizes_read_only_what_the_measure_needs() -> None:
+    """`{ programs { id } }` is measured with the ids alone: no program info, link or pin
+    is read for it (they are, once a query selects lists that need them)."""
+    from devagent.bpf.pins import PinIndex
+    from devagent.model.snapshot import Snapshot, Sources
+
+    read: list[str] = []
+
+    def part(name: str, value: Any) -> Any:
+        def get(*_: Any) -> Any:
+            read.append(name)
+            return value
+
+        return get
+
+    snap = Snapshot(Sources(
+        program_ids=part("program_ids", [1, 2, 3]), programs=part("programs", ({}, {})),
+        map_ids=part("map_ids", [4]), maps=part("maps", ({}, {})),
+        links=part("links", ({}, {})), pins=part("pins", PinIndex("")),
+    ))  # fmt: skip
+    sizes = ListSizes.of(snap, cpus=2)
+    document = parse_query("{ programs { id } }")
+    operation = select_operation(document, None)
+    assert operation is not None
+    assert METER.measure(document, operation, None, sizes).cost == 1 + 3  # the list, 3 ids
+    assert "programs" not in read and "links" not in read and "pins" not in read
+    document = parse_query("{ programs { maps { id } } }")
+    operation = select_operation(document, None)
+    assert operation is not None
+    METER.measure(document, operation, None, sizes)
+    assert "programs" in read

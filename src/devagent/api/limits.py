@@ -102,23 +102,50 @@ class ListSizes:
 
     @classmethod
     def of(cls, snap: Snapshot, cpus: int) -> ListSizes:
-        pins = [*snap.pins.programs.values(), *snap.pins.maps.values(), *snap.pins.links.values()]
-        geometry = {m.id: MapGeometry(m.is_per_cpu, m.max_entries) for m in snap.maps.values()}
-        return cls(
-            programs=len(snap.programs) + len(snap.program_errors),
-            maps=len(snap.maps) + len(snap.map_errors),
-            links=len(snap.links) + len(snap.link_errors),
-            maps_per_program=max((len(p.map_ids) for p in snap.programs.values()), default=0),
-            programs_per_map=max(map(len, snap.map_programs.values()), default=0),
-            links_per_program=max(map(len, snap.program_links.values()), default=0),
-            pins_per_object=max(map(len, pins), default=0),
-            cpus=cpus,
-            any_map=MapGeometry(
-                any(g.per_cpu for g in geometry.values()),
-                max((g.max_entries for g in geometry.values()), default=0),
-            ),
-            by_id=geometry,
-        )
+        """The sizes of a snapshot, each read from it only when a measure asks for it:
+        `{ programs { id } }` is measured with the program ids alone, as it is answered,
+        instead of reading every program's info, link and pin to size lists it never
+        selects."""
+        return _SnapshotSizes(snap, cpus)
+
+
+def _geometry(snap: Snapshot) -> dict[int, MapGeometry]:
+    return {m.id: MapGeometry(m.is_per_cpu, m.max_entries) for m in snap.maps.values()}
+
+
+_FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
+    "programs": lambda s: len(s.program_ids),
+    "maps": lambda s: len(s.map_ids),
+    "links": lambda s: len(s.links) + len(s.link_errors),
+    "maps_per_program": lambda s: max((len(p.map_ids) for p in s.programs.values()), default=0),
+    "programs_per_map": lambda s: max(map(len, s.map_programs.values()), default=0),
+    "links_per_program": lambda s: max(map(len, s.program_links.values()), default=0),
+    "pins_per_object": lambda s: max(
+        map(len, [*s.pins.programs.values(), *s.pins.maps.values(), *s.pins.links.values()]),
+        default=0,
+    ),
+    "by_id": _geometry,
+    "any_map": lambda s: MapGeometry(
+        any(g.per_cpu for g in _geometry(s).values()),
+        max((g.max_entries for g in _geometry(s).values()), default=0),
+    ),
+}
+
+
+class _SnapshotSizes(ListSizes):
+    """ListSizes whose fields are computed from the snapshot on first use (and kept)."""
+
+    def __init__(self, snap: Snapshot, cpus: int) -> None:  # no dataclass __init__: lazy
+        object.__setattr__(self, "_snap", snap)
+        object.__setattr__(self, "cpus", cpus)
+
+    def __getattr__(self, name: str) -> Any:
+        compute = _FROM_SNAPSHOT.get(name)
+        if compute is None:
+            raise AttributeError(name)
+        value = compute(object.__getattribute__(self, "_snap"))
+        object.__setattr__(self, name, value)
+        return value
 
 
 @dataclass(frozen=True)
