@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -161,11 +162,59 @@ class LoadedObject:
         return str(self.bpffs / "maps" / name)
 
 
+BPFFS_PREFIX = "devagent-bpffs-"
+VETH_PREFIX = "dvx"  # + pid: the test interface XDP links attach to (its peer is "dvy" + pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def sweep_stale_test_objects() -> None:
+    """Unmount the bpffs mounts and delete the veth pairs of test sessions that died without
+    their teardown (SIGKILL, a CI timeout): a pinned XDP link left in such a mount stays
+    attached and makes every later LINK_CREATE on that device fail with EBUSY."""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        target = line.split()[1]
+        found = re.match(rf"{re.escape(tempfile.gettempdir())}/{BPFFS_PREFIX}(\d+)-", target)
+        if found and not _pid_alive(int(found.group(1))):
+            subprocess.run(["umount", target], check=False, capture_output=True)
+            shutil.rmtree(target, ignore_errors=True)
+    for dev in Path("/sys/class/net").iterdir():
+        found = re.fullmatch(rf"{VETH_PREFIX}(\d+)", dev.name)
+        if found and not _pid_alive(int(found.group(1))):
+            subprocess.run(["ip", "link", "del", dev.name], check=False, capture_output=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.geteuid() == 0:
+        sweep_stale_test_objects()
+
+
+class SessionInterface:
+    """A veth pair of this session's own: links attach to it, so a concurrent session (or a
+    program someone else attached to lo) never makes LINK_CREATE fail with EBUSY."""
+
+    def __init__(self) -> None:
+        self.name = f"{VETH_PREFIX}{os.getpid()}"
+        peer = f"dvy{os.getpid()}"
+        subprocess.run(["ip", "link", "del", self.name], check=False, capture_output=True)
+        subprocess.run(
+            ["ip", "link", "add", self.name, "type", "veth", "peer", "name", peer],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.ifindex = socket.if_nametoindex(self.name)
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.name], check=False, capture_output=True)
+
+
 class BpffsMount:
     """A private bpffs instance in a temp dir; unmounting it drops every pin inside."""
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="devagent-bpffs-"))
+        # The pid in the name lets a later session unmount what a killed one left behind.
+        self.path = Path(tempfile.mkdtemp(prefix=f"{BPFFS_PREFIX}{os.getpid()}-"))
         subprocess.run(["mount", "-t", "bpf", "bpf", str(self.path)], check=True)
 
     def close(self) -> None:
@@ -362,13 +411,14 @@ def kernel() -> None:
 
 @dataclass
 class LinkFixture:
-    """Real links made with BPF_LINK_CREATE: XDP on lo and cgroup_skb ingress on the cgroup2
-    root; the XDP link is also pinned in the private bpffs."""
+    """Real links made with BPF_LINK_CREATE: XDP on this session's veth and cgroup_skb
+    ingress on the cgroup2 root; the XDP link is also pinned in the private bpffs."""
 
     xdp_link_id: int
     cgroup_link_id: int
     xdp_pin: str
     cgroup_path: str
+    devname: str  # the interface the XDP link is attached to
 
 
 @pytest.fixture(scope="session")
@@ -386,16 +436,19 @@ def link_fixture(packet_fixture: PacketFixture) -> Iterator[LinkFixture]:
     xdp_prog = open_pinned(obj.prog_pin("xdp_pass"))
     cg_prog = open_pinned(obj.prog_pin("cgroup_allow"))
     cg_fd = os.open(cg_root, os.O_RDONLY | os.O_DIRECTORY)
+    dev = SessionInterface()
     try:
-        xdp_link = create_link(xdp_prog.fd, socket.if_nametoindex("lo"), ATTACH_TYPES.index("xdp"))
+        xdp_link = create_link(xdp_prog.fd, dev.ifindex, ATTACH_TYPES.index("xdp"))
         cg_link = create_link(cg_prog.fd, cg_fd, ATTACH_TYPES.index("cgroup_inet_ingress"))
-        xdp_pin = str(packet_fixture.mount.path / "xdp_lo_link")
+        xdp_pin = str(packet_fixture.mount.path / "xdp_test_link")
         pin_object(xdp_link, xdp_pin)
-        yield LinkFixture(link_info(xdp_link).id, link_info(cg_link).id, xdp_pin, cg_root)
+        ids = link_info(xdp_link).id, link_info(cg_link).id
+        yield LinkFixture(*ids, xdp_pin, cg_root, dev.name)
         os.unlink(xdp_pin)
         xdp_link.close()
         cg_link.close()
     finally:
+        dev.close()
         os.close(cg_fd)
         xdp_prog.close()
         cg_prog.close()

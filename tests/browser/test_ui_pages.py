@@ -242,7 +242,8 @@ def test_links_page_and_link_graph(
     open_ui(tab, ro_agent, "links")
     rows = table_rows(tab, "links")
     xdp = rows[str(link_fixture.xdp_link_id)]
-    assert xdp[1] == "XDP" and xdp[4] == "lo" and xdp[3].endswith(f"({link['prog_id']})")
+    assert xdp[1] == "XDP" and xdp[4] == link_fixture.devname
+    assert xdp[3].endswith(f"({link['prog_id']})")
     assert str(link_fixture.cgroup_link_id) in rows
     tab.page.locator(f'[data-key="{link_fixture.xdp_link_id}"]').get_by_role(
         "link", name="graph").click()  # fmt: skip

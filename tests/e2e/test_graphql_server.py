@@ -323,7 +323,7 @@ def test_links_owners_and_details(
                          program { id name } } }"""
     links = {link["id"]: link for link in data(agent, query)["links"]}
     xdp = links[link_fixture.xdp_link_id]
-    assert xdp["type"] == "XDP" and xdp["interfaceName"] == "lo" and xdp["pins"]
+    assert xdp["type"] == "XDP" and xdp["interfaceName"] == link_fixture.devname and xdp["pins"]
     assert xdp["program"]["id"] == packet_fixture.obj.prog_ids["xdp_pass"]
     cg = links[link_fixture.cgroup_link_id]
     assert cg["type"] == "Cgroup" and cg["attachType"] == "cgroup_inet_ingress"

@@ -184,7 +184,7 @@ def test_attach_points(live_agent: PhydevServer, link_fixture: LinkFixture) -> N
     xdp_prog = links[link_fixture.xdp_link_id]["prog_id"]
     cg_prog = links[link_fixture.cgroup_link_id]["prog_id"]
     programs = {p["id"]: p for p in data(live_agent, "{ programs { id attachPoint } }")["programs"]}
-    assert programs[xdp_prog]["attachPoint"] == "xdp lo"
+    assert programs[xdp_prog]["attachPoint"] == f"xdp {link_fixture.devname}"
     assert programs[cg_prog]["attachPoint"] == (
         f"cgroup cgroup_inet_ingress {link_fixture.cgroup_path}"
     )

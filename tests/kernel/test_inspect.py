@@ -271,8 +271,8 @@ def test_links_list_matches_bpftool(
     assert xdp["programId"] == ref[link_fixture.xdp_link_id]["prog_id"]
     assert xdp["programId"] == packet_fixture.obj.prog_ids["xdp_pass"]
     # bpftool 7.1 prints no attach details for XDP links: check against the interface itself.
-    assert xdp["ifindex"] == socket.if_nametoindex("lo")
-    assert xdp["devname"] == "lo"
+    assert xdp["ifindex"] == socket.if_nametoindex(link_fixture.devname)
+    assert xdp["devname"] == link_fixture.devname
     assert xdp["pins"] == [link_fixture.xdp_pin]
     cg = ours[link_fixture.cgroup_link_id]
     cg_ref = ref[link_fixture.cgroup_link_id]
@@ -285,7 +285,7 @@ def test_links_list_matches_bpftool(
     header, rows = table_rows(run_phydev("inspect", "links", "list").stdout)
     assert header == ["ID", "Type", "ProgramID", "Attach"]
     assert rows[link_fixture.xdp_link_id][1:3] == ["XDP", str(xdp["programId"])]
-    assert "devname=lo" in rows[link_fixture.xdp_link_id][3]
+    assert f"devname={link_fixture.devname}" in rows[link_fixture.xdp_link_id][3]
 
 
 def test_links_show_has_cgroup_path_program_and_owners(

@@ -13,13 +13,12 @@ from devagent.api.http import select_operation
 from devagent.api.limits import (
     MAX_SAME_NAME,
     CostMeter,
-    ListSizes,
-    MapGeometry,
     Measure,
     QueryRefused,
     check_cost,
     parse_query,
 )
+from devagent.api.list_sizes import ListSizes, MapGeometry
 
 SIZES = ListSizes(
     programs=100, maps=200, links=10, maps_per_program=8, programs_per_map=3,

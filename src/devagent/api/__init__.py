@@ -2,7 +2,8 @@
 
 - `http`: GraphQLEndpoint, the /query route (GET and POST, limits, response cache);
 - `resolvers` and `mutations`: the read and write sides of the schema;
-- `entries`: EntryPager, paging over one sorted whole-map read; `limits`: query limits;
+- `entries`: EntryPager, paging over one sorted whole-map read;
+- `limits`: the cost analysis and query limits, sized by `list_sizes`;
 - `context`: the per-request RequestContext (one snapshot per request).
 
 Public name: build_schema. Imports from devagent.model and devagent.bpf only.

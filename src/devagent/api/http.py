@@ -40,7 +40,8 @@ from .context import RequestContext
 from .entries import EntryPager
 from .error_log import ErrorLog
 from .fastpath import FastPath
-from .limits import CostMeter, ListSizes, QueryRefused, check_cost, parse_query
+from .limits import CostMeter, QueryRefused, check_cost, parse_query
+from .list_sizes import ListSizes
 from .response_cache import ResponseCache, cache_key
 
 # Ariadne would log each error with its traceback and source excerpt: ErrorLog does it.

@@ -1,0 +1,87 @@
+"""How long each list of the schema can be, for the cost analysis in `limits`.
+
+Sizes come from the request's snapshot and are computed on first use: a query that selects
+only program ids is measured without reading every program's maps, links and pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model.inventory import Snapshot
+
+# Lists whose length is not in the snapshot without walking /proc: a generous guess.
+PROCESS_GUESS = 8
+
+
+@dataclass(frozen=True)
+class MapGeometry:
+    """What bounds the entries of a map: whether values are per CPU, and max_entries."""
+
+    per_cpu: bool
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class ListSizes:
+    """How long each list of the schema can be, taken from one snapshot."""
+
+    programs: int
+    maps: int
+    links: int
+    maps_per_program: int
+    programs_per_map: int
+    links_per_program: int
+    pins_per_object: int
+    cpus: int
+    any_map: MapGeometry  # the largest of all maps: for maps not known by id
+    by_id: Mapping[int, MapGeometry]
+
+    @classmethod
+    def of(cls, snap: Snapshot, cpus: int) -> ListSizes:
+        """The sizes of a snapshot, each read from it only when a measure asks for it:
+        `{ programs { id } }` is measured with the program ids alone, as it is answered,
+        instead of reading every program's info, link and pin to size lists it never
+        selects."""
+        return _SnapshotSizes(snap, cpus)
+
+
+def _geometry(snap: Snapshot) -> dict[int, MapGeometry]:
+    return {m.id: MapGeometry(m.is_per_cpu, m.max_entries) for m in snap.maps.values()}
+
+
+_FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
+    "programs": lambda s: len(s.program_ids),
+    "maps": lambda s: len(s.map_ids),
+    "links": lambda s: len(s.links) + len(s.link_errors),
+    "maps_per_program": lambda s: max((len(p.map_ids) for p in s.programs.values()), default=0),
+    "programs_per_map": lambda s: max(map(len, s.map_programs.values()), default=0),
+    "links_per_program": lambda s: max(map(len, s.program_links.values()), default=0),
+    "pins_per_object": lambda s: max(
+        map(len, [*s.pins.programs.values(), *s.pins.maps.values(), *s.pins.links.values()]),
+        default=0,
+    ),
+    "by_id": _geometry,
+    "any_map": lambda s: MapGeometry(
+        any(g.per_cpu for g in _geometry(s).values()),
+        max((g.max_entries for g in _geometry(s).values()), default=0),
+    ),
+}
+
+
+class _SnapshotSizes(ListSizes):
+    """ListSizes whose fields are computed from the snapshot on first use (and kept)."""
+
+    def __init__(self, snap: Snapshot, cpus: int) -> None:  # no dataclass __init__: lazy
+        object.__setattr__(self, "_snap", snap)
+        object.__setattr__(self, "cpus", cpus)
+
+    def __getattr__(self, name: str) -> Any:
+        compute = _FROM_SNAPSHOT.get(name)
+        if compute is None:
+            raise AttributeError(name)
+        value = compute(object.__getattribute__(self, "_snap"))
+        object.__setattr__(self, name, value)
+        return value
