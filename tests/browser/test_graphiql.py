@@ -8,7 +8,7 @@ import json
 from playwright.sync_api import Response, expect
 
 from tests.browser.conftest import PREFIX, TOKEN, Tab
-from tests.conftest import PhydevServer, bpftool_json
+from tests.conftest import PacketFixture, PhydevServer, bpftool_json
 
 
 def run_and_read_result(tab: Tab) -> dict[str, object]:
@@ -38,7 +38,9 @@ def type_token(tab: Tab, token: str) -> None:
         field.press("Enter")
 
 
-def test_graphiql_runs_a_query_and_documents_the_schema(tab: Tab, ro_agent: PhydevServer) -> None:
+def test_graphiql_runs_a_query_and_documents_the_schema(
+    tab: Tab, ro_agent: PhydevServer, packet_fixture: PacketFixture
+) -> None:
     page = tab.page
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -47,7 +49,10 @@ def test_graphiql_runs_a_query_and_documents_the_schema(tab: Tab, ro_agent: Phyd
     answer = run_and_read_result(tab)
     ids = {p["id"] for p in answer["data"]["programs"]}  # type: ignore[index]
     kernel = {p["id"] for p in bpftool_json("prog", "show")}  # type: ignore[union-attr]
-    assert ids & kernel and len(ids & kernel) >= 0.9 * len(kernel)  # others load meanwhile
+    # Programs of our own are loaded (a fresh machine may have none), the rest as the kernel
+    # lists them (others load and unload meanwhile).
+    assert set(packet_fixture.obj.prog_ids.values()) <= ids
+    assert len(ids & kernel) >= 0.9 * len(kernel)
     assert ro_agent.url + "/query" in requests
     # Every file came from the agent: the page works offline.
     assert all(u.startswith(ro_agent.url) or u.startswith("data:") for u in requests)
