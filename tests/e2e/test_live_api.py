@@ -141,14 +141,17 @@ def test_bad_stats_arguments_are_errors(live_agent: PhydevServer) -> None:
     assert body["data"]["programStats"] == [{"id": 999999999, "points": []}]
 
 
-def sampler_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
+def sampler_threads(besides: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
+    """Sampler threads alive now, other than `besides` (those of samplers that earlier tests
+    made, which stop on their own once idle)."""
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME and t not in besides]
 
 
 def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path: Any) -> None:
     """In process, to count: queries without rates walk once per snapshot and start no
     sampler; a rates query starts it; once nobody asked for `watch_idle_seconds` it stops
     and nothing more is read."""
+    earlier = frozenset(sampler_threads())
     settings = Settings(bpf_dir=str(tmp_path), watch_idle_seconds=1.0, sample_interval=0.2)
     inventory = Inventory(str(tmp_path))
     app = create_app(settings, inventory)
@@ -165,14 +168,14 @@ def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path
     asyncio.run(ask("{ programs { id name runCount } host { programCount memlockBytes } }"))
     walks = inventory.walks
     time.sleep(1.5)
-    assert inventory.walks == walks == 1 and sampler.reads == 0 and not sampler_threads()
+    assert inventory.walks == walks == 1 and sampler.reads == 0 and not sampler_threads(earlier)
 
     asyncio.run(ask(f"{{ {RATES} }}"))
-    assert sampler.reads >= 2 and len(sampler_threads()) == 1
+    assert sampler.reads >= 2 and len(sampler_threads(earlier)) == 1
     deadline = time.monotonic() + 5
     while sampler.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not sampler.running and not sampler_threads()
+    assert not sampler.running and not sampler_threads(earlier)
     reads, walks = sampler.reads, inventory.walks
     time.sleep(1.0)
     assert (sampler.reads, inventory.walks) == (reads, walks)

@@ -268,3 +268,40 @@ def test_texts_differing_in_spacing_or_comments_share_one_plan(
         assert ours is not None and orjson.dumps(ours) == theirs
     assert validations["n"] == 1
     assert fast.plan(texts[0], None) is fast.plan(texts[2], None)
+
+
+def test_a_poll_in_other_words_is_parsed_once(
+    packet_fixture: PacketFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the /query endpoint: polls that differ only in a comment (as some clients
+    make every text distinct) are parsed once and answered from the plan, with the same
+    bytes graphql-core gives."""
+    import devagent.api.http as http
+
+    parses = {"n": 0}
+    real = http.parse_query
+
+    def counting(text: str) -> Any:
+        parses["n"] += 1
+        return real(text)
+
+    monkeypatch.setattr(http, "parse_query", counting)
+    inventory = Inventory(packet_fixture.bpf_dir, max_age=3600)
+    endpoint = http.GraphQLEndpoint(
+        SCHEMA, Settings(bpf_dir=packet_fixture.bpf_dir), inventory, EntryPager(inventory)
+    )
+    navigation = "query Navigation { programs { id name type } maps { id name keySize } }"
+    bodies = set()
+    for i in range(5):
+        status, body = endpoint.respond({"query": f"{navigation}\n# poll {i}"}, False)
+        assert status == 200
+        bodies.add(body)
+    assert parses["n"] == 1 and endpoint.documents.hits == 4 and endpoint.fastpath.answered == 5
+    assert len(bodies) == 1
+    ctx = RequestContext(endpoint.settings, inventory, endpoint.pager, inventory.snapshot())
+    _, theirs = graphql_sync(SCHEMA, {"query": navigation}, context_value=ctx)
+    assert bodies == {orjson.dumps(theirs)}
+    # A syntax error is refused every time, never served from another text's document.
+    for _ in range(2):
+        status, body = endpoint.respond({"query": navigation.replace("{ id", "{ 1a")}, False)
+        assert status == 400 and b"Syntax Error" in body

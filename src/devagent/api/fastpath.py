@@ -196,17 +196,25 @@ class FastPath:
         self._lock = threading.Lock()
         self.answered = 0  # operations answered by a plan (tests and benchmarks read it)
 
-    def plan(self, query: str, operation_name: Any) -> Plan | None:
-        """The plan of a document, by its text, else by its printed form (texts that differ
-        only in spacing or comments share one validation and one plan)."""
-        key = (query, operation_name)
+    def plan(
+        self,
+        query: str,
+        operation_name: Any,
+        document: DocumentNode | None = None,
+        key: str | None = None,
+    ) -> Plan | None:
+        """The plan of a document, by its token key (api.documents) or else its text, then
+        by its printed form (texts that differ only in spacing or comments share one
+        validation and one plan). `document` is the parsed `query`, when the caller has it."""
+        first = (key if key is not None else query, operation_name)
         with self._lock:
-            if key in self._plans:
-                self._plans.move_to_end(key)
-                return self._plans[key]
+            if first in self._plans:
+                self._plans.move_to_end(first)
+                return self._plans[first]
         plan: Plan | None
         try:
-            document = parse(query)
+            if document is None:
+                document = parse(query)
             normal = (print_ast(document), operation_name)
             with self._lock:
                 known = normal in self._plans
@@ -217,19 +225,25 @@ class FastPath:
                 else:
                     plan = Plan(self.schema, document, operation_name)
         except (GraphQLError, Unsupported, RecursionError):
-            plan, normal = None, key
+            plan, normal = None, first
         with self._lock:
-            self._plans[key] = self._plans[normal] = plan
+            self._plans[first] = self._plans[normal] = plan
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)
         return plan
 
-    def run(self, data: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    def run(
+        self,
+        data: dict[str, Any],
+        context: Any,
+        document: DocumentNode | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any] | None:
         """The result graphql-core would give for this request, or None to let it run."""
         variables = data.get("variables") or {}
         if not isinstance(variables, dict):
             return None
-        plan = self.plan(data["query"], data.get("operationName"))
+        plan = self.plan(data["query"], data.get("operationName"), document, key)
         if plan is None:
             return None
         try:

@@ -37,6 +37,7 @@ from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .budget import CostlyLane, QueryAborted, RequestBudget
 from .context import RequestContext
+from .documents import DocumentCache, token_key
 from .entries import EntryPager
 from .error_log import ErrorLog
 from .fastpath import FastPath
@@ -138,6 +139,7 @@ class GraphQLEndpoint:
         self.meter = CostMeter(schema, settings.max_entries_limit)
         self.errors = ErrorLog()
         self.responses = ResponseCache()
+        self.documents = DocumentCache()
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
         self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
@@ -189,18 +191,28 @@ class GraphQLEndpoint:
         self.errors.graphql(seen)
         return result
 
+    def parse(self, text: str) -> tuple[DocumentNode, str | None]:
+        """The document of a text and its token key: a text already seen under any spacing
+        or comments is not parsed again (api.documents). Refusal for a syntax error."""
+        key = token_key(text)
+        document = self.documents.get(key)
+        if document is None:
+            try:
+                document = parse_query(text)
+            except GraphQLError as exc:
+                raise Refusal(400, exc.message) from None
+            self.documents.put(key, document)
+        return document, key
+
     def check(
         self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot
-    ) -> tuple[DocumentNode, OperationDefinitionNode | None, int]:
-        """Parse and measure before anything runs (document, operation, measured cost);
-        Refusal for what must not run."""
-        try:
-            document = parse_query(data["query"])
-        except GraphQLError as exc:
-            raise Refusal(400, exc.message) from None
+    ) -> tuple[DocumentNode, str | None, OperationDefinitionNode | None, int]:
+        """Parse and measure before anything runs (document, its token key, operation,
+        measured cost); Refusal for what must not run."""
+        document, key = self.parse(data["query"])
         operation = select_operation(document, data.get("operationName"))
         if operation is None:
-            return document, None, 0  # graphql-core says what is wrong with the request
+            return document, key, None, 0  # graphql-core says what is wrong with the request
         if queries_only and operation.operation == OperationType.MUTATION:
             raise Refusal(405, "mutations are not allowed over GET: use POST")
         variables = data.get("variables")
@@ -214,7 +226,7 @@ class GraphQLEndpoint:
             )  # fmt: skip
         except QueryRefused as exc:
             raise Refusal(400, str(exc)) from None
-        return document, operation, measure.cost
+        return document, key, operation, measure.cost
 
     def run(
         self,
@@ -228,7 +240,7 @@ class GraphQLEndpoint:
         with ExitStack() as lane:
             if len(data["query"]) > COSTLY_TEXT:
                 lane.enter_context(self.costly.turn())
-            document, operation, cost = self.check(data, queries_only, snapshot)
+            document, key, operation, cost = self.check(data, queries_only, snapshot)
             if cost > COSTLY_COST and len(data["query"]) <= COSTLY_TEXT:
                 lane.enter_context(self.costly.turn())
             if operation is not None and operation.operation == OperationType.MUTATION:
@@ -240,7 +252,7 @@ class GraphQLEndpoint:
             ctx = RequestContext(
                 self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
             )
-            answer = self.fastpath.run(data, ctx)  # None: graphql-core runs it
+            answer = self.fastpath.run(data, ctx, document, key)  # None: graphql-core runs it
             if answer is not None:
                 return answer, False
             return self.execute(data, queries_only, snapshot, document, budget), False

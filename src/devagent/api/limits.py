@@ -83,9 +83,16 @@ class Measure:
 
 @dataclass(frozen=True)
 class _Where:
-    """What a selection set is measured under: the map its entries belong to."""
+    """What a selection set is measured under: the map its entries belong to (None: any
+    map, whose geometry is read from the snapshot only if entries are selected)."""
 
-    map: MapGeometry
+    map: MapGeometry | None
+
+    def geometry(self, sizes: ListSizes) -> MapGeometry:
+        return self.map if self.map is not None else sizes.any_map
+
+
+_ANY_MAP = _Where(None)
 
 
 # The length of each list field, by (type, field): f(sizes, where, argument value).
@@ -106,19 +113,19 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("Map", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Map", "owners"): lambda s, w, a, m: PROCESS_GUESS,
     ("Map", "flagNames"): lambda s, w, a, m: 32,
-    ("Map", "entries"): lambda s, w, a, m: _entries(w, a("limit"), m),
-    ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.map.per_cpu else 0,
+    ("Map", "entries"): lambda s, w, a, m: _entries(w.geometry(s), a("limit"), m),
+    ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.geometry(s).per_cpu else 0,
     ("Link", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Link", "owners"): lambda s, w, a, m: PROCESS_GUESS,
 }
 
 
-def _entries(where: _Where, limit: Any, max_limit: int) -> int:
+def _entries(geometry: MapGeometry, limit: Any, max_limit: int) -> int:
     if limit is None:
         limit = DEFAULT_ENTRIES_LIMIT
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= max_limit:
         return 0  # refused by the resolver without reading anything
-    return min(limit, where.map.max_entries)
+    return min(limit, geometry.max_entries)
 
 
 def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
@@ -177,7 +184,7 @@ class CostMeter:
             )
         walk = _Walk(self, fragments, _variables(operation, variables), sizes)
         root = self.schema.get_root_type(operation.operation)
-        return walk.selection_set(operation.selection_set, root, _Where(sizes.any_map), 0)
+        return walk.selection_set(operation.selection_set, root, _ANY_MAP, 0)
 
 
 def _variables(
@@ -309,7 +316,7 @@ class _Walk:
             geometry = self.sizes.by_id.get(map_id) if isinstance(map_id, int) else None
             where = _Where(geometry or MapGeometry(False, 0))
         elif name in ("maps",):
-            where = _Where(self.sizes.any_map)
+            where = _ANY_MAP
         items = 1
         if is_list:
             size = _LISTS.get((parent_name, name))

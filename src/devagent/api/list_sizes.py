@@ -6,7 +6,7 @@ only program ids is measured without reading every program's maps, links and pin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,14 @@ def _geometry(snap: Snapshot) -> dict[int, MapGeometry]:
     return {m.id: MapGeometry(m.is_per_cpu, m.max_entries) for m in snap.maps.values()}
 
 
+def _largest(maps: Iterable[MapGeometry]) -> MapGeometry:
+    """A geometry bounding every map's: per CPU if any is, the largest max_entries."""
+    per_cpu, most = False, 0
+    for g in maps:
+        per_cpu, most = per_cpu or g.per_cpu, max(most, g.max_entries)
+    return MapGeometry(per_cpu, most)
+
+
 _FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
     "programs": lambda s: len(s.program_ids),
     "maps": lambda s: len(s.map_ids),
@@ -64,10 +72,7 @@ _FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
         default=0,
     ),
     "by_id": _geometry,
-    "any_map": lambda s: MapGeometry(
-        any(g.per_cpu for g in _geometry(s).values()),
-        max((g.max_entries for g in _geometry(s).values()), default=0),
-    ),
+    "any_map": lambda s: _largest(_geometry(s).values()),
 }
 
 
