@@ -1,46 +1,41 @@
-"""The agent behind a reverse proxy that rewrites Host (nginx's default), under --path-prefix
-with --auth-token: without --public-url the page's requests are refused and the UI says why
-(not a bare "403"); with it GraphiQL and the web UI work as they do directly."""
+"""The agent behind a real nginx configured with the README's snippet (which rewrites Host,
+nginx's default), under --path-prefix with --auth-token: without --public-url the page's
+requests are refused and the UI says why (not a bare "403"); with it GraphiQL and the web UI
+work as they do directly."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PREFIX, TOKEN, Tab
 from tests.browser.test_graphiql import run_and_read_result, type_token
-from tests.conftest import ROOT, PhydevServer, free_port, require_kernel
+from tests.conftest import PacketFixture, PhydevServer, free_port, require_kernel
 from tests.e2e.conftest import HASH_ENTRIES, OwnMaps
+from tests.nginx import nginx_proxy
 
 
 @contextmanager
 def proxied_agent(ui_maps: OwnMaps, *args: str) -> Iterator[str]:
-    """An agent under PREFIX with the token, behind tests/proxy.py; yields the proxy's URL
-    (the public one). `args` may name it: {public} is replaced by that URL."""
+    """An agent under PREFIX with the token, behind nginx (tests/nginx.py); yields nginx's
+    URL (the public one). `args` may name it: {public} is replaced by that URL."""
     require_kernel()
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     agent = PhydevServer("--path-prefix", PREFIX, "--auth-token", TOKEN,
                          *(a.replace("{public}", public) for a in args),
                          bpf_dir=ui_maps.bpf_dir)  # fmt: skip
-    proxy = None
     try:
         agent.wait_ready(path=PREFIX + "healthz")
-        proxy = subprocess.Popen(
-            [sys.executable, "-m", "tests.proxy", str(port), str(agent.port)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "proxy: ready"
-        yield public
+        work = Path(tempfile.mkdtemp(prefix="devagent-nginx-"))
+        with nginx_proxy(port, agent.port, PREFIX, work):
+            yield public
     finally:
-        if proxy is not None:
-            proxy.terminate()
-            proxy.wait(10)
         agent.stop()
 
 
@@ -62,7 +57,9 @@ def test_without_public_url_the_refusal_is_explained(tab: Tab, ui_maps: OwnMaps)
         expect(alert).to_contain_text("--public-url")
 
 
-def test_graphiql_behind_the_proxy(tab: Tab, behind_proxy: str) -> None:
+def test_graphiql_behind_the_proxy(
+    tab: Tab, behind_proxy: str, packet_fixture: PacketFixture
+) -> None:
     page = tab.page
     tab.watch.allow.append("status of 401")  # the schema, asked before the token is typed
     requests: list[str] = []
@@ -71,7 +68,8 @@ def test_graphiql_behind_the_proxy(tab: Tab, behind_proxy: str) -> None:
     expect(page.get_by_role("tab", name="Navigation")).to_be_visible(timeout=15_000)
     type_token(tab, TOKEN)
     answer = run_and_read_result(tab)
-    assert answer["data"]["programs"]  # type: ignore[index]
+    ids = {p["id"] for p in answer["data"]["programs"]}  # type: ignore[index]
+    assert set(packet_fixture.obj.prog_ids.values()) <= ids
     page.get_by_role("button", name="Show Documentation Explorer").click()
     docs = page.locator(".graphiql-doc-explorer")
     docs.get_by_role("link", name="Query").first.click()
