@@ -17,10 +17,10 @@ as before: inside strings spacing matters.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 
 from graphql import DocumentNode
+
+from ..bpf.lru import Lru
 
 _COMMENT = re.compile(r"#[^\n\r]*")
 _FOREIGN = re.compile(r"[^ \t\r\n,\ufeff_A-Za-z0-9.+\-!$&()\[\]:=@{|}]")
@@ -39,30 +39,16 @@ def token_key(text: str) -> str | None:
     return " ".join(_CHUNK.findall(bare))
 
 
-class DocumentCache:
+class DocumentCache(Lru[str, DocumentNode]):
     """Parsed documents by token key (bounded LRU). graphql-core never changes a document
-    after parsing, so one tree serves every thread."""
+    after parsing, so one tree serves every thread. A text without a key is never kept."""
 
     def __init__(self, max_documents: int = 64) -> None:
-        self.max_documents = max_documents
-        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
+        super().__init__(max_documents)
 
     def get(self, key: str | None) -> DocumentNode | None:
-        if key is None:
-            return None
-        with self._lock:
-            document = self._documents.get(key)
-            if document is not None:
-                self._documents.move_to_end(key)
-                self.hits += 1
-            return document
+        return None if key is None else super().get(key)
 
     def put(self, key: str | None, document: DocumentNode) -> None:
-        if key is None:
-            return
-        with self._lock:
-            self._documents[key] = document
-            while len(self._documents) > self.max_documents:
-                self._documents.popitem(last=False)
+        if key is not None:
+            super().put(key, document)

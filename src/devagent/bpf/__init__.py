@@ -5,7 +5,8 @@ above. Modules, lowest first: `_sys` (syscall and UAPI structs), `errors` (errno
 exceptions), `names` (type names of the contract), `info` (ProgramInfo, MapInfo, LinkInfo,
 ObjectError), `handles` (Fd, ids, open by id), `btf_objects`, `btf_types`, `btf`,
 `btf_cnames` (BTF), `links`, `objects` (list_programs, list_maps, list_links, get_*), `maps`
-(MapHandle, MapDump: entries), `progs`, `pins`, `procfs`, `cgroups`, `tasks`, `stats`.
+(MapHandle, MapDump: entries), `progs`, `pins`, `procfs`, `cgroups`, `tasks`, `stats`;
+`lru` (the bounded LRU map every layer's caches use).
 
 This file imports nothing on purpose: `phydev inspect` pays only for the modules it uses.
 """

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import struct
 import sys
-import threading
 from array import array
-from collections import OrderedDict
 from collections.abc import Iterator
 
 from .btf_objects import btf_info, read_btf_data
@@ -49,6 +47,7 @@ from .btf_types import (
 )
 from .errors import BPFError
 from .handles import iter_btf_ids, open_btf
+from .lru import Lru
 
 BTF_MAGIC = 0xEB9F
 _HEADER_FORMAT = "HBBIIIII"  # struct btf_header; the byte order comes from the magic
@@ -341,9 +340,7 @@ def parse_btf(data: bytes, base: Btf | None = None) -> Btf:
     return Btf(bytes(data), base)
 
 
-_CACHE_MAX = 64
-_cache: OrderedDict[int, Btf] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache: Lru[int, Btf] = Lru(64)
 
 
 def _vmlinux_btf_id() -> int:
@@ -364,25 +361,19 @@ def load_btf(btf_id: int) -> Btf:
     Parsed objects are cached per process by id (BTF ids are allocated cyclically, so an id
     is not reused while the cache could plausibly hold it); BPFError (NotFound) if it is gone.
     """
-    with _cache_lock:
-        cached = _cache.get(btf_id)
-        if cached is not None:
-            _cache.move_to_end(btf_id)
-            return cached
+    cached = _cache.get(btf_id)
+    if cached is not None:
+        return cached
     with open_btf(btf_id) as fd:
         info = btf_info(fd, btf_id)
     base = None
     if info.kernel_btf and info.name != "vmlinux":
         base = load_btf(_vmlinux_btf_id())
     btf = parse_btf(read_btf_data(btf_id), base)
-    with _cache_lock:
-        _cache[btf_id] = btf
-        while len(_cache) > _CACHE_MAX:
-            _cache.popitem(last=False)
+    _cache.put(btf_id, btf)
     return btf
 
 
 def clear_btf_cache() -> None:
     """Forget every parsed BTF object (tests, or after a long-running process's churn)."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()

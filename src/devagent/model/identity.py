@@ -10,14 +10,13 @@ and the live view all read them through `Snapshot.full_name` / `Snapshot.metadat
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from ..bpf.btf_types import BTFError
 from ..bpf.info import MapInfo, ProgramInfo
+from ..bpf.lru import Lru
 from ..bpf.prog_identity import TRUNCATED_NAME_LEN, program_full_name, read_metadata
 from .btf_render import render
 
@@ -57,24 +56,16 @@ class ProgramIdentities:
     """Full names and metadata, computed once per loaded program (thread-safe, bounded)."""
 
     def __init__(self, max_programs: int = 8192) -> None:
-        self._max = max_programs
-        self._lock = threading.Lock()
-        self._names: OrderedDict[tuple[int, int], str] = OrderedDict()
-        self._metadata: OrderedDict[tuple[int, int], list[KeyValue]] = OrderedDict()
+        self._names: Lru[tuple[int, int], str] = Lru(max_programs)
+        self._metadata: Lru[tuple[int, int], list[KeyValue]] = Lru(max_programs)
 
-    def _cached(
-        self, table: OrderedDict[tuple[int, int], T], prog: ProgramInfo, compute: Callable[[], T]
-    ) -> T:
+    @staticmethod
+    def _cached(table: Lru[tuple[int, int], T], prog: ProgramInfo, compute: Callable[[], T]) -> T:
         key = (prog.id, prog.load_time_ns)
-        with self._lock:
-            if key in table:
-                table.move_to_end(key)
-                return table[key]
-        value = compute()
-        with self._lock:
-            table[key] = value
-            while len(table) > self._max:
-                table.popitem(last=False)
+        value = table.get(key)
+        if value is None:
+            value = compute()
+            table.put(key, value)
         return value
 
     def full_name(self, prog: ProgramInfo) -> str:
