@@ -240,6 +240,11 @@ def test_links_page_and_link_graph(
     link = bpftool_json("link", "show", "id", str(link_fixture.xdp_link_id))
     assert isinstance(link, dict)
     open_ui(tab, ro_agent, "links")
+    # The fixture may be younger than the agent's snapshot (kept up to 1 s); the page shows
+    # the link by its next poll (every 5 s), as a user would see it appear.
+    for key in (link_fixture.xdp_link_id, link_fixture.cgroup_link_id):
+        row = tab.page.locator(f'[data-testid="links"] [data-key="{key}"]')
+        expect(row).to_be_visible(timeout=15_000)
     rows = table_rows(tab, "links")
     xdp = rows[str(link_fixture.xdp_link_id)]
     assert xdp[1] == "XDP" and xdp[4] == link_fixture.devname
