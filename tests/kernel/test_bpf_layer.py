@@ -14,9 +14,10 @@ from devagent.bpf import btf_objects, handles, map_types, objects, pins, procfs,
 from devagent.bpf import maps as bpfmaps
 from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
 from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
-from devagent.bpf.info import BtfObjectInfo, ObjectError
+from devagent.bpf.info import BtfObjectInfo, ObjectError, ProgramInfo
 from devagent.bpf.maps import MapHandle, create_map
-from devagent.bpf.names import MAP_TYPE_IDS
+from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
+from devagent.bpf.progs import load_program, return_imm
 from tests.conftest import BpffsMount, PacketFixture, bpftool_json, run_phydev
 
 LISTABLE = ["flows", "AT_pkts", "counters", "pcpu_counters", "lru_lens", "outer", "inner",
@@ -199,8 +200,35 @@ def test_vanished_object_is_a_per_object_error(kernel: None) -> None:
     listed = handles.list_each(iter([gone_id]), objects.get_map, "map")
     assert len(listed) == 1 and isinstance(listed[0], ObjectError)
     assert listed[0].id == gone_id and listed[0].error.endswith("not found")
-    with pytest.raises(NotFound, match="program 4000000000"):
+    with pytest.raises(NotFound, match="program 4000000000") as gone_program:
         objects.get_program(4_000_000_000)
+    # The walks' own loop says the same as reading the object by id.
+    with pytest.raises(NotFound) as gone_map:
+        objects.get_map(gone_id)
+    assert objects.list_maps([gone_id]) == [ObjectError(gone_id, "map", str(gone_map.value))]
+    assert objects.list_programs([4_000_000_000]) == [
+        ObjectError(4_000_000_000, "program", str(gone_program.value))
+    ]
+
+
+def test_program_with_the_most_maps_a_program_may_use(kernel: None) -> None:
+    """A walk reads map ids into one reused 64-slot buffer (the kernel's MAX_USED_MAPS): a
+    program using 64 maps gets every id back, as bpftool lists them, on every read."""
+    maps = [create_map(MAP_TYPE_IDS["Array"], 4, 4, 1, name=f"t_many{i}") for i in range(64)]
+    try:
+        prog = load_program(PROG_TYPE_IDS["SocketFilter"], return_imm(0, tuple(m.fd for m in maps)))
+        with prog:
+            prog_id = objects.program_info(prog).id
+            kernel_ids = bpftool_json("prog", "show", "id", str(prog_id))
+            assert isinstance(kernel_ids, dict)
+            # Twice in one walk: the second read reuses the buffer.
+            listed, again = objects.list_programs([prog_id, prog_id])
+            assert isinstance(listed, ProgramInfo) and again == listed
+            assert sorted(listed.map_ids) == sorted(kernel_ids["map_ids"])
+            assert len(listed.map_ids) == 64
+    finally:
+        for m in maps:
+            m.close()
 
 
 def test_pins_round_trip_and_index(packet_fixture: PacketFixture, own_mount: BpffsMount) -> None:

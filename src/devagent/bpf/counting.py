@@ -15,7 +15,7 @@ import os
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError, InvalidArgument, NotFound, NotSupported
+from .errors import BPFError, InvalidArgument, NotSupported
 from .handles import Fd
 from .info import MapInfo
 from .map_types import is_always_full, listing_refusal
@@ -23,6 +23,8 @@ from .maps import BATCH_MAX_BYTES, BATCH_MAX_ENTRIES, MapHandle, possible_cpus
 
 # Buffers kept between maps up to this size; a bigger map gets its own for its count.
 _KEEP_BYTES = 4 << 20
+_OPEN, _LOOKUP_BATCH = int(Cmd.MAP_GET_FD_BY_ID), int(Cmd.MAP_LOOKUP_BATCH)
+_ENOENT, _ENOSPC = 2, 28
 
 
 class EntryCounter:
@@ -30,7 +32,10 @@ class EntryCounter:
 
     def __init__(self) -> None:
         self._open = _sys.GetFdByIdAttr(open_flags=_sys.BPF_F_RDONLY)
+        self._open_addr, self._open_size = ctypes.addressof(self._open), ctypes.sizeof(self._open)
         self._batch = _sys.MapBatchAttr()
+        self._batch_addr = ctypes.addressof(self._batch)
+        self._batch_size = ctypes.sizeof(self._batch)
         self._buffers: dict[str, ctypes.Array[ctypes.c_char]] = {}
 
     def _buffer(self, name: str, size: int) -> ctypes.Array[ctypes.c_char]:
@@ -50,11 +55,13 @@ class EntryCounter:
         if refusal is not None:
             raise NotSupported(95, "", f"map {info.id}", refusal)
         self._open.id = info.id
-        what = f"map {info.id}"
-        fd = _sys.bpf(Cmd.MAP_GET_FD_BY_ID, self._open, what=what)
+        fd = _sys._syscall(_sys._NR_BPF, _OPEN, self._open_addr, self._open_size)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise BPFError.from_errno(err, Cmd.MAP_GET_FD_BY_ID.name, f"map {info.id}")
         try:
             try:
-                return self._count_batched(fd, info, limit, what)
+                return self._count_batched(fd, info, limit)
             except (NotSupported, InvalidArgument):
                 pass  # this map type refuses batches (errno 524 for fd arrays): key by key
             with MapHandle(Fd(os.dup(fd)), info) as handle:
@@ -62,33 +69,33 @@ class EntryCounter:
         finally:
             _sys.close_fd(fd)
 
-    def _count_batched(self, fd: int, info: MapInfo, limit: int | None, what: str) -> int | None:
+    def _count_batched(self, fd: int, info: MapInfo, limit: int | None) -> int | None:
         ks = info.key_size
         vs = ((info.value_size + 7) & ~7) * possible_cpus() if info.is_per_cpu else info.value_size
         chunk = max(1, min(info.max_entries, BATCH_MAX_ENTRIES, BATCH_MAX_BYTES // (ks + vs)))
         token = max(ks, 8)
         keys, values = self._buffer("keys", ks * chunk), self._buffer("values", vs * chunk)
         in_batch, out_batch = self._buffer("in", token), self._buffer("out", token)
-        attr = self._batch
+        attr, attr_addr, attr_size = self._batch, self._batch_addr, self._batch_size
         count, first = 0, True
         while True:
-            ctypes.memset(ctypes.addressof(attr), 0, ctypes.sizeof(attr))
+            ctypes.memset(attr_addr, 0, attr_size)
             attr.in_batch = 0 if first else ctypes.addressof(in_batch)
             attr.out_batch = ctypes.addressof(out_batch)
             attr.keys, attr.values = ctypes.addressof(keys), ctypes.addressof(values)
             attr.count, attr.map_fd = chunk, fd
-            done = False
-            try:
-                _sys.bpf(Cmd.MAP_LOOKUP_BATCH, attr, what=what)
-            except NotFound:
-                done = True  # ENOENT: the last batch; attr.count holds what it returned
-            except BPFError as exc:
-                if exc.errno == 28 and chunk < (1 << 22):  # ENOSPC: a bucket is bigger
+            # Raw call: the last batch of every map ends in ENOENT, and a thousand maps'
+            # exceptions cost more than their syscalls.
+            done = _sys._syscall(_sys._NR_BPF, _LOOKUP_BATCH, attr_addr, attr_size) < 0
+            if done:
+                err = ctypes.get_errno()
+                if err == _ENOSPC and chunk < (1 << 22):  # a bucket is bigger than a batch
                     chunk *= 2
                     keys = self._buffer("keys", ks * chunk)
                     values = self._buffer("values", vs * chunk)
                     continue
-                raise
+                if err != _ENOENT:  # ENOENT: the last batch; attr.count holds what it got
+                    raise BPFError.from_errno(err, Cmd.MAP_LOOKUP_BATCH.name, f"map {info.id}")
             count += int(attr.count)
             if limit is not None and count > limit:
                 return None

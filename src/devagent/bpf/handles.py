@@ -7,6 +7,7 @@ through here, so this module imports nothing of them (no import cycles).
 from __future__ import annotations
 
 import ctypes
+import errno
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -45,12 +46,17 @@ class Fd:
 
 
 def _iter_ids(cmd: Cmd) -> Iterator[int]:
+    """Ids from *_GET_NEXT_ID until ENOENT (the end). A walk makes one call per object, so
+    the call is made raw, with the attribute's address taken once."""
     attr = _sys.GetNextIdAttr()
+    attr_addr, attr_size = ctypes.addressof(attr), ctypes.sizeof(attr)
+    syscall, nr, code = _sys._syscall, _sys._NR_BPF, int(cmd)
     while True:
-        try:
-            _sys.bpf(cmd, attr)
-        except NotFound:
-            return
+        if syscall(nr, code, attr_addr, attr_size) < 0:
+            err = ctypes.get_errno()
+            if err == errno.ENOENT:
+                return
+            raise BPFError.from_errno(err, cmd.name)
         yield attr.next_id
         attr.start_id = attr.next_id
 

@@ -7,8 +7,11 @@ between enumeration and open is data, never an exception out of the listing.
 from __future__ import annotations
 
 import ctypes
+import operator
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import _sys
 from ._sys import Cmd
@@ -37,21 +40,40 @@ def _boot_to_wall_offset_ns() -> int:
     return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
-def _indices(struct_type: type[ctypes.Structure]) -> dict[str, int]:
-    return {name: i for i, (name, _) in enumerate(struct_type._fields_)}  # type: ignore[misc]
+def _picker(struct_type: type[ctypes.Structure], names: str) -> Callable[[Any], tuple[Any, ...]]:
+    """A function taking the fields `names` (space-separated, in that order) out of the
+    tuple `_sys.unpacker(struct_type)` reads: one C call instead of a lookup per field."""
+    index = {name: i for i, (name, _) in enumerate(struct_type._fields_)}  # type: ignore[misc]
+    return operator.itemgetter(*(index[n] for n in names.split()))
 
 
 _PROG = _sys.unpacker(_sys.ProgInfo)
 _MAP = _sys.unpacker(_sys.MapInfo)
-_P = _indices(_sys.ProgInfo)
-_M = _indices(_sys.MapInfo)
-_MAP_IDS_INLINE = 64
+# ProgramInfo's fields in its order, as named in struct bpf_prog_info (loaded_at_ns, which
+# the kernel does not give, is computed; nr_map_ids says how many map ids were written).
+_PROG_FIELDS = _picker(
+    _sys.ProgInfo,
+    "id type name tag jited_prog_len xlated_prog_len load_time created_by_uid btf_id "
+    "run_time_ns run_cnt recursion_misses verified_insns ifindex netns_dev netns_ino "
+    "gpl_compatible attach_btf_obj_id attach_btf_id nr_func_info nr_line_info nr_map_ids",
+)
+_MAP_FIELDS = _picker(
+    _sys.MapInfo,
+    "id type name key_size value_size max_entries map_flags ifindex netns_dev netns_ino "
+    "btf_id btf_key_type_id btf_value_type_id btf_vmlinux_value_type_id btf_vmlinux_id "
+    "map_extra",
+)
+_MAP_IDS_INLINE = 64  # the kernel's MAX_USED_MAPS (a kernel allowing more: read again, bigger)
+_GET_INFO = int(Cmd.OBJ_GET_INFO_BY_FD)
+_new_tuple = tuple.__new__  # builds a NamedTuple from a tuple without its __new__'s call
 
 
 class _InfoReader:
     """Opens objects of one kind by id and reads their *_info struct, reusing one set of
     buffers and attribute structs for a whole listing: a walk reads thousands of objects,
-    and allocating ctypes objects per object cost more than the syscalls."""
+    and allocating ctypes objects, building error texts or raising per object cost more
+    than the syscalls. `read_all` is the walk's loop: raw syscalls, Python exceptions only
+    for an object that fails."""
 
     def __init__(self, info_type: type[ctypes.Structure], open_cmd: Cmd, kind: str) -> None:
         self.info = info_type()
@@ -74,15 +96,46 @@ class _InfoReader:
             self._open_cmd, self._open_addr, self._open_size, f"{self.kind} {obj_id}"
         )
 
-    def fill(self, fd: int, what: str) -> None:
+    def fill(self, fd: int, obj_id: int) -> None:
         """Zero the info buffer, let `prepare` set output pointers, and ask the kernel."""
         ctypes.memset(self._info_addr, 0, self._info_size)
         self.prepare()
         self._get_attr.bpf_fd = fd
-        _sys.bpf_at(Cmd.OBJ_GET_INFO_BY_FD, self._get_addr, self._get_size, what)
+        if _sys._syscall(_sys._NR_BPF, _GET_INFO, self._get_addr, self._get_size) < 0:
+            what = f"{self.kind} {obj_id}" if obj_id else self.kind
+            raise BPFError.from_errno(ctypes.get_errno(), Cmd.OBJ_GET_INFO_BY_FD.name, what)
 
     def prepare(self) -> None:
         """Set the output buffers of the info struct (none by default)."""
+
+    def read(self, fd: int, obj_id: int = 0) -> Any:
+        raise NotImplementedError
+
+    def read_all(self, ids: Iterable[int]) -> list[Any]:
+        """Open, read and close each object in turn; one that cannot be read becomes an
+        ObjectError (it may have been unloaded since its id was listed)."""
+        out: list[Any] = []
+        append, read, close, kind = out.append, self.read, os.close, self.kind
+        syscall, nr = _sys._syscall, _sys._NR_BPF
+        open_cmd = int(self._open_cmd)
+        attr, addr, size = self._open_attr, self._open_addr, self._open_size
+        attr.open_flags = 0
+        for obj_id in ids:
+            attr.id = obj_id
+            fd = syscall(nr, open_cmd, addr, size)
+            if fd < 0:
+                exc = BPFError.from_errno(
+                    ctypes.get_errno(), self._open_cmd.name, f"{kind} {obj_id}"
+                )
+                append(ObjectError(obj_id, kind, str(exc)))
+                continue
+            try:
+                append(read(fd, obj_id))
+            except BPFError as exc:
+                append(ObjectError(obj_id, kind, str(exc)))
+            finally:
+                close(fd)
+        return out
 
 
 class _ProgramReader(_InfoReader):
@@ -96,68 +149,31 @@ class _ProgramReader(_InfoReader):
         info.nr_map_ids = len(self._ids)
         info.map_ids = ctypes.addressof(self._ids)
 
-    def read(self, fd: int, prog_id: int = 0) -> ProgramInfo:
-        what = f"program {prog_id}" if prog_id else "program"
-        self.fill(fd, what)
-        v = _PROG.unpack_from(self.info)
-        nr_ids = v[_P["nr_map_ids"]]
+    def read(self, fd: int, obj_id: int = 0) -> ProgramInfo:
+        self.fill(fd, obj_id)
+        (pid, ptype, name, tag, jited, xlated, load_time, uid, btf_id, run_time, run_count,
+         misses, verified, ifindex, netns_dev, netns_ino, gpl, attach_obj, attach_id,
+         nr_func, nr_line, nr_ids) = _PROG_FIELDS(_PROG.unpack_from(self.info))  # fmt: skip
         if nr_ids > len(self._ids):  # more maps than the inline buffer: once more, bigger
             self._ids = (ctypes.c_uint32 * nr_ids)()
-            self.fill(fd, what)
-            v = _PROG.unpack_from(self.info)
-        load_time = v[_P["load_time"]]
-        return ProgramInfo(
-            v[_P["id"]],
-            v[_P["type"]],
-            c_string(v[_P["name"]]),
-            v[_P["tag"]].hex(),
-            v[_P["jited_prog_len"]],
-            v[_P["xlated_prog_len"]],
-            load_time,
-            load_time + self._boot_to_wall,
-            v[_P["created_by_uid"]],
-            tuple(self._ids[:nr_ids]) if nr_ids else (),
-            v[_P["btf_id"]],
-            v[_P["run_time_ns"]],
-            v[_P["run_cnt"]],
-            v[_P["recursion_misses"]],
-            v[_P["verified_insns"]],
-            v[_P["ifindex"]],
-            v[_P["netns_dev"]],
-            v[_P["netns_ino"]],
-            bool(v[_P["gpl_compatible"]] & 1),
-            v[_P["attach_btf_obj_id"]],
-            v[_P["attach_btf_id"]],
-            v[_P["nr_func_info"]],
-            v[_P["nr_line_info"]],
-        )
+            return self.read(fd, obj_id)
+        return _new_tuple(
+            ProgramInfo,
+            (pid, ptype, c_string(name), tag.hex(), jited, xlated, load_time,
+             load_time + self._boot_to_wall, uid, tuple(self._ids[:nr_ids]) if nr_ids else (),
+             btf_id, run_time, run_count, misses, verified, ifindex, netns_dev, netns_ino,
+             bool(gpl & 1), attach_obj, attach_id, nr_func, nr_line),
+        )  # fmt: skip
 
 
 class _MapReader(_InfoReader):
     def __init__(self) -> None:
         super().__init__(_sys.MapInfo, Cmd.MAP_GET_FD_BY_ID, "map")
 
-    def read(self, fd: int, map_id: int = 0) -> MapInfo:
-        self.fill(fd, f"map {map_id}" if map_id else "map")
-        v = _MAP.unpack_from(self.info)
-        return MapInfo(
-            v[_M["id"]],
-            v[_M["type"]],
-            c_string(v[_M["name"]]),
-            v[_M["key_size"]],
-            v[_M["value_size"]],
-            v[_M["max_entries"]],
-            v[_M["map_flags"]],
-            v[_M["ifindex"]],
-            v[_M["netns_dev"]],
-            v[_M["netns_ino"]],
-            v[_M["btf_id"]],
-            v[_M["btf_key_type_id"]],
-            v[_M["btf_value_type_id"]],
-            v[_M["btf_vmlinux_value_type_id"]],
-            v[_M["btf_vmlinux_id"]],
-            v[_M["map_extra"]],
-        )
+    def read(self, fd: int, obj_id: int = 0) -> MapInfo:
+        self.fill(fd, obj_id)
+        fields = _MAP_FIELDS(_MAP.unpack_from(self.info))
+        return _new_tuple(MapInfo, (*fields[:2], c_string(fields[2]), *fields[3:]))
 
 
 def program_info(fd: int | Fd, prog_id: int = 0) -> ProgramInfo:
@@ -168,28 +184,6 @@ def program_info(fd: int | Fd, prog_id: int = 0) -> ProgramInfo:
 def map_info(fd: int | Fd, map_id: int = 0) -> MapInfo:
     """Read struct bpf_map_info for a map fd."""
     return _MapReader().read(int(fd), map_id)
-
-
-def read_each(
-    reader: _ProgramReader | _MapReader, ids: Iterable[int]
-) -> list[ProgramInfo | MapInfo | ObjectError]:
-    """Open, read and close each object in turn; one that cannot be read becomes an
-    ObjectError (it may have been unloaded since its id was listed)."""
-    out: list[ProgramInfo | MapInfo | ObjectError] = []
-    append = out.append
-    for obj_id in ids:
-        try:
-            fd = reader.open(obj_id)
-        except BPFError as exc:
-            append(ObjectError(obj_id, reader.kind, str(exc)))
-            continue
-        try:
-            append(reader.read(fd, obj_id))
-        except BPFError as exc:
-            append(ObjectError(obj_id, reader.kind, str(exc)))
-        finally:
-            _sys.close_fd(fd)
-    return out
 
 
 def link_info(fd: int | Fd, link_id: int = 0) -> LinkInfo:
@@ -243,12 +237,12 @@ def get_link(link_id: int) -> LinkInfo:
 def list_programs(ids: Iterable[int] | None = None) -> list[ProgramInfo | ObjectError]:
     """Every loaded program (or those of `ids`), or an ObjectError for one that could not
     be read."""
-    return read_each(_ProgramReader(), iter_program_ids() if ids is None else ids)  # type: ignore[return-value]
+    return _ProgramReader().read_all(iter_program_ids() if ids is None else ids)
 
 
 def list_maps(ids: Iterable[int] | None = None) -> list[MapInfo | ObjectError]:
     """Every map (or those of `ids`), or an ObjectError for one that could not be read."""
-    return read_each(_MapReader(), iter_map_ids() if ids is None else ids)  # type: ignore[return-value]
+    return _MapReader().read_all(iter_map_ids() if ids is None else ids)
 
 
 def list_links() -> list[LinkInfo | ObjectError]:
