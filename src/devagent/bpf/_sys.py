@@ -11,9 +11,14 @@ import contextlib
 import ctypes
 import os
 import struct
-from enum import IntEnum
 
 from .errors import BPFError
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from enum import IntEnum
+else:
+    from .light_types import IntConstants as IntEnum
 
 u8 = ctypes.c_uint8
 u32 = ctypes.c_uint32

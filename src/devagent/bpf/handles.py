@@ -9,14 +9,17 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 from . import _sys
 from ._sys import Cmd
 from .errors import BPFError, NotFound
 from .info import ObjectError
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 class Fd:

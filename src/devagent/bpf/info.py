@@ -10,12 +10,14 @@ pays for its imports on every start.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
 
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from datetime import datetime
-
-from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
+    from typing import NamedTuple
+else:
+    from .light_types import Record as NamedTuple
 
 
 class ObjectError(NamedTuple):

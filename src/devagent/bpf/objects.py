@@ -11,7 +11,6 @@ import operator
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from . import _sys
 from ._sys import Cmd
@@ -32,6 +31,10 @@ from .handles import (
 from .info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from .links import decode_link_details
 from .procfs import read_fdinfo
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from typing import Any
 
 # ---------------------------------------------------------------- info readers
 

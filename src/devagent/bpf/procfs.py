@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .light_types import Record as NamedTuple
 
 FD_KINDS = {
     "anon_inode:bpf-prog": "program",

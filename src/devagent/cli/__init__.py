@@ -14,7 +14,10 @@ Public name: main (the console script's entry point, `devagent.cli:main`).
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def main(*args: Any, **kwargs: Any) -> Any:

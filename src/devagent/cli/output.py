@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, NoReturn
 
 from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from typing import BinaryIO, NoReturn
 
 EXIT_BROKEN_PIPE = 141
 
