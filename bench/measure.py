@@ -61,6 +61,18 @@ def time_processes(argv: Sequence[str], repeat: int) -> tuple[Summary, Summary]:
     return Summary.of(walls), Summary.of(rss)
 
 
+def time_interleaved(argvs: Sequence[Sequence[str]], repeat: int) -> list[Summary]:
+    """Wall times of several commands run in turn, `repeat` rounds after one warm-up round:
+    on a VM whose speed drifts over minutes, ratios between them stay fair."""
+    for argv in argvs:
+        run_process(argv)
+    walls: list[list[float]] = [[] for _ in argvs]
+    for _ in range(repeat):
+        for samples, argv in zip(walls, argvs, strict=True):
+            samples.append(run_process(argv))
+    return [Summary.of(samples) for samples in walls]
+
+
 def time_calls(func: Callable[[], object], repeat: int) -> Summary:
     """Wall time of `repeat` calls, after one warm-up call."""
     func()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Summary, time_calls, time_processes
+from bench.measure import Summary, peak_rss_kib, time_calls, time_interleaved, time_processes
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
 from bench.poll import bench_big, bench_small, throughput
 from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
@@ -82,19 +82,28 @@ def bench_dump(entries: int, per_cpu: bool, repeat: int) -> list[Row]:
 
 
 def bench_cli_list(repeat: int) -> list[Row]:
-    """`inspect progs list` with the programs loaded, against bpftool and bare Python."""
-    ours, ours_rss = time_processes([PHYDEV, "inspect", "progs", "list"], repeat)
-    launcher, _ = time_processes([str(ROOT / "phydev"), "inspect", "progs", "list"], repeat)
-    tool, tool_rss = time_processes(["bpftool", "prog", "show"], repeat)
-    floor, floor_rss = time_processes([sys.executable, "-c", "pass"], repeat)
-    imports, _ = time_processes([sys.executable, "-c", "import devagent.cli"], repeat)
+    """`inspect progs list` with the programs loaded, against bpftool and bare Python, the
+    commands taking turns (15 rounds at least: single runs vary by ±30 % here)."""
+    commands = [
+        [PHYDEV, "inspect", "progs", "list"],
+        [str(ROOT / "phydev"), "inspect", "progs", "list"],
+        ["bpftool", "prog", "show"],
+        [sys.executable, "-c", "pass"],
+        [sys.executable, "-c", "import devagent.cli"],
+    ]
+    ours, launcher, tool, floor, imports = time_interleaved(commands, max(15, 3 * repeat))
+    ours_rss, tool_rss, floor_rss = (
+        Summary.of([float(peak_rss_kib(argv)) for _ in range(3)])
+        for argv in (commands[0], commands[2], commands[3])
+    )
     return [
-        ("`phydev inspect progs list`", ours.fmt()),
+        ("`phydev inspect progs list` (pip's console script)", ours.fmt()),
         ("`./phydev inspect progs list` (through the launcher)", launcher.fmt()),
         ("`bpftool prog show`", tool.fmt()),
         ("`python3 -c pass` (interpreter floor)", floor.fmt()),
         ("`python3 -c 'import devagent.cli'`", imports.fmt()),
         ("phydev / bpftool", ratio(ours, tool)),
+        ("./phydev / bpftool", ratio(launcher, tool)),
         ("peak RSS `phydev inspect progs list`", ours_rss.fmt("MiB", 1 / 1024, 1)),
         ("peak RSS `bpftool prog show`", tool_rss.fmt("MiB", 1 / 1024, 1)),
         ("peak RSS `python3 -c pass`", floor_rss.fmt("MiB", 1 / 1024, 1)),

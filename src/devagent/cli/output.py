@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 
@@ -42,15 +41,19 @@ def fail(message: str) -> NoReturn:
 _fail = fail
 
 
-@contextmanager
-def kernel_errors() -> Iterator[None]:
-    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
-    try:
-        yield
-    except PermissionDenied:
-        fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
-    except BPFError as exc:
-        fail(str(exc))
+class kernel_errors:
+    """Turn kernel failures into one clear line and a non-zero exit, never a traceback. A
+    class rather than @contextmanager: contextlib (and functools with it) is not worth
+    importing on the quick listings' start."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, PermissionDenied):
+            fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
+        if isinstance(exc, BPFError):
+            fail(str(exc))
 
 
 def emit_json(value: object) -> None:
