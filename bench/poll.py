@@ -56,7 +56,11 @@ def throughput(port: int, make_query: Callable[[int], str], clients: int, second
     def worker(i: int) -> None:
         client = Client(port)
         while time.monotonic() < stop:
-            client.query(make_query(done[i] * clients + i))
+            n = done[i] * clients + i
+            if n % 16 == 0:
+                client.query(make_query(n))  # parsed in full now and then
+            else:
+                client.query_bytes(make_query(n))
             done[i] += 1
         client.close()
 

@@ -115,10 +115,13 @@ class LinkNode:
 
 def program_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[ProgramNode]:
     """Nodes of the snapshot's programs (all, in id order, without reading their infos), or
-    of those of `ids` that the snapshot holds."""
+    of those of `ids` that the snapshot holds. Callers must not change the list: the one of
+    all programs is made once per snapshot (a node reads its info once, for every request)."""
     snap = ctx.snapshot
-    if ids is None:
-        return [ProgramNode(i, snap) for i in snap.program_ids]
+    if ids is None:  # one list per snapshot, shared by every request on it (read only)
+        return snap.memo(
+            ("program_nodes",), lambda: [ProgramNode(i, snap) for i in snap.program_ids]
+        )
     known, failed = snap.programs, snap.program_errors
     return [ProgramNode(i, snap) for i in ids if i in known or i in failed]
 
@@ -126,8 +129,8 @@ def program_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list
 def map_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[MapNode]:
     """Nodes of the snapshot's maps (see program_nodes)."""
     snap = ctx.snapshot
-    if ids is None:
-        return [MapNode(i, snap) for i in snap.map_ids]
+    if ids is None:  # shared per snapshot, as in program_nodes
+        return snap.memo(("map_nodes",), lambda: [MapNode(i, snap) for i in snap.map_ids])
     known, failed = snap.maps, snap.map_errors
     return [MapNode(i, snap) for i in ids if i in known or i in failed]
 
