@@ -282,11 +282,13 @@ libc = _load_libc()  # also used for malloc_trim (devagent.model.memory)
 # A typed prototype of syscall(2): ctypes converts the arguments straight from Python ints
 # (no c_int/c_uint objects per call), which saves ~1.3 us of each of the thousands of calls a
 # walk makes. Passing the variadic arguments as fixed ones is what the Linux x86-64, arm64,
-# ppc64le and s390x ABIs do for integers and pointers anyway.
-_syscall = ctypes.CFUNCTYPE(
+# ppc64le and s390x ABIs do for integers and pointers anyway. The walks' loops call it
+# directly, `raw_syscall(NR_BPF, cmd, attr_addr, attr_size)`, and build an error with
+# `last_error` only for a call that failed.
+raw_syscall = ctypes.CFUNCTYPE(
     ctypes.c_long, ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, use_errno=True
 )(("syscall", libc))
-_NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)
+NR_BPF = _SYSCALL_NR.get(os.uname().machine, 321)
 
 
 def addr(obj: ctypes._CData | None) -> int:
@@ -294,20 +296,25 @@ def addr(obj: ctypes._CData | None) -> int:
     return 0 if obj is None else ctypes.addressof(obj)
 
 
+def last_error(cmd: Cmd, what: str = "") -> BPFError:
+    """The BPFError for the errno of the bpf() call that just failed on this thread."""
+    return BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
+
+
 def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
     """Issue one bpf() command; return its result or raise the matching BPFError."""
-    ret: int = _syscall(_NR_BPF, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
+    ret: int = raw_syscall(NR_BPF, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
-        raise BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
+        raise last_error(cmd, what)
     return ret
 
 
 def bpf_at(cmd: Cmd, attr_addr: int, attr_size: int, what: str = "") -> int:
     """bpf() with the attribute's address and size already known: for loops that send the
     same (reused) attribute struct thousands of times."""
-    ret: int = _syscall(_NR_BPF, cmd, attr_addr, attr_size)
+    ret: int = raw_syscall(NR_BPF, cmd, attr_addr, attr_size)
     if ret < 0:
-        raise BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
+        raise last_error(cmd, what)
     return ret
 
 

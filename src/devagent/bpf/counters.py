@@ -6,9 +6,9 @@ for every program: per program one PROG_GET_NEXT_ID, one PROG_GET_FD_BY_ID, one
 OBJ_GET_INFO_BY_FD (with no output buffers: no map ids, no instructions) and a close. A live
 view refreshing every second on a host with a thousand programs must cost next to nothing
 (docs/PERFORMANCE.md), so the loop avoids per-call Python objects: the attributes live in
-preallocated bytearrays read and written with struct, and the syscall goes through a ctypes
-function with fixed argument types (the generic `_sys.bpf` builds a byref and an errno
-lookup per call, ~40 % of the loop's CPU time).
+preallocated bytearrays read and written with struct, and the syscall goes through
+`_sys.raw_syscall`, a ctypes function with fixed argument types (a generic wrapper building
+a byref and an errno lookup per call cost ~40 % of the loop's CPU time).
 
 The fd is closed at once: holding program fds across readings would keep unloaded programs
 alive, which a debugging tool must never do.
@@ -17,16 +17,15 @@ alive, which a debugging tool must never do.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import struct
 import time
 from array import array
 from dataclasses import dataclass
-from typing import Any
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError
 
 _INFO_SIZE = ctypes.sizeof(_sys.ProgInfo)
 _ID = struct.Struct("<I")
@@ -34,17 +33,6 @@ _ID = struct.Struct("<I")
 _COUNTERS = struct.Struct("<QQQ")
 _COUNTERS_AT = _sys.ProgInfo.run_time_ns.offset
 assert _sys.ProgInfo.recursion_misses.offset == _COUNTERS_AT + 16
-
-
-def _raw_syscall() -> Any:
-    """syscall(2) with (long, long, void *, long) arguments: bpf(cmd, attr, size)."""
-    func = ctypes.CDLL(None, use_errno=True).syscall
-    func.restype = ctypes.c_long
-    func.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_long)
-    return func
-
-
-_syscall = _raw_syscall()
 
 
 @dataclass(frozen=True)
@@ -104,26 +92,26 @@ class CounterReader:
         counts: array[int] = array("Q")
         times: array[int] = array("Q")
         misses: array[int] = array("Q")
-        nr = _sys._NR_BPF
+        nr, syscall = _sys.NR_BPF, _sys.raw_syscall
         next_cmd, open_cmd = self._cmds
         info_cmd = self._get_info
         nxt, opener, info, attr, zero = self._next, self._open, self._info, self._attr, self._zero
         pack_id, unpack_id, unpack_counters = _ID.pack_into, _ID.unpack_from, _COUNTERS.unpack_from
         pack_id(nxt.data, 0, 0)
         while True:
-            if _syscall(nr, next_cmd, nxt.addr, nxt.size) < 0:
+            if syscall(nr, next_cmd, nxt.addr, nxt.size) < 0:
                 _check_end(Cmd.PROG_GET_NEXT_ID)
                 break
             (prog_id,) = unpack_id(nxt.data, 4)
             pack_id(nxt.data, 0, prog_id)
             pack_id(opener.data, 0, prog_id)
-            fd = _syscall(nr, open_cmd, opener.addr, opener.size)
+            fd = syscall(nr, open_cmd, opener.addr, opener.size)
             if fd < 0:
                 _check_end(Cmd.PROG_GET_FD_BY_ID, prog_id)
                 continue  # unloaded since it was listed
             info.data[:] = zero  # in/out fields (nr_map_ids, ...) must be 0: no buffers
             pack_id(attr.data, 0, fd)
-            ret = _syscall(nr, info_cmd, attr.addr, attr.size)
+            ret = syscall(nr, info_cmd, attr.addr, attr.size)
             os.close(fd)
             if ret < 0:
                 _check_end(Cmd.OBJ_GET_INFO_BY_FD, prog_id)
@@ -141,9 +129,8 @@ class CounterReader:
 def _check_end(cmd: Cmd, prog_id: int = 0) -> None:
     """After a failed call: return if the errno says "no more" / "gone" (ENOENT), raise the
     matching BPFError otherwise."""
-    err = ctypes.get_errno()
-    exc = BPFError.from_errno(err, cmd.name, f"program {prog_id}" if prog_id else "programs")
-    if exc.errno != 2:  # ENOENT
+    exc = _sys.last_error(cmd, f"program {prog_id}" if prog_id else "programs")
+    if exc.errno != errno.ENOENT:
         raise exc
 
 

@@ -11,11 +11,12 @@ MapHandle.count_entries (key by key) for maps that refuse batches.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError, InvalidArgument, NotSupported
+from .errors import InvalidArgument, NotSupported
 from .handles import Fd
 from .info import MapInfo
 from .map_types import is_always_full, listing_refusal
@@ -24,7 +25,6 @@ from .maps import BATCH_MAX_BYTES, BATCH_MAX_ENTRIES, MapHandle, possible_cpus
 # Buffers kept between maps up to this size; a bigger map gets its own for its count.
 _KEEP_BYTES = 4 << 20
 _OPEN, _LOOKUP_BATCH = int(Cmd.MAP_GET_FD_BY_ID), int(Cmd.MAP_LOOKUP_BATCH)
-_ENOENT, _ENOSPC = 2, 28
 
 
 class EntryCounter:
@@ -55,10 +55,9 @@ class EntryCounter:
         if refusal is not None:
             raise NotSupported(95, "", f"map {info.id}", refusal)
         self._open.id = info.id
-        fd = _sys._syscall(_sys._NR_BPF, _OPEN, self._open_addr, self._open_size)
+        fd = _sys.raw_syscall(_sys.NR_BPF, _OPEN, self._open_addr, self._open_size)
         if fd < 0:
-            err = ctypes.get_errno()
-            raise BPFError.from_errno(err, Cmd.MAP_GET_FD_BY_ID.name, f"map {info.id}")
+            raise _sys.last_error(Cmd.MAP_GET_FD_BY_ID, f"map {info.id}")
         try:
             try:
                 return self._count_batched(fd, info, limit)
@@ -86,16 +85,16 @@ class EntryCounter:
             attr.count, attr.map_fd = chunk, fd
             # Raw call: the last batch of every map ends in ENOENT, and a thousand maps'
             # exceptions cost more than their syscalls.
-            done = _sys._syscall(_sys._NR_BPF, _LOOKUP_BATCH, attr_addr, attr_size) < 0
+            done = _sys.raw_syscall(_sys.NR_BPF, _LOOKUP_BATCH, attr_addr, attr_size) < 0
             if done:
                 err = ctypes.get_errno()
-                if err == _ENOSPC and chunk < (1 << 22):  # a bucket is bigger than a batch
+                if err == errno.ENOSPC and chunk < (1 << 22):  # a bucket is bigger than a batch
                     chunk *= 2
                     keys = self._buffer("keys", ks * chunk)
                     values = self._buffer("values", vs * chunk)
                     continue
-                if err != _ENOENT:  # ENOENT: the last batch; attr.count holds what it got
-                    raise BPFError.from_errno(err, Cmd.MAP_LOOKUP_BATCH.name, f"map {info.id}")
+                if err != errno.ENOENT:  # ENOENT: the last batch; attr.count holds what it got
+                    raise _sys.last_error(Cmd.MAP_LOOKUP_BATCH, f"map {info.id}")
             count += int(attr.count)
             if limit is not None and count > limit:
                 return None

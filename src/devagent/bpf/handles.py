@@ -53,13 +53,12 @@ def _iter_ids(cmd: Cmd) -> Iterator[int]:
     the call is made raw, with the attribute's address taken once."""
     attr = _sys.GetNextIdAttr()
     attr_addr, attr_size = ctypes.addressof(attr), ctypes.sizeof(attr)
-    syscall, nr, code = _sys._syscall, _sys._NR_BPF, int(cmd)
+    syscall, nr, code = _sys.raw_syscall, _sys.NR_BPF, int(cmd)
     while True:
         if syscall(nr, code, attr_addr, attr_size) < 0:
-            err = ctypes.get_errno()
-            if err == errno.ENOENT:
+            if ctypes.get_errno() == errno.ENOENT:
                 return
-            raise BPFError.from_errno(err, cmd.name)
+            raise _sys.last_error(cmd)
         yield attr.next_id
         attr.start_id = attr.next_id
 

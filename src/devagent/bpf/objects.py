@@ -104,9 +104,9 @@ class _InfoReader:
         ctypes.memset(self._info_addr, 0, self._info_size)
         self.prepare()
         self._get_attr.bpf_fd = fd
-        if _sys._syscall(_sys._NR_BPF, _GET_INFO, self._get_addr, self._get_size) < 0:
+        if _sys.raw_syscall(_sys.NR_BPF, _GET_INFO, self._get_addr, self._get_size) < 0:
             what = f"{self.kind} {obj_id}" if obj_id else self.kind
-            raise BPFError.from_errno(ctypes.get_errno(), Cmd.OBJ_GET_INFO_BY_FD.name, what)
+            raise _sys.last_error(Cmd.OBJ_GET_INFO_BY_FD, what)
 
     def prepare(self) -> None:
         """Set the output buffers of the info struct (none by default)."""
@@ -119,7 +119,7 @@ class _InfoReader:
         ObjectError (it may have been unloaded since its id was listed)."""
         out: list[Any] = []
         append, read, close, kind = out.append, self.read, os.close, self.kind
-        syscall, nr = _sys._syscall, _sys._NR_BPF
+        syscall, nr = _sys.raw_syscall, _sys.NR_BPF
         open_cmd = int(self._open_cmd)
         attr, addr, size = self._open_attr, self._open_addr, self._open_size
         attr.open_flags = 0
@@ -127,9 +127,7 @@ class _InfoReader:
             attr.id = obj_id
             fd = syscall(nr, open_cmd, addr, size)
             if fd < 0:
-                exc = BPFError.from_errno(
-                    ctypes.get_errno(), self._open_cmd.name, f"{kind} {obj_id}"
-                )
+                exc = _sys.last_error(self._open_cmd, f"{kind} {obj_id}")
                 append(ObjectError(obj_id, kind, str(exc)))
                 continue
             try:
