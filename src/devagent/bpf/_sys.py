@@ -309,15 +309,6 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
     return ret
 
 
-def bpf_at(cmd: Cmd, attr_addr: int, attr_size: int, what: str = "") -> int:
-    """bpf() with the attribute's address and size already known: for loops that send the
-    same (reused) attribute struct thousands of times."""
-    ret: int = raw_syscall(NR_BPF, cmd, attr_addr, attr_size)
-    if ret < 0:
-        raise last_error(cmd, what)
-    return ret
-
-
 def unpacker(struct_type: type[ctypes.Structure]) -> struct.Struct:
     """A struct.Struct reading every field of a ctypes Structure in one call, in field order
     (arrays as bytes, padding skipped): reading 40 fields through ctypes attributes costs

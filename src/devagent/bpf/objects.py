@@ -91,14 +91,6 @@ class _InfoReader:
         self._open_cmd = open_cmd
         self.kind = kind
 
-    def open(self, obj_id: int, flags: int = 0) -> int:
-        """A raw fd for the object (the caller closes it); NotFound if it is gone."""
-        self._open_attr.id = obj_id
-        self._open_attr.open_flags = flags
-        return _sys.bpf_at(
-            self._open_cmd, self._open_addr, self._open_size, f"{self.kind} {obj_id}"
-        )
-
     def fill(self, fd: int, obj_id: int) -> None:
         """Zero the info buffer, let `prepare` set output pointers, and ask the kernel."""
         ctypes.memset(self._info_addr, 0, self._info_size)
@@ -122,7 +114,6 @@ class _InfoReader:
         syscall, nr = _sys.raw_syscall, _sys.NR_BPF
         open_cmd = int(self._open_cmd)
         attr, addr, size = self._open_attr, self._open_addr, self._open_size
-        attr.open_flags = 0
         for obj_id in ids:
             attr.id = obj_id
             fd = syscall(nr, open_cmd, addr, size)
