@@ -40,8 +40,10 @@ def test_fill_fields_match_the_kernel(own_maps: OwnMaps, own_agent: PhydevServer
         assert isinstance(dump, list) and maps[name]["usedEntries"] == len(dump)
 
 
-def test_a_zero_budget_counts_only_arrays(own_maps: OwnMaps) -> None:
-    server = PhydevServer("--map-entries-budget", "0", bpf_dir=own_maps.bpf_dir)
+def test_a_zero_budget_counts_only_arrays_without_the_map_iterator(own_maps: OwnMaps) -> None:
+    server = PhydevServer(
+        "--map-entries-budget", "0", "--no-program-iterator", bpf_dir=own_maps.bpf_dir
+    )
     try:
         server.wait_ready()
         maps = {m["name"]: m for m in post(server, QUERY)["data"]["maps"]}  # type: ignore[index]
@@ -54,6 +56,25 @@ def test_a_zero_budget_counts_only_arrays(own_maps: OwnMaps) -> None:
         assert skipped >= 3  # t_hash, t_pcpu, t_str at least
         counted = {s.labels["name"] for s in families["devagent_ebpf_map_entries"].samples}
         assert "t_array" in counted and "t_hash" not in counted
+    finally:
+        server.stop()
+
+
+def test_hash_maps_are_counted_by_the_kernel_whatever_the_budget(own_maps: OwnMaps) -> None:
+    """With the agent's map iterator, hash maps come with the count the kernel keeps: no
+    entry is read, so no budget is spent on them."""
+    server = PhydevServer("--map-entries-budget", "0", bpf_dir=own_maps.bpf_dir)
+    try:
+        server.wait_ready()
+        maps = {m["name"]: m for m in post(server, QUERY)["data"]["maps"]}  # type: ignore[index]
+        assert maps["t_hash"]["usedEntries"] == HASH_ENTRIES == maps["t_hash"]["entriesCount"]
+        for name in ("t_pcpu", "t_str"):
+            dump = bpftool_json("map", "dump", "id", str(own_maps.id(name)))
+            assert isinstance(dump, list) and maps[name]["usedEntries"] == len(dump) > 0
+        text, _ = server.get("/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        counted = {s.labels["name"]: s.value for s in families["devagent_ebpf_map_entries"].samples}
+        assert counted["t_hash"] == HASH_ENTRIES and counted["t_array"] == 4
     finally:
         server.stop()
 

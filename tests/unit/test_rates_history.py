@@ -25,6 +25,7 @@ def reading(t: float, progs: dict[int, tuple[int, int, int]]) -> ProgramCounters
         array("Q", [progs[i][0] for i in ids]),
         array("Q", [progs[i][1] for i in ids]),
         array("Q", [progs[i][2] for i in ids]),
+        array("I", [0] * len(ids)),
     )
 
 

@@ -157,6 +157,10 @@ class LinkCreateAttr(ctypes.Structure):
     )
 
 
+class IterCreateAttr(ctypes.Structure):
+    _fields_ = (("link_fd", u32), ("flags", u32))
+
+
 class EnableStatsAttr(ctypes.Structure):
     _fields_ = (("type", u32),)
 

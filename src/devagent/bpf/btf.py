@@ -128,7 +128,7 @@ class Btf:
         self._offsets = _index_types(words)
         self._decoded: dict[int, BtfType] = {}
         self._sizes: dict[int, int] = {}
-        self._names: dict[str, list[int]] | None = None
+        self._names: array[int] | None = None  # each type's name offset, made by find()
 
     # ------------------------------------------------------------ ids and strings
 
@@ -205,17 +205,35 @@ class Btf:
             found = self._base.find(name, kind)
             if found is not None:
                 return found
-        if self._names is None:
-            names: dict[str, list[int]] = {}
-            words = self._words
-            for i, w in enumerate(self._offsets):
-                if words[w]:
-                    names.setdefault(self.string(words[w]), []).append(self._start_id + i)
-            self._names = names
-        for type_id in self._names.get(name, ()):
+        for type_id in self._ids_named(name):
             if kind is None or self.type(type_id).kind == kind:
                 return type_id
         return None
+
+    def _ids_named(self, name: str) -> list[int]:
+        """Ids of this BTF's own types named `name`: the name's string offsets, then a C-level
+        scan of every type's name offset (a dict of all names held tens of MB for vmlinux)."""
+        offsets = self._string_offsets(name.encode()) if name else []
+        if self._names is None and offsets:
+            self._names = array("I", [self._words[w] for w in self._offsets])
+        found, names = [], self._names or array("I")
+        for offset in offsets:  # C-level scans; a name is rarely shared
+            i = -1
+            while offset in names[i + 1 :]:
+                i = names.index(offset, i + 1)
+                found.append(self._start_id + i)
+        return sorted(found)
+
+    def _string_offsets(self, key: bytes) -> list[int]:
+        """Offsets of `key` in the (base + own) string section: split BTF may name a type
+        with a string of its base."""
+        strs, start = self._strs, self._str_start
+        offsets = [start] if strs.startswith(key + b"\0") else []
+        at = strs.find(b"\0" + key + b"\0")
+        while at >= 0:
+            offsets.append(start + at + 1)
+            at = strs.find(b"\0" + key + b"\0", at + 1)
+        return offsets + (self._base._string_offsets(key) if self._base is not None else [])
 
     def resolve(self, type_id: int) -> int:
         """Skip typedefs, const/volatile/restrict and type tags: the id of the real type."""

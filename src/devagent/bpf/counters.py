@@ -33,6 +33,7 @@ _ID = struct.Struct("<I")
 _COUNTERS = struct.Struct("<QQQ")
 _COUNTERS_AT = _sys.ProgInfo.run_time_ns.offset
 assert _sys.ProgInfo.recursion_misses.offset == _COUNTERS_AT + 16
+_MAP_COUNT_AT = _sys.ProgInfo.nr_map_ids.offset
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ProgramCounters:
     run_count: array[int]
     run_time_ns: array[int]
     recursion_misses: array[int]
+    map_counts: array[int]  # how many maps each program uses (bpf_prog_info.nr_map_ids)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -72,7 +74,8 @@ class _Buffer:
 
 class CounterReader:
     """Reads ProgramCounters, reusing its buffers between readings. Not thread-safe: one
-    reader per thread."""
+    reader per thread. (bpf.walkers.CounterSource reads the same in one pass of the
+    agent's program iterator where the process loaded it.)"""
 
     def __init__(self) -> None:
         self._next = _Buffer(ctypes.sizeof(_sys.GetNextIdAttr))
@@ -92,6 +95,7 @@ class CounterReader:
         counts: array[int] = array("Q")
         times: array[int] = array("Q")
         misses: array[int] = array("Q")
+        map_counts: array[int] = array("I")
         nr, syscall = _sys.NR_BPF, _sys.raw_syscall
         next_cmd, open_cmd = self._cmds
         info_cmd = self._get_info
@@ -121,9 +125,9 @@ class CounterReader:
             counts.append(run_count)
             times.append(run_time_ns)
             misses.append(recursion_misses)
-        return ProgramCounters(
-            time.clock_gettime_ns(time.CLOCK_MONOTONIC), time.time(), ids, counts, times, misses
-        )
+            map_counts.append(unpack_id(info.data, _MAP_COUNT_AT)[0])
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        return ProgramCounters(now, time.time(), ids, counts, times, misses, map_counts)
 
 
 def _check_end(cmd: Cmd, prog_id: int = 0) -> None:

@@ -1,7 +1,8 @@
 """Loading small programs from raw instructions (BPF_PROG_LOAD).
 
-The agent itself never loads programs; tests and benchmarks use this to create real kernel
-objects (e.g. a thousand programs that each use a map) without a compiler.
+Tests and benchmarks use this to create real kernel objects (e.g. a thousand programs that
+each use a map) without a compiler. The agent itself loads one program only: the iterator
+that reads every program's run counters in one read() (devagent.bpf.prog_iter).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ class ProgLoadAttr(ctypes.Structure):
         ("prog_name", ctypes.c_char * _sys.OBJ_NAME_LEN),
         ("prog_ifindex", _sys.u32),
         ("expected_attach_type", _sys.u32),
+        ("prog_btf_fd", _sys.u32),
+        ("func_info_rec_size", _sys.u32),
+        ("func_info", _sys.u64),
+        ("func_info_cnt", _sys.u32),
+        ("line_info_rec_size", _sys.u32),
+        ("line_info", _sys.u64),
+        ("line_info_cnt", _sys.u32),
+        ("attach_btf_id", _sys.u32),
     )
 
 
@@ -59,8 +68,10 @@ def load_program(
     name: str = "",
     license: str = "GPL",
     expected_attach_type: int = 0,
+    attach_btf_id: int = 0,
 ) -> Fd:
-    """Load a program; a verifier rejection raises BPFError with the verifier's log."""
+    """Load a program; a verifier rejection raises BPFError with the verifier's log.
+    `attach_btf_id` names the kernel function a tracing program (e.g. an iterator) is for."""
     code = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(license.encode())
     log = ctypes.create_string_buffer(64 * 1024)
@@ -74,6 +85,7 @@ def load_program(
         log_buf=_sys.addr(log),
         prog_name=name.encode()[: _sys.OBJ_NAME_LEN - 1],
         expected_attach_type=expected_attach_type,
+        attach_btf_id=attach_btf_id,
     )
     try:
         return Fd(_sys.bpf(Cmd.PROG_LOAD, attr, what=f"load program {name!r}"))

@@ -283,6 +283,12 @@ def _port_from_env() -> int:
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
     "without changing the kernel.bpf_stats_enabled sysctl.",
 )
+@click.option(
+    "--no-program-iterator",
+    is_flag=True,
+    help="Read program run counters with four bpf() calls per program instead of loading "
+    "the agent's own iterator program (phydev_walk), which reads them all in one pass.",
+)
 @host_root_option
 @click.option(
     "--metrics-owner-labels",
@@ -306,6 +312,7 @@ def server(
     allowed_host: tuple[str, ...],
     public_url: tuple[str, ...],
     enable_stats: bool,
+    no_program_iterator: bool,
     host_root: str,
     metrics_owner_labels: bool,
     **limits: Any,
@@ -346,6 +353,7 @@ def server(
         allowed_hosts=allowed_host,
         public_origins=public_origins,
         enable_stats=enable_stats,
+        program_iterator=not no_program_iterator,
         host_root=host_root,
         metrics_owner_labels=metrics_owner_labels,
         **limits,

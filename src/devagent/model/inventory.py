@@ -7,8 +7,11 @@ made at most once per `max_age` seconds however many callers ask at the same tim
 Between snapshots the Inventory keeps what cannot change: a map's info (type, sizes, flags,
 name, BTF ids are fixed at creation, and ids are not reused while the map lives), so a new
 snapshot reads infos only for maps it has not seen, after one id walk. No fd is held between
-snapshots: holding one would keep a deleted map alive. Programs are read afresh each time
-(their run counters move); links too (they can be re-pointed or detached).
+snapshots: holding one would keep a deleted map alive. Program infos are kept the same way
+where the process loaded the program iterator (bpf.prog_iter): one pass of it gives every
+program's id and run counters, and only programs not seen before are read in full
+(model.program_infos); without it, programs are read afresh each time (their run counters
+move). Links are always read afresh (they can be re-pointed or detached).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import TypeVar
 
 from ..bpf import handles, objects
 from ..bpf.errors import BPFError
-from ..bpf.info import MapInfo
+from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import scan_pins
+from ..bpf.walkers import Walkers, walkers
 from .identity import ProgramIdentities
+from .program_infos import ProgramInfoCache
 from .snapshot import (
     Infos,
     Snapshot,
@@ -101,8 +106,12 @@ class Inventory:
         max_cached_maps: int = 4,
         clock: Callable[[], float] = time.monotonic,
         host_root: str = "/",
+        iterators: Walkers | None = None,
     ) -> None:
+        """`iterators`: where one pass of an iterator replaces a bpf() walk (bpf.walkers;
+        this process's own by default, which walks with bpf() until something starts it)."""
         self.bpf_dir = bpf_dir
+        self.iterators = iterators or walkers
         self.host_root = host_root
         # Full names and metadata, kept per loaded program across snapshots (model.identity).
         self.identities = ProgramIdentities()
@@ -115,6 +124,7 @@ class Inventory:
         self._dump_lock = threading.Lock()
         self._dumps: OrderedDict[int, tuple[float, _Lazy[MapDump]]] = OrderedDict()
         self.map_infos = MapInfoCache()
+        self.program_infos = ProgramInfoCache()
 
     def _sources(self) -> Sources:
         """The parts of one new snapshot: map infos through the cache, the rest afresh. The
@@ -128,14 +138,37 @@ class Inventory:
 
             return run
 
+        reading = _Lazy(self.iterators.read_programs)  # None: walk with bpf() instead
+
+        def program_ids() -> list[int]:
+            got = reading.get()
+            return list(handles.iter_program_ids()) if got is None else list(got.ids)
+
+        def programs(ids: list[int]) -> Infos[ProgramInfo]:
+            got = reading.get()
+            if got is None:
+                return split_errors(objects.list_programs(ids))
+            return self.program_infos.infos(got)
+
+        map_reading = _Lazy(self.iterators.read_maps)  # None: walk with bpf() instead
+
+        def map_ids() -> list[int]:
+            got = map_reading.get()
+            return list(handles.iter_map_ids()) if got is None else list(got.ids)
+
+        def kernel_counts() -> dict[int, int]:
+            got = map_reading.get()
+            return {} if got is None else got.kernel_counts()
+
         return Sources(
-            program_ids=walked(lambda: list(handles.iter_program_ids())),
-            programs=walked(lambda ids: split_errors(objects.list_programs(ids))),
-            map_ids=walked(lambda: list(handles.iter_map_ids())),
+            program_ids=walked(program_ids),
+            programs=walked(programs),
+            map_ids=walked(map_ids),
             maps=walked(self.map_infos.infos),
             links=walked(lambda: split_errors(objects.list_links())),
             pins=walked(lambda: scan_pins(self.bpf_dir)),
             memlocks=self.map_infos.memlocks,
+            kernel_counts=kernel_counts,
         )
 
     def _count_walk(self) -> None:
@@ -167,6 +200,7 @@ class Inventory:
         with self._dump_lock:
             self._dumps.clear()
         self.map_infos.forget()
+        self.program_infos.forget()
 
     def invalidate_map(self, map_id: int) -> None:
         """Forget the cached whole-map read of one map (after writing to it)."""

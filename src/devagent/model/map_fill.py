@@ -1,8 +1,10 @@
 """How full every map is: entries present against max_entries, and the memory each holds.
 
 Users' most frequent question after "what is loaded" is map pressure. The kernel keeps no
-entry count that user space can read, so counting means reading: arrays are always full
-(free), every other map is read in kernel batches (`bpf.maps.MapHandle.count_entries`). A
+entry count that user space can read through bpf(), so counting means reading: arrays are
+always full (free), hash maps are counted by the kernel itself where the agent's map
+iterator runs (bpf.map_iter: no entry is read, no budget spent), every other map is read in
+kernel batches (`bpf.maps.MapHandle.count_entries`). A
 budget bounds the entries read for one snapshot; maps are counted smallest first (by
 max_entries), so a few huge maps cannot starve the many small ones, and a map the budget
 does not cover is reported as skipped, never estimated.
@@ -44,9 +46,13 @@ def count_map_fill(snap: Snapshot, budget: int = DEFAULT_BUDGET) -> MapFill:
     skipped: set[int] = set()
     left = budget
     counter = EntryCounter()
+    kept = snap.kernel_entry_counts
     for info in sorted(snap.maps.values(), key=lambda m: (m.max_entries, m.id)):
         if is_always_full(info):
             counts[info.id] = info.max_entries
+            continue
+        if info.id in kept:
+            counts[info.id] = kept[info.id]  # the kernel's own count: nothing to read
             continue
         if not can_list(info):
             continue

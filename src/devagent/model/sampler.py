@@ -20,8 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from ..bpf.counters import CounterReader, ProgramCounters
+from ..bpf.counters import ProgramCounters
 from ..bpf.errors import BPFError
+from ..bpf.walkers import CounterSource
 from .history import History, StatsSeries
 from .rates import Rates
 from .stats_mode import StatsProbe, StatsStatus
@@ -49,7 +50,7 @@ class WatchedSampler:
         self.idle_after = idle_after
         self.first_interval = first_interval
         self.probe = probe or StatsProbe()
-        self._new_reader = reader or (lambda: CounterReader().read)
+        self._new_reader = reader or (lambda: CounterSource().read)
         self._clock = clock
         self._lock = threading.Lock()
         self._readings_changed = threading.Condition(self._lock)

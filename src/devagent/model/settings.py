@@ -33,6 +33,9 @@ class Settings:
     # from them count as same-origin whatever Host the proxy sends, and their hosts are served.
     public_origins: tuple[str, ...] = ()
     enable_stats: bool = False
+    # Load the agent's program iterator (bpf.prog_iter): every program's run counters in one
+    # read() instead of four bpf() calls per program.
+    program_iterator: bool = True
     cache_max_age: float = 1.0
     max_query_depth: int = 12
     max_entries_limit: int = 10_000

@@ -74,6 +74,9 @@ class Sources:
     links: Callable[[], Infos[LinkInfo]]
     pins: Callable[[], PinIndex]
     memlocks: Callable[[dict[int, MapInfo]], dict[int, int]] = lambda maps: read_memlocks(maps)
+    # Entry counts the kernel keeps (hash maps), by map id, from the same pass as map_ids
+    # (bpf.map_iter); empty where maps are walked with bpf().
+    kernel_counts: Callable[[], dict[int, int]] = dict
 
 
 def read_memlocks(maps: dict[int, MapInfo]) -> dict[int, int]:
@@ -126,6 +129,7 @@ class Snapshot:
         self._links = _Lazy(sources.links)
         self._pins = _Lazy(sources.pins)
         self._memlocks = _Lazy(lambda: sources.memlocks(self.maps))
+        self._kernel_counts = _Lazy(sources.kernel_counts)
         self._map_programs = _Lazy(self._users_of_maps)
         self._program_links = _Lazy(self._links_of_programs)
         self._owners = _Lazy(procfs.scan_owners)
@@ -199,6 +203,13 @@ class Snapshot:
     def memlocks(self) -> dict[int, int]:
         """Map id -> bytes the kernel accounts to it (fdinfo `memlock`), read once."""
         return self._memlocks.get()
+
+    @property
+    def kernel_entry_counts(self) -> dict[int, int]:
+        """Map id -> entries, for the hash maps whose count the kernel keeps, where the map
+        iterator walked this snapshot's maps (bpf.map_iter); empty otherwise."""
+        self.map_ids  # noqa: B018 (the same pass, so the two agree)
+        return self._kernel_counts.get()
 
     @property
     def map_programs(self) -> dict[int, tuple[int, ...]]:

@@ -150,6 +150,10 @@ def fit_connections(settings: Settings) -> Settings:
     return settings
 
 
+def _say_walk_problem(problem: str) -> None:
+    print(f"phydev: {problem}", flush=True)
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
@@ -195,6 +199,10 @@ def serve(settings: Settings) -> None:
 
     server = Server(config)
     config.load()  # uvicorn's protocol modules, before the freeze below
+    if settings.program_iterator:
+        from ..bpf.walkers import walkers
+
+        walkers.start(on_problem=_say_walk_problem)
     # What exists now (modules, the schema, the app) lives as long as the process: frozen
     # out of the collector's sight, a full collection walks only what requests made. Without
     # this, Navigation over 1000 programs + 1000 maps met 50-70 ms collection pauses (p99);

@@ -33,6 +33,12 @@ from ..options import bpf_dir_option, kernel_errors
     "statistics, rates show '-'.",
 )
 @click.option(
+    "--no-program-iterator",
+    is_flag=True,
+    help="Read program run counters with four bpf() calls per program instead of loading "
+    "the agent's own iterator program (phydev_walk), which reads them all in one pass.",
+)
+@click.option(
     "--agent",
     metavar="URL",
     default=None,
@@ -51,6 +57,7 @@ def top(
     count: int | None,
     as_json: bool,
     no_enable_stats: bool,
+    no_program_iterator: bool,
     agent: str | None,
     auth_token: str | None,
     bpf_dir: str,
@@ -68,7 +75,9 @@ def top(
 
     with kernel_errors():
         try:
-            source = make_source(agent, auth_token, bpf_dir, interval, not no_enable_stats)
+            source = make_source(
+                agent, auth_token, bpf_dir, interval, not no_enable_stats, not no_program_iterator
+            )
             run_top(source, interval, count, as_json)
         except SourceError as exc:
             click.echo(f"phydev top: {exc}", err=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 from ...bpf import stats as bpf_stats
-from ...bpf.counters import CounterReader
 from ...bpf.handles import Fd
+from ...bpf.walkers import CounterSource
 from ...model.history import History
 from ...model.host import count_maps_and_links, host_summary
 from ...model.inventory import Inventory, Snapshot
@@ -54,7 +54,7 @@ class LocalSource:
         if enable_stats and not bpf_stats.sysctl_enabled():
             self.stats_fd = bpf_stats.enable_stats()
         self.probe = StatsProbe(own_fd=self.stats_fd is not None)
-        self.reader = CounterReader()
+        self.reader = CounterSource()
         self.history = History(capacity=max(2, math.ceil(HISTORY_SECONDS / interval) + 1))
         self.inventory = Inventory(bpf_dir, max_age=context_age)
         self.map_entries_budget = map_entries_budget

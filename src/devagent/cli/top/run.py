@@ -23,7 +23,12 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def make_source(
-    agent: str | None, token: str | None, bpf_dir: str, interval: float, enable_stats: bool
+    agent: str | None,
+    token: str | None,
+    bpf_dir: str,
+    interval: float,
+    enable_stats: bool,
+    program_iterator: bool = True,
 ) -> Source:
     if agent:
         from .remote import RemoteSource
@@ -31,6 +36,10 @@ def make_source(
         return RemoteSource(agent, token)
     from .local import LocalSource
 
+    if program_iterator:
+        from ...bpf.walkers import walkers
+
+        walkers.start()
     return LocalSource(bpf_dir, interval=interval, enable_stats=enable_stats)
 
 
