@@ -35,12 +35,12 @@ def make_tree(tmp_path: Path) -> Path:
     (tree / "src" / "devagent" / "mod.py").write_text("X = 1\n")
     venv_bin = tree / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
-    # The CLI runs as `python .venv/bin/phydev-start ARGS` (written by the launcher):
+    # The CLI runs as `python -S .venv/bin/phydev-start ARGS` (written by the launcher):
     # the stand-in answers that like the stand-in `phydev`, and runs anything else for real.
     start = venv_bin / "phydev-start"
     stand_in(venv_bin / "python", f'echo "$*" >> "{tree}/python-calls"\n'
-             f'if [ "$1" = "{start}" ]; then shift; echo "ran phydev $*"; exit 0; fi\n'
-             f'exec {sys.executable} "$@"')  # fmt: skip
+             f'if [ "$1" = -S ] && [ "$2" = "{start}" ]; then shift 2; echo "ran phydev $*"; '
+             f'exit 0; fi\nexec {sys.executable} "$@"')  # fmt: skip
     stand_in(venv_bin / "phydev", 'echo "ran phydev $*"')
     stand_in(venv_bin / "pip", f'echo "$*" >> "{tree}/pip-calls"')
     cksum = subprocess.run(["cksum"], stdin=(tree / "pyproject.toml").open(), text=True,
@@ -53,7 +53,8 @@ def python_runs(tree: Path) -> list[str]:
     """What the venv's python was asked to run, apart from the CLI itself."""
     calls = tree / "python-calls"
     lines = calls.read_text().splitlines() if calls.exists() else []
-    return [line for line in lines if not line.startswith(str(tree / ".venv/bin/phydev-start"))]
+    cli = f"-S {tree / '.venv/bin/phydev-start'}"
+    return [line for line in lines if not line.startswith(cli)]
 
 
 def launch(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,22 +72,32 @@ def test_set_up_venv_is_used_directly(tmp_path: Path) -> None:
     assert not (tree / "pip-calls").exists() and python_runs(tree) == []
     assert not (tree / "src" / "devagent" / "__pycache__").exists()
     start = tree / ".venv" / "bin" / "phydev-start"
-    assert (tree / "python-calls").read_text() == f"{start} inspect progs list\n"
+    assert (tree / "python-calls").read_text() == f"-S {start} inspect progs list\n"
 
 
 def test_cli_starts_without_the_console_script_wrapper(tmp_path: Path) -> None:
     """The launcher writes .venv/bin/phydev-start (pip's wrapper imports `re`, ~8 ms of a
-    listing) and runs it with the venv's python; it names itself `phydev`, and reaches the
-    quick listings (no click imported)."""
+    listing) and runs it with the venv's python, without `site` (-S); it names itself
+    `phydev`, reaches the quick listings (no click imported) and anything else after
+    site.main(). An older phydev-start is rewritten."""
     tree = make_tree(tmp_path)
     start = tree / ".venv" / "bin" / "phydev-start"
-    assert not start.exists()
+    start.write_text("import sys\nfrom devagent.cli import main\nsys.exit(main())\n")
     launch(tree, "--version")
     text = start.read_text()
-    assert "from devagent.cli import main" in text and "\nimport re" not in text
-    real = subprocess.run([sys.executable, str(start), "--version"], capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    assert real.stdout.startswith("phydev, version ")
+    assert text.startswith("# phydev-start 2,") and "\nimport re" not in text
+    # The real one, in the real clone's venv (sources from its src, click after site.main()).
+    real_start = ROOT / ".venv" / "bin" / "phydev-start"
+    shutil.copy(start, real_start.with_name("phydev-start-test"))
+    try:
+        real = subprocess.run([str(ROOT / ".venv/bin/python"), "-S",
+                               str(real_start.with_name("phydev-start-test")), "--version"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    finally:
+        real_start.with_name("phydev-start-test").unlink()
+    assert real.stdout.startswith("phydev-start-test, version ") or real.stdout.startswith(
+        "phydev, version "
+    )
 
 
 def test_quick_listings_import_neither_typing_nor_enum() -> None:
@@ -130,6 +141,18 @@ def test_changed_pyproject_reinstalls(tmp_path: Path) -> None:
     (tree / "pip-calls").unlink()
     launch(tree, "about")
     assert not (tree / "pip-calls").exists()
+
+
+def test_touched_but_unchanged_pyproject_does_not_reinstall(tmp_path: Path) -> None:
+    """A pyproject.toml newer than the stamp (a checkout) is compared by content once; the
+    stamp is renewed, so later starts take the fast path again."""
+    tree = make_tree(tmp_path)
+    stamp = tree / ".venv" / ".devagent-stamp"
+    past = time.time() - 60
+    os.utime(stamp, (past, past))
+    os.utime(tree / "src" / "devagent", (past - 60, past - 60))
+    assert launch(tree, "about").stdout == "ran phydev about\n"
+    assert not (tree / "pip-calls").exists() and stamp.stat().st_mtime > past + 30
 
 
 @contextmanager
