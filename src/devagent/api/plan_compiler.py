@@ -34,6 +34,7 @@ from graphql import (
 )
 
 from .nodes import InfoField, NodeAttr
+from .object_memo import new_memo, remember
 
 Complete = Callable[[Any, Any], Any]  # (value, info) -> response value
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -245,20 +246,68 @@ def _object_builder(
 
     Resolvers that only read the node (NodeAttr) or its kernel info (InfoField) are
     inlined: the info is read once per object, and a leaf whose value is already what its
-    scalar serialises to is taken as it is (the same test as in _scalar)."""
+    scalar serialises to is taken as it is (the same test as in _scalar).
+
+    Where every field is a leaf and all but a few come from the node's one kernel info, the
+    dict is kept (api.object_memo) under that info object and the other fields' values: an
+    object unchanged since the last snapshot is answered with the dict built then."""
     names: dict[str, Any] = {}
     infos: dict[str, str] = {}  # node attribute -> local variable holding it
-    items = []
-    for i, (key, resolve, complete, scalar, non_null) in enumerate(fields):
-        names[f"r{i}"], names[f"c{i}"] = resolve, complete
+    values: dict[int, str] = {}  # field -> expression of its resolved value
+    others: list[int] = []  # fields that depend on more than the info (memo key parts)
+    for i, (_key, resolve, _complete, _scalar, _non_null) in enumerate(fields):
+        names[f"r{i}"] = resolve
         if isinstance(resolve, NodeAttr) and resolve.name.isidentifier():
-            value = f"value.{resolve.name}"
+            values[i] = f"value.{resolve.name}"
+            if resolve.name != "id":  # the node's id is its info's
+                others.append(i)
         elif isinstance(resolve, InfoField) and resolve.attr.isidentifier():
             local = infos.setdefault(resolve.attr, f"i_{len(infos)}")
             names[f"g{i}"], names[f"m{i}"] = resolve.getter, resolve.missing
-            value = f"(m{i} if {local} is None else g{i}({local}))"
+            values[i] = f"(m{i} if {local} is None else g{i}({local}))"
         else:
-            value = f"r{i}(value, info)"
+            values[i] = f"r{i}(value, info)"
+            if not getattr(resolve, "constant", False):
+                others.append(i)
+    reads = "".join(f"    {local} = value.{attr}\n" for attr, local in infos.items())
+    plain = _dict_display(fields, values, names)
+    memo = (len(infos) == 1 and len(others) <= 3
+            and all(scalar is not None or complete is _identity
+                    for _, _, complete, scalar, _ in fields))  # fmt: skip
+    if not memo:
+        source = f"def build(value, info):\n{reads}    return {plain}\n"
+    else:
+        names["memo"], names["remember"] = new_memo(), remember
+        (info_local,) = infos.values()
+        pre = "".join(f"    x{i} = {values[i]}\n" for i in others)
+        kept = _dict_display(fields, {**values, **{i: f"x{i}" for i in others}}, names)
+        key = ", ".join([f"id({info_local})", *(f"x{i}" for i in others)])
+        source = (
+            f"def build(value, info):\n{reads}"
+            f"    if {info_local} is None:\n        return {plain}\n{pre}"
+            f"    key = ({key},)\n"
+            f"    try:\n        hit = memo.get(key)\n"
+            f"    except TypeError:\n        return {kept}\n"  # an unhashable value
+            f"    if hit is not None and hit[0] is {info_local}:\n        return hit[1]\n"
+            f"    answer = {kept}\n"
+            f"    remember(memo, key, ({info_local}, answer))\n"
+            f"    return answer\n"
+        )
+    exec(compile(source, "<fastpath>", "exec"), names)
+    build: Callable[[Any, Any], dict[str, Any]] = names["build"]
+    return build
+
+
+def _dict_display(
+    fields: Sequence[tuple[str, Callable[[Any, Any], Any], Complete, str | None, bool]],
+    values: dict[int, str],
+    names: dict[str, Any],
+) -> str:
+    """`{key: completed value, ...}` for the fields, each value given as an expression."""
+    items = []
+    for i, (key, _resolve, complete, scalar, non_null) in enumerate(fields):
+        names[f"c{i}"] = complete
+        value = values[i]
         check = _FAST_CHECKS.get(scalar or "")
         if check is not None and not non_null:
             check = f"_v is None or {check}"  # a null in a nullable field is answered as is
@@ -267,15 +316,16 @@ def _object_builder(
         else:
             items.append(f"{key!r}: (_v if ({check.replace('_v', '(_v := ' + value + ')', 1)}) "
                          f"else c{i}(_v, info))")  # fmt: skip
-    reads = "".join(f"    {local} = value.{attr}\n" for attr, local in infos.items())
-    source = f"def build(value, info):\n{reads}    return {{{', '.join(items)}}}\n"
-    exec(compile(source, "<fastpath>", "exec"), names)
-    build: Callable[[Any, Any], dict[str, Any]] = names["build"]
-    return build
+    return "{" + ", ".join(items) + "}"
 
 
 def _constant(value: str) -> Callable[[Any, Any], Any]:
-    return lambda _source, _info: value
+    def constant(_source: Any, _info: Any) -> str:
+        return value
+
+    # The same for every object: not part of the memo key (see _object_builder).
+    constant.constant = True  # type: ignore[attr-defined]
+    return constant
 
 
 def _identity(value: Any, _info: Any) -> Any:

@@ -6,7 +6,8 @@ when it is loaded, and program ids are not reused while it lives. Where the iter
 (bpf.prog_iter) gives every program's id, map count and counters in one read(), a snapshot
 reads full infos only for programs it has not seen (or whose map count changed) and builds
 the others from the kept info and the fresh counters: 1000 programs cost ~1 ms instead of
-~16 ms of bpf() calls. No fd is held between snapshots.
+~16 ms of bpf() calls. A program that did not run since keeps its info object, so answers
+built from it are kept too (api.object_memo). No fd is held between snapshots.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class ProgramInfoCache:
             info = known.get(prog_id)
             if info is None or len(info.map_ids) != maps or info.ifindex:
                 missing.append(prog_id)  # new, bound to another map, or offloaded
+            elif info[_COUNTERS_AT:_AFTER] == (run_ns, runs, misses):
+                kept[prog_id] = info  # idle since: the same object (answers kept under it)
             else:
                 kept[prog_id] = _new_tuple(
                     ProgramInfo, (*info[:_COUNTERS_AT], run_ns, runs, misses, *info[_AFTER:])
