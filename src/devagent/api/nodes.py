@@ -1,7 +1,9 @@
 """The values passed between resolvers: one snapshot entry per object, or its error.
 
 A `*Node` holds the id and either the snapshot's info for the object or, for an object that
-could not be read, its error text (the Go agent's `error` field).
+could not be read, its error text (the Go agent's `error` field): never both, since a
+snapshot lists each object once, read or failed (model.snapshot.split_errors). The compiled
+plan relies on it: an object with an info is answered with `error: null` from its memo.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ class MapNode:
     @property
     def error(self) -> str | None:
         return self._snap.map_errors.get(self.id)
+
+    @property
+    def is_pinned(self) -> bool:
+        """Whether the map is pinned anywhere under the snapshot's bpffs directory."""
+        return bool(self._snap.pins.maps.get(self.id))
 
 
 class LinkNode:

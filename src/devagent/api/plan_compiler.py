@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -210,8 +211,11 @@ class Compiler:
                     return None
                 if isinstance(value, str | bytes | dict):
                     raise Unsupported("not a list")
+                if build is not None:  # objects: their builder called directly
+                    return [item(v, info) if v is None else build(v, info) for v in value]
                 return [item(v, info) for v in value]
 
+            build = getattr(item, "build", None)
             return as_list
         if isinstance(inner_type, GraphQLObjectType):
             build = _object_builder(self.object_fields(inner_type, nodes))
@@ -223,6 +227,7 @@ class Compiler:
                     return None
                 return build(value, info)
 
+            as_object.build = build  # type: ignore[attr-defined]
             return as_object
         raise Unsupported("abstract type")
 
@@ -249,8 +254,10 @@ def _object_builder(
     scalar serialises to is taken as it is (the same test as in _scalar).
 
     Where every field is a leaf and all but a few come from the node's one kernel info, the
-    dict is kept (api.object_memo) under that info object and the other fields' values: an
-    object unchanged since the last snapshot is answered with the dict built then."""
+    object is answered already serialised (an orjson.Fragment: the answer is only ever
+    serialised with orjson) and kept (api.object_memo) under that info object and the other
+    fields' values: an object unchanged since the last snapshot is answered with the bytes
+    made then."""
     names: dict[str, Any] = {}
     infos: dict[str, str] = {}  # node attribute -> local variable holding it
     values: dict[int, str] = {}  # field -> expression of its resolved value
@@ -259,7 +266,7 @@ def _object_builder(
         names[f"r{i}"] = resolve
         if isinstance(resolve, NodeAttr) and resolve.name.isidentifier():
             values[i] = f"value.{resolve.name}"
-            if resolve.name != "id":  # the node's id is its info's
+            if resolve.name not in ("id", "error"):  # given by the info (api.nodes)
                 others.append(i)
         elif isinstance(resolve, InfoField) and resolve.attr.isidentifier():
             local = infos.setdefault(resolve.attr, f"i_{len(infos)}")
@@ -278,6 +285,7 @@ def _object_builder(
         source = f"def build(value, info):\n{reads}    return {plain}\n"
     else:
         names["memo"], names["remember"] = new_memo(), remember
+        names["fragment"], names["dumps"] = orjson.Fragment, orjson.dumps
         (info_local,) = infos.values()
         pre = "".join(f"    x{i} = {values[i]}\n" for i in others)
         kept = _dict_display(fields, {**values, **{i: f"x{i}" for i in others}}, names)
@@ -289,7 +297,7 @@ def _object_builder(
             f"    try:\n        hit = memo.get(key)\n"
             f"    except TypeError:\n        return {kept}\n"  # an unhashable value
             f"    if hit is not None and hit[0] is {info_local}:\n        return hit[1]\n"
-            f"    answer = {kept}\n"
+            f"    answer = fragment(dumps({kept}))\n"
             f"    remember(memo, key, ({info_local}, answer))\n"
             f"    return answer\n"
         )

@@ -209,9 +209,7 @@ map_type.set_field("id", NodeAttr("id"))
 map_type.set_field("error", NodeAttr("error"))
 
 
-@map_type.field("isPinned")
-def resolve_map_is_pinned(node: MapNode, info: Any) -> bool:
-    return bool(request_context(info).snapshot.map_pins(node.id))
+map_type.set_field("isPinned", NodeAttr("is_pinned"))  # every poll asks: inlined by the plan
 
 
 @map_type.field("pins")

@@ -85,15 +85,24 @@ class ColumnRenderer:
         # Joined label text by (shape, row): rows are the same for an object in every
         # scrape (its labels never change), so this is work done once per object.
         self._blocks: dict[tuple[str, Row], str] = {}
+        # Each family's whole text by (probe key, rows, values), as of the last render: most
+        # families (sizes, load times, info, idle programs' counters) are the same from one
+        # scrape to the next, and comparing their rows and values costs a fraction of
+        # writing their lines again.
+        self._texts: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(family: ColumnFamily, encoder: Encoder) -> tuple[Any, ...]:
+        return (encoder, family.name, family.documentation, family.type, family.unit,
+                family.label_names)  # fmt: skip
 
     def _line(
         self, family: ColumnFamily, encoder: Encoder
     ) -> tuple[ProbedLine, tuple[int, ...], str]:
         """(probed line, row index of each slot in line order, the literals between slots
         as a key: families with equal keys put a row's labels in the same text)."""
-        key = (encoder, family.name, family.documentation, family.type, family.unit,
-               family.label_names)  # fmt: skip
+        key = self._key(family, encoder)
         with self._lock:
             found = self._probes.get(key)
         if found is None:
@@ -114,7 +123,14 @@ class ColumnRenderer:
         keep: list[list[Row]] = []  # the id() keys above stay valid while this lives
         used_rows: list[tuple[str, list[Row]]] = []
         out = []
+        texts = self._texts
+        kept: dict[tuple[Any, ...], str] = {}
         for family in families:
+            text_key = (self._key(family, encoder), tuple(family.rows), tuple(family.values))
+            text = texts.get(text_key)
+            if text is not None:
+                out.append(kept.setdefault(text_key, text))
+                continue
             line, slots, shape = self._line(family, encoder)
             pieces = line.pieces
             key = (shape, id(family.rows))
@@ -126,10 +142,11 @@ class ColumnRenderer:
             head, tail = pieces[0], pieces[-1]
             values = _values(family.values)
             lines = [f"{head}{b}{tail}{v}\n" for b, v in zip(blocks, values, strict=True)]
-            out.append(line.header + "".join(lines))
+            out.append(kept.setdefault(text_key, line.header + "".join(lines)))
+        self._texts = kept
         with self._lock:  # forget objects gone since: keep what this scrape used
             used = [(shape, row) for shape, rows in used_rows for row in rows]
-            if len(self._blocks) > 2 * len(used) + 1024:
+            if used and len(self._blocks) > 2 * len(used) + 1024:
                 self._blocks = {key: self._blocks[key] for key in used if key in self._blocks}
         return out
 

@@ -9,10 +9,12 @@ Families without samples are left out, as the Go client does.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -36,17 +38,49 @@ def _map_labels(m: MapInfo) -> tuple[str, ...]:
     return (str(m.id), m.name, m.type_name)
 
 
+class _Rows:
+    """Label values by object id, kept across scrapes (an object's labels never change) and
+    trimmed to the objects of the latest snapshot. Thread-safe."""
+
+    def __init__(self, labels: Callable[[Any], tuple[str, ...]]) -> None:
+        self._labels = labels
+        self._rows: dict[int, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, infos: list[Any]) -> list[tuple[str, ...]]:
+        with self._lock:
+            known = self._rows
+        make = self._labels
+        rows = {i.id: known.get(i.id) or make(i) for i in infos}
+        with self._lock:
+            self._rows = rows
+        return list(rows.values())
+
+
+_prog_rows, _map_rows = _Rows(_prog_labels), _Rows(_map_labels)
+
+
+def _programs(snap: Snapshot) -> list[ProgramInfo]:
+    """The snapshot's programs in id order, once per snapshot."""
+    progs = snap.programs
+    return snap.memo("metrics:programs", lambda: [progs[i] for i in sorted(progs)])
+
+
+def _maps(snap: Snapshot) -> list[MapInfo]:
+    """The snapshot's maps in id order, once per snapshot."""
+    maps = snap.maps
+    return snap.memo("metrics:maps", lambda: [maps[i] for i in sorted(maps)])
+
+
 def prog_rows(snap: Snapshot) -> list[tuple[str, ...]]:
     """The label values of every program, in id order: one list per snapshot, shared by
     every per-program family (their label text is then joined once)."""
-    progs = snap.programs
-    return snap.memo("metrics:prog_rows", lambda: [_prog_labels(progs[i]) for i in sorted(progs)])
+    return snap.memo("metrics:prog_rows", lambda: _prog_rows(_programs(snap)))
 
 
 def map_rows(snap: Snapshot) -> list[tuple[str, ...]]:
     """The label values of every map, in id order (see prog_rows)."""
-    maps = snap.maps
-    return snap.memo("metrics:map_rows", lambda: [_map_labels(maps[i]) for i in sorted(maps)])
+    return snap.memo("metrics:map_rows", lambda: _map_rows(_maps(snap)))
 
 
 def _by_type(type_names: Iterable[str], name: str, doc: str) -> Metric:
@@ -86,8 +120,7 @@ def _gauge(name: str, doc: str, labels: Sequence[str]) -> ColumnFamily:
 
 def contract_families(snap: Snapshot, exports: Sequence[MapExport]) -> list[Metric]:
     """The six gauges of CONTRACT.md section 4, exactly."""
-    progs = [snap.programs[i] for i in sorted(snap.programs)]
-    maps = [snap.maps[i] for i in sorted(snap.maps)]
+    progs, maps = _programs(snap), _maps(snap)
     rows = prog_rows(snap)
     run_count = ColumnFamily(
         "devagent_ebpf_prog_run_count", "Number of times an eBPF program has been run", "gauge",
@@ -115,11 +148,14 @@ def contract_families(snap: Snapshot, exports: Sequence[MapExport]) -> list[Metr
 
 
 _INFO_KEYS = ("uid", "btf_id", "gpl_compatible")
+_info_rows = _Rows(
+    lambda p: (*_prog_labels(p), str(p.uid), str(p.btf_id), "true" if p.gpl_compatible else "false")
+)
 
 
 def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
     """Additions about programs, for users of bpftop and ebpf_exporter."""
-    progs = [snap.programs[i] for i in sorted(snap.programs)]
+    progs = _programs(snap)
     enabled = GaugeMetricFamily(
         "devagent_ebpf_stats_enabled",
         "Whether the kernel collects eBPF run counts and run times (1) or not (0): "
@@ -129,10 +165,7 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
     rows = prog_rows(snap)
     info = ColumnFamily(
         "devagent_ebpf_prog", "Static facts about a loaded eBPF program", "info",
-        [*PROG_LABELS, *_INFO_KEYS],
-        [(*row, str(p.uid), str(p.btf_id), "true" if p.gpl_compatible else "false")
-         for row, p in zip(rows, progs, strict=True)],
-        [1] * len(progs),
+        [*PROG_LABELS, *_INFO_KEYS], _info_rows(progs), [1] * len(progs),
     )  # fmt: skip
     families = [ColumnFamily(name, doc, kind, PROG_LABELS, rows, [value(p) for p in progs])
                 for kind, name, doc, value in _PROG_NUMBERS]  # fmt: skip
@@ -207,7 +240,7 @@ def map_families(
     snap: Snapshot, exports: Sequence[MapExport], memlocks: Mapping[int, int], fill: MapFill
 ) -> list[Metric]:
     """Additions about maps: sizes, memory, fill, and what --etm left out."""
-    maps = [snap.maps[i] for i in sorted(snap.maps)]
+    maps = _maps(snap)
     rows = map_rows(snap)
     families = [ColumnFamily(name, doc, "gauge", MAP_LABELS, rows, [value(m) for m in maps])
                 for name, doc, value in _MAP_NUMBERS]  # fmt: skip
@@ -220,13 +253,16 @@ def map_families(
         "(--map-entries-budget) are left out, see devagent_ebpf_map_entries_skipped",
         MAP_LABELS,
     )
+    counts = fill.counts
     for m, labels in zip(maps, rows, strict=True):
         mem = memlocks.get(m.id)
         if mem is not None:
-            memlock_bytes.add(labels, mem)
-        count = fill.counts.get(m.id)
+            memlock_bytes.rows.append(labels)
+            memlock_bytes.values.append(mem)
+        count = counts.get(m.id)
         if count is not None:
-            entries.add(labels, count)
+            entries.rows.append(labels)
+            entries.values.append(count)
     skipped = GaugeMetricFamily(
         "devagent_ebpf_map_entries_skipped",
         "eBPF maps whose entries were not counted in this scrape because the counting budget "
