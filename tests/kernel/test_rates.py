@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -93,8 +94,14 @@ def test_the_sampler_reads_only_while_watched(packet_pump: PacketPump) -> None:
             sampler.watch()
         series = sampler.series([packet_pump.prog_id], 60)[0].points
         assert len(series) >= 6
-        rated = [p.events_per_second for p in series[2:]]
-        assert all(r is not None and r == pytest.approx(RATE, rel=0.35) for r in rated), rated
+        # Each interval's rate is what the pump sent in it (on its absolute schedule, a
+        # sender thread starved by a busy machine catches up in a burst, so not RATE).
+        for earlier_point, point in pairwise(series[1:]):
+            seconds = point.wall_time - earlier_point.wall_time
+            sent = packet_pump.sent_between(earlier_point.wall_time, point.wall_time) / seconds
+            assert point.events_per_second == pytest.approx(sent, rel=0.25, abs=15), [
+                p.events_per_second for p in series
+            ]
     finally:
         packet_pump.stop()
     deadline = time.monotonic() + 5
