@@ -212,10 +212,14 @@ class Compiler:
                 if isinstance(value, str | bytes | dict):
                     raise Unsupported("not a list")
                 if build is not None:  # objects: their builder called directly
-                    return [item(v, info) if v is None else build(v, info) for v in value]
+                    out = [item(v, info) if v is None else build(v, info) for v in value]
+                    if warm is not None:
+                        warm[0] = True  # a list of them was built: keep their answers now
+                    return out
                 return [item(v, info) for v in value]
 
             build = getattr(item, "build", None)
+            warm = getattr(build, "warm", None)
             return as_list
         if isinstance(inner_type, GraphQLObjectType):
             build = _object_builder(self.object_fields(inner_type, nodes))
@@ -253,11 +257,10 @@ def _object_builder(
     inlined: the info is read once per object, and a leaf whose value is already what its
     scalar serialises to is taken as it is (the same test as in _scalar).
 
-    Where every field is a leaf and all but a few come from the node's one kernel info, the
-    object is answered already serialised (an orjson.Fragment: the answer is only ever
-    serialised with orjson) and kept (api.object_memo) under that info object and the other
-    fields' values: an object unchanged since the last snapshot is answered with the bytes
-    made then."""
+    Where every field is a leaf and all but a few come from the node's one kernel info, an
+    object seen again unchanged (the same info object, as kept across snapshots, and the
+    same values of the other fields) is answered with bytes serialised once and kept under
+    them (api.object_memo; an orjson.Fragment: answers are only ever serialised by orjson)."""
     names: dict[str, Any] = {}
     infos: dict[str, str] = {}  # node attribute -> local variable holding it
     values: dict[int, str] = {}  # field -> expression of its resolved value
@@ -277,29 +280,33 @@ def _object_builder(
             if not getattr(resolve, "constant", False):
                 others.append(i)
     reads = "".join(f"    {local} = value.{attr}\n" for attr, local in infos.items())
-    plain = _dict_display(fields, values, names)
+    plain = f"def plain(value, info):\n{reads}    return {_dict_display(fields, values, names)}\n"
     memo = (len(infos) == 1 and len(others) <= 3
             and all(scalar is not None or complete is _identity
                     for _, _, complete, scalar, _ in fields))  # fmt: skip
     if not memo:
-        source = f"def build(value, info):\n{reads}    return {plain}\n"
+        source = plain + "build = plain\n"
     else:
         names["memo"], names["remember"] = new_memo(), remember
         names["fragment"], names["dumps"] = orjson.Fragment, orjson.dumps
         (info_local,) = infos.values()
         pre = "".join(f"    x{i} = {values[i]}\n" for i in others)
-        kept = _dict_display(fields, {**values, **{i: f"x{i}" for i in others}}, names)
         key = ", ".join([f"id({info_local})", *(f"x{i}" for i in others)])
-        source = (
-            f"def build(value, info):\n{reads}"
-            f"    if {info_local} is None:\n        return {plain}\n{pre}"
+        # A selection's first list is built plainly (a one-off query pays nothing for
+        # the memo); from its second on, answers are serialised, kept, and reused.
+        names["warm"] = [False]
+        source = plain + (
+            f"def build(value, info):\n"
+            f"    if not warm[0]:\n        return plain(value, info)\n{reads}"
+            f"    if {info_local} is None:\n        return plain(value, info)\n{pre}"
             f"    key = ({key},)\n"
             f"    try:\n        hit = memo.get(key)\n"
-            f"    except TypeError:\n        return {kept}\n"  # an unhashable value
+            f"    except TypeError:\n        return plain(value, info)\n"  # unhashable
             f"    if hit is not None and hit[0] is {info_local}:\n        return hit[1]\n"
-            f"    answer = fragment(dumps({kept}))\n"
+            f"    answer = fragment(dumps(plain(value, info)))\n"
             f"    remember(memo, key, ({info_local}, answer))\n"
             f"    return answer\n"
+            f"build.warm = warm\n"
         )
     exec(compile(source, "<fastpath>", "exec"), names)
     build: Callable[[Any, Any], dict[str, Any]] = names["build"]
