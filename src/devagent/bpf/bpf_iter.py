@@ -18,6 +18,8 @@ bpf()), callers walk with bpf() as before. No fd of any other object is held.
 from __future__ import annotations
 
 import os
+from array import array
+from typing import Protocol, TypeVar
 
 from . import _sys
 from ._sys import Cmd
@@ -25,7 +27,7 @@ from .btf import Btf
 from .btf_types import Kind
 from .errors import BPFError
 from .handles import Fd
-from .progs import load_program
+from .progs import insn, load_program
 
 TRACING, TRACE_ITER = 26, 28  # BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER
 # Helper ids (include/uapi/linux/bpf.h).
@@ -69,6 +71,43 @@ def function_id(btf: Btf, name: str) -> int:
     if found is None:
         raise IteratorUnavailable(f"the kernel has no {name}")
     return found
+
+
+def iterator_program(body: list[bytes]) -> bytes:
+    """An iterator program around `body`, which runs for each object with r6 = ctx->meta
+    and r7 = the object (ctx's second field); the last call, with no object, returns 0."""
+    head = [insn(LDX_DW, 6, 1, 0), insn(LDX_DW, 7, 1, 8),
+            insn(JEQ_IMM, 7, 0, len(body), 0)]  # fmt: skip
+    return b"".join(head + body + [insn(MOV_IMM, 0, 0, 0, 0), insn(EXIT)])
+
+
+def record_words(data: bytes, size: int, signed: bool = False) -> tuple[array[int], array[int]]:
+    """The iterator's output of `size`-byte records as 32-bit and as 64-bit words (native
+    order, as the kernel wrote them): fields are then taken out with C-level slices."""
+    if len(data) % size:
+        raise ValueError(f"iterator output of {len(data)} bytes is not whole records")
+    words, quads = array("I"), array("q" if signed else "Q")
+    words.frombytes(data)
+    quads.frombytes(data)
+    return words, quads
+
+
+class Checked(Protocol):
+    def check(self) -> None: ...
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Checked)
+
+
+def checked(iterator: C) -> C:
+    """The iterator once its check against bpf() passed; closed (unloaded) if it did not."""
+    try:
+        iterator.check()
+    except BaseException:
+        iterator.close()
+        raise
+    return iterator
 
 
 class LoadedIterator:

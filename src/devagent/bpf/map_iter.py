@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from .bpf_iter import (
     ADD_IMM,
     CALL,
-    EXIT,
-    JEQ_IMM,
     LDX_DW,
     LDX_W,
     MOV_IMM,
@@ -32,8 +30,11 @@ from .bpf_iter import (
     STX_W,
     IteratorUnavailable,
     LoadedIterator,
+    checked,
     function_id,
+    iterator_program,
     member_offset,
+    record_words,
 )  # fmt: skip
 from .btf import Btf
 from .errors import BPFError
@@ -76,18 +77,12 @@ def program_code(attach_map_id: int, map_type: int, sum_elem_count: int) -> byte
         insn(LDX_DW, 1, 6, 0), insn(MOV_REG, 2, 10), insn(ADD_IMM, 2, 0, 0, -16),
         insn(MOV_IMM, 3, 0, 0, RECORD.size), insn(CALL, imm=SEQ_WRITE),
     ]  # fmt: skip
-    head = [insn(LDX_DW, 6, 1, 0), insn(LDX_DW, 7, 1, 8),  # r6 = ctx->meta, r7 = ctx->map
-            insn(JEQ_IMM, 7, 0, len(body), 0)]  # fmt: skip
-    return b"".join(head + body + [insn(MOV_IMM, 0, 0, 0, 0), insn(EXIT)])
+    return iterator_program(body)  # r7 = ctx->map
 
 
 def parse_records(data: bytes) -> MapReading:
     """The records the iterator wrote, as arrays."""
-    if len(data) % RECORD.size:
-        raise ValueError(f"iterator output of {len(data)} bytes is not whole records")
-    words, quads = array("I"), array("q")
-    words.frombytes(data)
-    quads.frombytes(data)
+    words, quads = record_words(data, RECORD.size, signed=True)
     return MapReading(words[0::4], words[1::4], quads[1::2])
 
 
@@ -106,13 +101,7 @@ class MapIterator:
             function_id(btf, "bpf_map_sum_elem_count"),
         )
         attach = function_id(btf, "bpf_iter_bpf_map")
-        iterator = cls(LoadedIterator(code, "bpf_iter_bpf_map", attach, PROGRAM_NAME))
-        try:
-            iterator.check()
-        except BaseException:
-            iterator.close()
-            raise
-        return iterator
+        return checked(cls(LoadedIterator(code, "bpf_iter_bpf_map", attach, PROGRAM_NAME)))
 
     def read(self) -> MapReading:
         """Every map's id, type and (for hash maps) entry count, in ascending id order."""

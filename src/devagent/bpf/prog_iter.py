@@ -26,7 +26,6 @@ from .bpf_iter import (
     ADD_IMM,
     ADD_REG,
     CALL,
-    EXIT,
     JEQ_IMM,
     JLT_IMM,
     JNE_IMM,
@@ -46,8 +45,11 @@ from .bpf_iter import (
     SUB_REG,
     IteratorUnavailable,
     LoadedIterator,
+    checked,
     function_id,
+    iterator_program,
     member_offset,
+    record_words,
 )  # fmt: skip
 from .btf import Btf
 from .counters import CounterReader, ProgramCounters
@@ -153,9 +155,7 @@ def program_code(layout: Layout, map_fd: int, cpus: int) -> bytes:
     write = [insn(LDX_DW, 1, 6, 0), *stack_addr(2, -32), insn(MOV_IMM, 3, 0, 0, RECORD.size),
              insn(CALL, imm=SEQ_WRITE)]  # fmt: skip
     body += [x for x in loop if x is not None] + write
-    head = [insn(LDX_DW, 6, 1, 0), insn(LDX_DW, 7, 1, 8),  # r6 = ctx->meta, r7 = ctx->prog
-            insn(JEQ_IMM, 7, 0, len(body), 0)]  # fmt: skip
-    return b"".join(head + body + [insn(MOV_IMM, 0, 0, 0, 0), insn(EXIT)])
+    return iterator_program(body)  # r7 = ctx->prog
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,7 @@ class Reading:
 
 def parse_records(data: bytes) -> Reading:
     """The records the iterator wrote, as arrays (C-level slicing, no object per program)."""
-    if len(data) % RECORD.size:
-        raise ValueError(f"iterator output of {len(data)} bytes is not whole records")
-    words, quads = array("I"), array("Q")
-    words.frombytes(data)
-    quads.frombytes(data)
+    words, quads = record_words(data, RECORD.size)
     return Reading(words[0::8], words[1::8], quads[1::4], quads[2::4], quads[3::4])
 
 
@@ -201,13 +197,7 @@ class ProgramIterator:
         except BaseException:
             cpus_map.close()
             raise
-        iterator = cls(loaded, cpus_map)
-        try:
-            iterator.check()
-        except BaseException:
-            iterator.close()
-            raise
-        return iterator
+        return checked(cls(loaded, cpus_map))
 
     def read(self) -> Reading:
         """Every loaded program's id, used-map count and counters, in ascending id order."""
