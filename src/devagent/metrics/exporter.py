@@ -136,8 +136,14 @@ class MetricsExporter:
         with self._lock:
             if self._last is not None and self._last.snapshot is snap:
                 self._last = None
-        self.inventory.drop_stale_dumps()
-        release_free_memory()
+        # A big body alone needs nothing more: allocations past the mmap threshold go back
+        # to the kernel when freed (model.memory.tune_allocator). Map reads for --etm leave
+        # many smaller pieces: collect and trim then. Not otherwise: a full collection
+        # holds the GIL for ms, and this runs 1 s after every big scrape, when the next UI
+        # poll or scrape may be arriving.
+        if self.settings.etm_rules:
+            self.inventory.drop_stale_dumps()
+            release_free_memory()
 
     @property
     def cached_body_size(self) -> int:
