@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from weakref import ref
 
 from ..bpf.info import LinkInfo, MapInfo, ProgramInfo
 from ..bpf.procfs import Owner
@@ -17,6 +18,21 @@ from ..model.snapshot import Snapshot
 from .context import RequestContext
 
 _UNREAD = object()
+
+
+class _OfSnapshot:
+    """A node's snapshot, held weakly: the lists of every node are kept in the snapshot
+    itself (Snapshot.memo), and a strong reference back would make each snapshot a cycle
+    for the garbage collector. The request that reads a node holds its snapshot."""
+
+    __slots__ = ()
+    _ref: Callable[[], Snapshot | None]
+
+    @property
+    def _snap(self) -> Snapshot:
+        snap = self._ref()
+        assert snap is not None, "a node outlived the request holding its snapshot"
+        return snap
 
 
 class InfoField:
@@ -48,15 +64,15 @@ class NodeAttr:
         return getattr(node, self.name)
 
 
-class ProgramNode:
+class ProgramNode(_OfSnapshot):
     """A program of the request's snapshot. Its info is looked up when a field needs it, so
     `{ programs { id } }` costs one id walk and no info read."""
 
-    __slots__ = ("_info", "_snap", "id")
+    __slots__ = ("_info", "_ref", "id")
 
     def __init__(self, id: int, snap: Snapshot) -> None:
         self.id = id
-        self._snap = snap
+        self._ref = ref(snap)
         self._info: ProgramInfo | object | None = _UNREAD
 
     @property
@@ -71,14 +87,14 @@ class ProgramNode:
         return self._snap.program_errors.get(self.id)
 
 
-class MapNode:
+class MapNode(_OfSnapshot):
     """A map of the request's snapshot (see ProgramNode)."""
 
-    __slots__ = ("_info", "_snap", "id")
+    __slots__ = ("_info", "_ref", "id")
 
     def __init__(self, id: int, snap: Snapshot) -> None:
         self.id = id
-        self._snap = snap
+        self._ref = ref(snap)
         self._info: MapInfo | object | None = _UNREAD
 
     @property
@@ -98,14 +114,14 @@ class MapNode:
         return bool(self._snap.pins.maps.get(self.id))
 
 
-class LinkNode:
+class LinkNode(_OfSnapshot):
     """A link of the request's snapshot (see ProgramNode)."""
 
-    __slots__ = ("_info", "_snap", "id")
+    __slots__ = ("_info", "_ref", "id")
 
     def __init__(self, id: int, snap: Snapshot) -> None:
         self.id = id
-        self._snap = snap
+        self._ref = ref(snap)
         self._info: LinkInfo | object | None = _UNREAD
 
     @property

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..bpf import cgroups, handles, objects, procfs, tasks
 from ..bpf.errors import NotFound
@@ -28,6 +28,10 @@ from .workloads import Workload, WorkloadResolver
 
 T = TypeVar("T")
 Infos = tuple[dict[int, T], dict[int, str]]  # (id -> info, id -> error text)
+
+
+def _computed() -> Any:
+    raise AssertionError("computed already")
 
 
 class _Lazy(Generic[T]):
@@ -47,6 +51,9 @@ class _Lazy(Generic[T]):
                 if not self._done:
                     self._value = self._compute()
                     self._done = True
+                    # What computed it often refers to the snapshot holding this: let go, so
+                    # the snapshot is freed by its reference count (see Snapshot).
+                    self._compute = _computed
         return self._value  # type: ignore[return-value]
 
 
@@ -122,19 +129,23 @@ class Snapshot:
         self.taken_at = time.monotonic() if taken_at is None else taken_at
         self.identities = identities or ProgramIdentities()
         self.workloads = workloads or WorkloadResolver()
-        self._program_ids = _Lazy(sources.program_ids)
-        self._programs = _Lazy(lambda: sources.programs(self._program_ids.get()))
-        self._map_ids = _Lazy(sources.map_ids)
-        self._maps = _Lazy(lambda: sources.maps(self._map_ids.get()))
-        self._links = _Lazy(sources.links)
+        # No part refers back to the snapshot (the closures take the parts they need): a
+        # snapshot is freed by its reference count when the next one replaces it. A cycle
+        # would leave it, and its thousands of objects, to the collector's full
+        # collections, which then ran every few UI polls and paused one for ~30 ms.
+        program_ids = self._program_ids = _Lazy(sources.program_ids)
+        programs = self._programs = _Lazy(lambda: sources.programs(program_ids.get()))
+        map_ids = self._map_ids = _Lazy(sources.map_ids)
+        maps = self._maps = _Lazy(lambda: sources.maps(map_ids.get()))
+        links = self._links = _Lazy(sources.links)
         self._pins = _Lazy(sources.pins)
-        self._memlocks = _Lazy(lambda: sources.memlocks(self.maps))
+        self._memlocks = _Lazy(lambda: sources.memlocks(maps.get()[0]))
         self._kernel_counts = _Lazy(sources.kernel_counts)
-        self._map_programs = _Lazy(self._users_of_maps)
-        self._program_links = _Lazy(self._links_of_programs)
+        self._map_programs = _Lazy(lambda: _users_of_maps(programs.get()[0]))
+        self._program_links = _Lazy(lambda: _links_of_programs(links.get()[0]))
         self._owners = _Lazy(procfs.scan_owners)
         self._tasks = _Lazy(tasks.scan_tasks)
-        self._cgroups = _Lazy(self._cgroup_paths)
+        self._cgroups = _Lazy(lambda: _cgroup_paths(links.get()[0]))
         self._memos: dict[object, _Lazy[object]] = {}
         self._memo_lock = threading.Lock()
 
@@ -234,27 +245,6 @@ class Snapshot:
     def memo_size(self) -> int:
         """How many memos the snapshot holds (callers bound what they keep here)."""
         return len(self._memos)
-
-    def _users_of_maps(self) -> dict[int, tuple[int, ...]]:
-        users: dict[int, list[int]] = {}
-        for prog in self.programs.values():
-            for map_id in prog.map_ids:
-                users.setdefault(map_id, []).append(prog.id)
-        return {k: tuple(v) for k, v in users.items()}
-
-    def _links_of_programs(self) -> dict[int, tuple[int, ...]]:
-        out: dict[int, list[int]] = {}
-        for link in self.links.values():
-            out.setdefault(link.prog_id, []).append(link.id)
-        return {k: tuple(v) for k, v in out.items()}
-
-    def _cgroup_paths(self) -> dict[int, str]:
-        wanted = {
-            int(str(link.details["cgroup_id"]))
-            for link in self.links.values()
-            if "cgroup_id" in link.details
-        }
-        return cgroups.cgroup_paths(wanted)
 
     # ------------------------------------------------------------ lookups
 
@@ -357,6 +347,30 @@ class Snapshot:
                 maps.add(obj_id)
                 todo.extend(("program", p) for p in self.map_programs.get(obj_id, ()))
         return progs, maps, links
+
+
+def _users_of_maps(programs: dict[int, ProgramInfo]) -> dict[int, tuple[int, ...]]:
+    users: dict[int, list[int]] = {}
+    for prog in programs.values():
+        for map_id in prog.map_ids:
+            users.setdefault(map_id, []).append(prog.id)
+    return {k: tuple(v) for k, v in users.items()}
+
+
+def _links_of_programs(links: dict[int, LinkInfo]) -> dict[int, tuple[int, ...]]:
+    out: dict[int, list[int]] = {}
+    for link in links.values():
+        out.setdefault(link.prog_id, []).append(link.id)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _cgroup_paths(links: dict[int, LinkInfo]) -> dict[int, str]:
+    wanted = {
+        int(str(link.details["cgroup_id"]))
+        for link in links.values()
+        if "cgroup_id" in link.details
+    }
+    return cgroups.cgroup_paths(wanted)
 
 
 def take_snapshot(

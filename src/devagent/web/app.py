@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ..model.health import kernel_unreadable_reason
 from ..model.history import History
 from ..model.inventory import Inventory
-from ..model.memory import IdleTrimmer
+from ..model.memory import IdleTrimmer, freeze_long_lived
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
@@ -63,6 +63,7 @@ class Services:
                     EntryPager(self.inventory),
                     sampler=self.sampler,
                 )
+                freeze_long_lived()  # graphql-core's and Ariadne's modules, the schema
             return self._graphql
 
     @property
@@ -72,6 +73,7 @@ class Services:
                 from ..metrics import MetricsExporter
 
                 self._exporter = MetricsExporter(self.settings, self.inventory)
+                freeze_long_lived()  # prometheus_client's modules
             return self._exporter
 
     def cancel_all(self, reason: str) -> None:

@@ -8,7 +8,6 @@ followed by the error).
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import os
 import re
@@ -159,7 +158,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from ..bpf.stats import enable_stats
-    from ..model.memory import tune_allocator
+    from ..model.memory import freeze_long_lived, tune_allocator
 
     tune_allocator()
     for name in ("stdout", "stderr"):
@@ -207,8 +206,7 @@ def serve(settings: Settings) -> None:
     # out of the collector's sight, a full collection walks only what requests made. Without
     # this, Navigation over 1000 programs + 1000 maps met 50-70 ms collection pauses (p99);
     # with it the slowest of 40 was 13 ms (docs/PERFORMANCE.md).
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()
     # uvicorn drains requests on SIGINT/SIGTERM, restores the previous handlers and re-raises
     # the signal; with these no-op handlers as "previous", the re-raise is absorbed, the stats
     # fd is released below and the exit status is 0.
