@@ -286,8 +286,9 @@ def _port_from_env() -> int:
 @click.option(
     "--no-program-iterator",
     is_flag=True,
-    help="Read program run counters with four bpf() calls per program instead of loading "
-    "the agent's own iterator program (phydev_walk), which reads them all in one pass.",
+    help="Walk programs and maps with bpf() calls only (four per program) instead of loading "
+    "the agent's two iterator programs (phydev_walk, phydev_maps), which read every "
+    "program's run counters and every map's id in one pass each.",
 )
 @host_root_option
 @click.option(

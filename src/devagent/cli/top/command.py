@@ -35,8 +35,9 @@ from ..options import bpf_dir_option, kernel_errors
 @click.option(
     "--no-program-iterator",
     is_flag=True,
-    help="Read program run counters with four bpf() calls per program instead of loading "
-    "the agent's own iterator program (phydev_walk), which reads them all in one pass.",
+    help="Walk programs and maps with bpf() calls only (four per program) instead of loading "
+    "the agent's two iterator programs (phydev_walk, phydev_maps), which read every "
+    "program's run counters and every map's id in one pass each.",
 )
 @click.option(
     "--agent",
