@@ -2,12 +2,13 @@
 
 The explorer polls Navigation every 2 s, so every poll meets a fresh snapshot and builds
 all 2000 objects' dicts again (~6 us each), although a map's info never changes and an idle
-program's neither: the object builder keeps each object's dict under its kernel info (the
-very object the snapshot holds, kept across snapshots by model.inventory) and the values of
-its other fields, and answers an unchanged object with the dict it built before.
+program's neither: the object builder keeps each object's answer, serialised, under its
+kernel info (the very object the snapshot holds, kept across snapshots by model.inventory)
+and the values of its other fields, and answers an unchanged object with the bytes it made
+before.
 
-One bound for every memo of the process: past `LIMIT` entries (~1 KB each) all are
-cleared, so any number of plans and objects keep at most a few MB.
+One bound for every memo of the process: past `LIMIT` entries (a few hundred bytes each)
+all are cleared, so any number of plans and objects keep at most a few MB.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ LIMIT = 8192
 
 
 class Memo(dict[Any, Any]):
-    """One object builder's memo: key -> (info, answer dict). Weakly registered, so a memo
-    goes with its plan."""
+    """One object builder's memo: key -> (info, serialised answer). Weakly registered, so a
+    memo goes with its plan."""
 
 
 _lock = threading.Lock()
 _memos: weakref.WeakValueDictionary[int, Memo] = weakref.WeakValueDictionary()
 _entries = 0
-stored = 0  # answers built and kept since start (tests: unchanged objects add none)
 
 
 def new_memo() -> Memo:
@@ -40,7 +40,7 @@ def new_memo() -> Memo:
 def remember(memo: Memo, key: Any, entry: Any) -> None:
     """memo[key] = entry, clearing every memo first when the process holds LIMIT entries
     (dict operations are atomic; the count may drift by a few under threads, harmlessly)."""
-    global _entries, stored
+    global _entries
     if _entries >= LIMIT:
         with _lock:
             for each in list(_memos.values()):
@@ -48,13 +48,3 @@ def remember(memo: Memo, key: Any, entry: Any) -> None:
             _entries = 0
     memo[key] = entry
     _entries += 1
-    stored += 1
-
-
-def clear_all() -> None:
-    """Forget every kept answer (tests)."""
-    global _entries
-    with _lock:
-        for each in list(_memos.values()):
-            each.clear()
-        _entries = 0

@@ -20,6 +20,7 @@ from .options import (
     kernel_errors,
     limit_options,
     listen_option,
+    no_program_iterator_option,
     public_url_origins,
 )
 from .prog_commands import dump_command, run_command
@@ -283,13 +284,7 @@ def _port_from_env() -> int:
     help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
     "without changing the kernel.bpf_stats_enabled sysctl.",
 )
-@click.option(
-    "--no-program-iterator",
-    is_flag=True,
-    help="Walk programs and maps with bpf() calls only (four per program) instead of loading "
-    "the agent's two iterator programs (phydev_walk, phydev_maps), which read every "
-    "program's run counters and every map's id in one pass each.",
-)
+@no_program_iterator_option
 @host_root_option
 @click.option(
     "--metrics-owner-labels",

@@ -14,7 +14,7 @@ from .output import emit_json, fail, kernel_errors
 __all__ = [
     "DEFAULT_BPF_DIR", "OBJECT_ID", "bpf_dir_option", "cors_origins_option", "emit_json", "fail",
     "group_bpf_dir_option", "host_root_option", "json_option", "kernel_errors", "limit_options",
-    "listen_option",
+    "listen_option", "no_program_iterator_option",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,6 +142,17 @@ def limit_options(func: F) -> F:
             show_default=True, help=text,
         )(func)  # fmt: skip
     return func
+
+
+def no_program_iterator_option(func: F) -> F:
+    """`--no-program-iterator` (server, top): no agent iterators, bpf() walks only."""
+    return click.option(
+        "--no-program-iterator",
+        is_flag=True,
+        help="Walk programs and maps with bpf() calls only (four per program) instead of "
+        "loading the agent's two iterator programs (phydev_walk, phydev_maps), which read "
+        "every program's run counters and every map's id in one pass each.",
+    )(func)
 
 
 def host_root_option(func: F) -> F:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..options import bpf_dir_option, kernel_errors
+from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option
 
 
 @click.command()
@@ -32,13 +32,7 @@ from ..options import bpf_dir_option, kernel_errors
     help="Do not hold a BPF_ENABLE_STATS fd: unless the kernel already collects run "
     "statistics, rates show '-'.",
 )
-@click.option(
-    "--no-program-iterator",
-    is_flag=True,
-    help="Walk programs and maps with bpf() calls only (four per program) instead of loading "
-    "the agent's two iterator programs (phydev_walk, phydev_maps), which read every "
-    "program's run counters and every map's id in one pass each.",
-)
+@no_program_iterator_option
 @click.option(
     "--agent",
     metavar="URL",
