@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import suppress
 
@@ -18,7 +19,7 @@ from devagent.bpf.btf import parse_btf
 from devagent.bpf.counters import CounterReader
 from devagent.bpf.counting import EntryCounter
 from devagent.bpf.errors import BPFError, NotFound
-from devagent.bpf.handles import Fd
+from devagent.bpf.handles import Fd, iter_map_ids
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
 from devagent.bpf.objects import map_info, program_info
@@ -163,18 +164,39 @@ def without_moving_fields(infos: dict[int, object]) -> dict[int, object]:
     }
 
 
+def wait_until_gone(map_ids: set[int], close: Fd, timeout: float = 5.0) -> None:
+    """Close a program's fd and wait until the maps only it held are gone: the kernel drops
+    a program's maps in deferred work after the program itself, so without the wait a map
+    can vanish between two snapshots the test compares (seen in CI: its kernel count in
+    one fill, nothing in the other)."""
+    close.close()
+    deadline = time.monotonic() + timeout
+    while not map_ids.isdisjoint(iter_map_ids()):
+        assert time.monotonic() < deadline, f"maps {sorted(map_ids)} still loaded after {timeout} s"
+        time.sleep(0.005)
+
+
 def test_incremental_snapshots_equal_full_ones_while_objects_churn(iterators: Walkers) -> None:
     """Programs and maps loaded, unloaded and bound between snapshots: every snapshot built
     from an iterator pass and kept infos equals a full bpf() snapshot taken next to it, and
     only programs not seen before are read in full."""
     inventory = Inventory("/sys/fs/bpf", max_age=0, iterators=iterators)
     held: list[Fd] = []
+    map_of: dict[int, int] = {}  # a program's fd -> the id of the one map it uses
+    closed_maps: set[int] = set()
     try:
         for step in range(6):
             m = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 4, name=f"churn_m{step}")
-            held += [m, socket_filter(f"churn_p{step}", m)]
+            p = socket_filter(f"churn_p{step}", m)
+            map_of[p.fd] = map_info(m).id
+            held += [m, p]
             if step % 2:
-                held.pop(0).close()  # unload the oldest object
+                oldest = held.pop(0)  # unload the oldest object
+                if oldest.fd in map_of:  # a program: its map goes too if its fd is closed
+                    wait_until_gone(closed_maps & {map_of.pop(oldest.fd)}, close=oldest)
+                else:
+                    closed_maps.add(map_info(oldest).id)
+                    oldest.close()
             reads_before = inventory.program_infos.reads
             snap = inventory.snapshot()
             full = take_snapshot("/sys/fs/bpf")
