@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import orjson
 from ariadne import graphql_sync
 from graphql import (
@@ -37,6 +36,7 @@ from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .budget import CostlyLane, QueryAborted, RequestBudget
+from .client_gone import cancelled_if_client_leaves
 from .context import RequestContext
 from .documents import DocumentCache, token_key
 from .entries import EntryPager
@@ -144,6 +144,7 @@ class GraphQLEndpoint:
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
         self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
+        self.workers = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="phydev-query")
 
     def list_sizes(self, snapshot: Snapshot) -> ListSizes:
         """The list sizes of a snapshot, computed once per snapshot."""
@@ -320,15 +321,12 @@ class GraphQLEndpoint:
             return _error(exc.message, exc.status)
         budget = RequestBudget(self.settings.query_timeout, self.settings.max_answer_bytes)
         self._running.add(budget)
-        # A plain task watches for the client leaving (an anyio task group cost ~0.25 ms per
-        # request on the loop, a tenth of a small poll); it only sets a flag, then ends.
-        watch = asyncio.ensure_future(_cancel_when_client_leaves(request, budget))
         try:
-            status, body = await anyio.to_thread.run_sync(
-                self.respond, data, request.method == "GET", budget
-            )
+            with cancelled_if_client_leaves(request, budget):
+                status, body = await asyncio.get_running_loop().run_in_executor(
+                    self.workers, self.respond, data, request.method == "GET", budget
+                )
         finally:
-            watch.cancel()
             self._running.discard(budget)
         return Response(body, status_code=status, media_type="application/json")
 
@@ -372,14 +370,9 @@ def _json(raw: bytes, what: str) -> Any:
         raise Refusal(400, f"{what} is not valid JSON: {exc}") from None
 
 
-async def _cancel_when_client_leaves(request: Request, budget: RequestBudget) -> None:
-    """Wait for the client to disconnect while the request runs, then cancel it (the body
-    was read already; what remains to receive is the disconnect)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            budget.cancel("the client went away", 499)
-            return
+# Worker threads for /query: one per request running at once (anyio's default bound is 40
+# too). A plain executor rather than anyio.to_thread: ~0.1 ms less per request after idle.
+QUERY_WORKERS = 40
 
 
 def _error_body(message: str) -> bytes:

@@ -23,6 +23,7 @@ it takes ~0.2 ms less per request on the loop, 0.4 ms on an idle CPU (bench/NOTE
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,6 +31,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ..model.settings import Settings
 
 HEAD, BODY = "head", "body"
+# The scope key of the set of callables run when the request's connection is lost (read by
+# api.client_gone; an extension of ours: a task waiting for `http.disconnect` cost ~0.1 ms
+# per request).
+ON_DISCONNECT = "phydev.on_disconnect"
 
 
 def _plain_response(status: str, text: str) -> bytes:
@@ -65,6 +70,9 @@ class GuardedProtocol(HttpToolsProtocol):
         # What the parser has seen of the request arriving now (HEAD, BODY, or None once
         # it is whole); the timer follows it after each read, not within one.
         self._receiving: str | None = HEAD
+        # Called when the connection is lost: the app registers one per running request
+        # (api.http), through the scope, to stop work nobody will receive.
+        self._on_disconnect: set[Callable[[], None]] = set()
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -84,6 +92,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         super().connection_lost(exc)
+        for hook in list(self._on_disconnect):
+            hook()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -95,6 +105,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._receiving = HEAD  # the first byte of a request
+        self.scope[ON_DISCONNECT] = self._on_disconnect  # type: ignore[literal-required]
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
