@@ -25,6 +25,7 @@ from .nodes import (
     MapNode,
     NodeAttr,
     ProgramNode,
+    SnapshotParts,
     link_nodes,
     map_nodes,
     owner_dicts,
@@ -51,7 +52,7 @@ def resolve_programs(_: None, info: Any) -> list[ProgramNode]:
 def resolve_program(_: None, info: Any, id: int) -> ProgramNode:
     ctx = request_context(info)
     ctx.snapshot.program(id)  # NotFound names the id
-    return ProgramNode(id, ctx.snapshot)
+    return ProgramNode(id, SnapshotParts.of(ctx.snapshot))
 
 
 @query.field("maps")
@@ -63,7 +64,7 @@ def resolve_maps(_: None, info: Any) -> list[MapNode]:
 def resolve_map(_: None, info: Any, id: int) -> MapNode:
     ctx = request_context(info)
     ctx.snapshot.map(id)
-    return MapNode(id, ctx.snapshot)
+    return MapNode(id, SnapshotParts.of(ctx.snapshot))
 
 
 @query.field("links")
@@ -75,7 +76,7 @@ def resolve_links(_: None, info: Any) -> list[LinkNode]:
 def resolve_link(_: None, info: Any, id: int) -> LinkNode:
     ctx = request_context(info)
     ctx.snapshot.link(id)
-    return LinkNode(id, ctx.snapshot)
+    return LinkNode(id, SnapshotParts.of(ctx.snapshot))
 
 
 @query.field("connectedGraph")
