@@ -5,6 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 from . import _sys
 from ._sys import Cmd
@@ -96,22 +99,103 @@ def scan_pins(root: str) -> PinIndex:
 
     A missing or unreadable directory gives an empty index: pins are optional.
     """
-    index = PinIndex(root)
-    if not os.path.isdir(root):
+    return PinScanner(root).scan()
+
+
+# (kind, id, path) of each pinned object found in one directory, in name order.
+_Found = list[tuple[str, int, str]]
+
+
+class PinScanner:
+    """scan_pins for a server's every snapshot: a directory whose modification time did not
+    change since it was read keeps what was found in it.
+
+    Finding what a pin refers to costs one or two BPF_OBJ_GET and an fdinfo read per pin:
+    a host with a few hundred pinned maps (Cilium's) paid that on every UI poll. But a pin
+    refers to one object for as long as it exists, and making, removing or renaming one
+    changes its directory's mtime; one stat per directory tells whether anything changed.
+
+    The kernel stamps mtimes from a clock that lags by up to one tick (a few ms), so a
+    change made right after a read could leave the mtime as it was. A directory is
+    therefore kept only once its mtime is `settle_ns` older than the scan that read it;
+    one changed more recently is read again next time. Thread-safe.
+    """
+
+    def __init__(
+        self, root: str, settle_ns: int = 250_000_000, clock: Callable[[], int] = time.time_ns
+    ) -> None:
+        self.root = root
+        self.settle_ns = settle_ns
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[int, _Found, list[str]]] = {}
+        self.opened = 0  # pins opened (tests check that kept directories open none)
+
+    def scan(self) -> PinIndex:
+        index = PinIndex(self.root)
+        with self._lock:
+            kept: dict[str, tuple[int, _Found, list[str]]] = {}
+            if os.path.isdir(self.root):
+                self._walk(self.root, self._clock(), kept, index)
+            self._kept = kept
         return index
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
+
+    def forget(self) -> None:
+        """Read every directory again next time."""
+        with self._lock:
+            self._kept = {}
+
+    def _walk(
+        self, path: str, started: int, kept: dict[str, tuple[int, _Found, list[str]]],
+        index: PinIndex,
+    ) -> None:  # fmt: skip
+        """Index one directory, then its subdirectories in name order (os.walk's order:
+        symlinked directories are not entered)."""
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return
+        known = self._kept.get(path)
+        if known is not None and known[0] == mtime:
+            found, subdirs = known[1], known[2]
+        else:
+            found, subdirs = self._read_dir(path)
+        if mtime <= started - self.settle_ns:
+            kept[path] = (mtime, found, subdirs)
+        for kind, obj_id, pin in found:
+            index.of(kind).setdefault(obj_id, []).append(pin)
+        for sub in subdirs:
+            self._walk(sub, started, kept, index)
+
+    def _read_dir(self, path: str) -> tuple[_Found, list[str]]:
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError:
+            return [], []
+        found: _Found = []
+        subdirs: list[str] = []
+        for entry in entries:
             try:
-                fd = open_pinned(path, read_only=True)
-            except BPFError:
-                try:
-                    fd = open_pinned(path)
-                except BPFError:
-                    continue
-            with fd:
-                obj = bpf_object_of_fd("self", fd.fd)
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    subdirs.append(entry.path)
+                continue
+            obj = self._object_of(entry.path)
             if obj is not None:
-                index.of(obj[0]).setdefault(obj[1], []).append(path)
-    return index
+                found.append((obj[0], obj[1], entry.path))
+        return found, subdirs
+
+    def _object_of(self, path: str) -> tuple[str, int] | None:
+        self.opened += 1
+        try:
+            fd = open_pinned(path, read_only=True)
+        except BPFError:
+            try:
+                fd = open_pinned(path)
+            except BPFError:
+                return None
+        with fd:
+            return bpf_object_of_fd("self", fd.fd)

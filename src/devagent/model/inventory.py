@@ -11,7 +11,8 @@ snapshots: holding one would keep a deleted map alive. Program infos are kept th
 where the process loaded the program iterator (bpf.prog_iter): one pass of it gives every
 program's id and run counters, and only programs not seen before are read in full
 (model.program_infos); without it, programs are read afresh each time (their run counters
-move). Links are always read afresh (they can be re-pointed or detached).
+move). Links are always read afresh (they can be re-pointed or detached). Pins are found
+by a PinScanner (bpf.pins), which reads again only bpffs directories whose mtime changed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..bpf.errors import BPFError
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
-from ..bpf.pins import scan_pins
+from ..bpf.pins import PinScanner
 from ..bpf.walkers import Walkers, walkers
 from .identity import ProgramIdentities
 from .program_infos import ProgramInfoCache
@@ -125,6 +126,7 @@ class Inventory:
         self._dumps: OrderedDict[int, tuple[float, _Lazy[MapDump]]] = OrderedDict()
         self.map_infos = MapInfoCache()
         self.program_infos = ProgramInfoCache()
+        self.pins = PinScanner(bpf_dir)  # directories unchanged since kept are not read
 
     def _sources(self) -> Sources:
         """The parts of one new snapshot: map infos through the cache, the rest afresh. The
@@ -166,7 +168,7 @@ class Inventory:
             map_ids=walked(map_ids),
             maps=walked(self.map_infos.infos),
             links=walked(lambda: split_errors(objects.list_links())),
-            pins=walked(lambda: scan_pins(self.bpf_dir)),
+            pins=walked(self.pins.scan),
             memlocks=self.map_infos.memlocks,
             kernel_counts=kernel_counts,
         )
@@ -201,6 +203,7 @@ class Inventory:
             self._dumps.clear()
         self.map_infos.forget()
         self.program_infos.forget()
+        self.pins.forget()
 
     def invalidate_map(self, map_id: int) -> None:
         """Forget the cached whole-map read of one map (after writing to it)."""
