@@ -11,12 +11,11 @@ stops (cancel_all). Each request gets its own RequestContext, hence one consiste
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from ariadne import graphql_sync
 from graphql import (
@@ -144,7 +143,6 @@ class GraphQLEndpoint:
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
         self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
-        self.workers = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="phydev-query")
 
     def list_sizes(self, snapshot: Snapshot) -> ListSizes:
         """The list sizes of a snapshot, computed once per snapshot."""
@@ -323,8 +321,8 @@ class GraphQLEndpoint:
         self._running.add(budget)
         try:
             with cancelled_if_client_leaves(request, budget):
-                status, body = await asyncio.get_running_loop().run_in_executor(
-                    self.workers, self.respond, data, request.method == "GET", budget
+                status, body = await anyio.to_thread.run_sync(
+                    self.respond, data, request.method == "GET", budget
                 )
         finally:
             self._running.discard(budget)
@@ -368,11 +366,6 @@ def _json(raw: bytes, what: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Refusal(400, f"{what} is not valid JSON: {exc}") from None
-
-
-# Worker threads for /query: one per request running at once (anyio's default bound is 40
-# too). A plain executor rather than anyio.to_thread: ~0.1 ms less per request after idle.
-QUERY_WORKERS = 40
 
 
 def _error_body(message: str) -> bytes:
