@@ -15,13 +15,7 @@ from devagent.api.documents import token_key
 from devagent.api.http import select_operation
 from devagent.api.limits import CostMeter, Measure, parse_query
 from devagent.api.list_sizes import ListSizes, MapGeometry
-
-BASE = ListSizes(
-    programs=100, maps=200, links=10, maps_per_program=8, programs_per_map=3,
-    links_per_program=1, pins_per_object=2, cpus=4,
-    any_map=MapGeometry(per_cpu=True, max_entries=1 << 20),
-    by_id={7: MapGeometry(False, 1000), 8: MapGeometry(True, 16)},
-)  # fmt: skip
+from tests.unit.test_limits import SIZES as BASE  # 100 programs, 200 maps, maps 7 and 8
 
 QUERIES: list[tuple[str, dict[str, Any] | None]] = [
     ("query Navigation { programs { id name runCount } maps { id name isPinned } }", None),

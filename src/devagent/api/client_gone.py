@@ -24,18 +24,18 @@ ON_DISCONNECT = "phydev.on_disconnect"
 @contextmanager
 def cancelled_if_client_leaves(request: Request, budget: RequestBudget) -> Iterator[None]:
     """While inside, the client disconnecting cancels `budget` (status 499)."""
+
+    def client_left() -> None:
+        budget.cancel("the client went away", 499)
+
     hooks: set[Callable[[], None]] | None = request.scope.get(ON_DISCONNECT)
     if hooks is None:
-        watch = asyncio.ensure_future(_wait_for_disconnect(request, budget))
+        watch = asyncio.ensure_future(_wait_for_disconnect(request, client_left))
         try:
             yield
         finally:
             watch.cancel()
         return
-
-    def client_left() -> None:
-        budget.cancel("the client went away", 499)
-
     hooks.add(client_left)
     try:
         yield
@@ -43,11 +43,11 @@ def cancelled_if_client_leaves(request: Request, budget: RequestBudget) -> Itera
         hooks.discard(client_left)
 
 
-async def _wait_for_disconnect(request: Request, budget: RequestBudget) -> None:
-    """Wait for the client to disconnect while the request runs, then cancel it (the body
-    was read already; what remains to receive is the disconnect)."""
+async def _wait_for_disconnect(request: Request, client_left: Callable[[], None]) -> None:
+    """Wait for the client to disconnect while the request runs, then call `client_left`
+    (the body was read already; what remains to receive is the disconnect)."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            budget.cancel("the client went away", 499)
+            client_left()
             return

@@ -126,7 +126,7 @@ class Inventory:
         self._dumps: OrderedDict[int, tuple[float, _Lazy[MapDump]]] = OrderedDict()
         self.map_infos = MapInfoCache()
         self.program_infos = ProgramInfoCache()
-        self.pins = PinScanner(bpf_dir)  # directories unchanged since kept are not read
+        self.pin_scanner = PinScanner(bpf_dir)  # unchanged directories are not read again
 
     def _sources(self) -> Sources:
         """The parts of one new snapshot: map infos through the cache, the rest afresh. The
@@ -168,7 +168,7 @@ class Inventory:
             map_ids=walked(map_ids),
             maps=walked(self.map_infos.infos),
             links=walked(lambda: split_errors(objects.list_links())),
-            pins=walked(self.pins.scan),
+            pins=walked(self.pin_scanner.scan),
             memlocks=self.map_infos.memlocks,
             kernel_counts=kernel_counts,
         )
@@ -203,7 +203,7 @@ class Inventory:
             self._dumps.clear()
         self.map_infos.forget()
         self.program_infos.forget()
-        self.pins.forget()
+        self.pin_scanner.forget()
 
     def invalidate_map(self, map_id: int) -> None:
         """Forget the cached whole-map read of one map (after writing to it)."""

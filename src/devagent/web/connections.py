@@ -71,7 +71,7 @@ class GuardedProtocol(HttpToolsProtocol):
         # it is whole); the timer follows it after each read, not within one.
         self._receiving: str | None = HEAD
         # Called when the connection is lost: the app registers one per running request
-        # (api.http), through the scope, to stop work nobody will receive.
+        # (api.client_gone), through the scope, to stop work nobody will receive.
         self._on_disconnect: set[Callable[[], None]] = set()
 
     # ------------------------------------------------------------ asyncio.Protocol
@@ -152,9 +152,9 @@ class GuardedProtocol(HttpToolsProtocol):
         answering = cycle is not None and cycle.response_started and not cycle.response_complete
         if answer is not None and not answering:
             self.transport.write(answer)
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True  # the app sees http.disconnect
-            self.cycle.message_event.set()
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the app sees http.disconnect
+            cycle.message_event.set()
         self.transport.close()
 
     @property
