@@ -215,7 +215,10 @@ class Btf:
         scan of every type's name offset (a dict of all names held tens of MB for vmlinux)."""
         offsets = self._string_offsets(name.encode()) if name else []
         if self._names is None and offsets:
-            self._names = array("I", [self._words[w] for w in self._offsets])
+            # A generator, not a list: vmlinux's ~150k ints never live at once (a list's left
+            # ~1.2 MiB of arenas pinned for good in the server by objects made meanwhile).
+            words = self._words
+            self._names = array("I", (words[w] for w in self._offsets))
         found, names = [], self._names or array("I")
         for offset in offsets:  # C-level scans; a name is rarely shared
             i = -1
