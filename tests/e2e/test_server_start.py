@@ -108,3 +108,16 @@ def test_closed_stdout_does_not_stop_the_server(own_maps: OwnMaps) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_server_runs_on_uvloop(kernel: None, tmp_path: Path) -> None:
+    """uvicorn's loop="auto" takes uvloop when it can be imported, and silently asyncio's own
+    loop otherwise (~0.4 ms more per request, bench/NOTES.md): a dependency missing from the
+    image or the venv would only show as a slower bench."""
+    server = PhydevServer(bpf_dir=str(tmp_path))
+    try:
+        server.wait_ready(path="/healthz")
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    finally:
+        server.stop()
+    assert "/uvloop/loop." in maps
