@@ -7,6 +7,8 @@ import pickle
 from enum import IntEnum
 from typing import NamedTuple
 
+import pytest
+
 from devagent.bpf._sys import Cmd
 from devagent.bpf.info import ObjectError, ProgramInfo
 from devagent.bpf.light_types import IntConstants, Record
@@ -42,6 +44,35 @@ def test_record_answers_as_a_named_tuple() -> None:
     assert light._asdict() == {"a": 3, "b": "x"}
     assert pickle.loads(pickle.dumps(light)) == light
     assert isinstance(light, tuple) and not hasattr(light, "__dict__")
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {"a": 1}), ((1,), {"b": "y"}), ((), {"b": "y", "a": 2}), ((1, "y"), {}),
+     ((), {}), ((1, "y", 3), {}), ((1,), {"a": 2}), ((1,), {"c": 3})],
+)  # fmt: skip
+def test_record_binds_arguments_as_the_named_tuple_does(
+    args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    """Keywords, defaults, and a TypeError for a missing, extra or repeated argument."""
+    try:
+        expected: object = tuple(Real(*args, **kwargs))  # type: ignore[arg-type]
+    except TypeError:
+        expected = TypeError
+    try:
+        got: object = tuple(Light(*args, **kwargs))  # type: ignore[arg-type]
+    except TypeError:
+        got = TypeError
+    assert got == expected
+
+
+def test_record_make_and_replace_refuse_what_the_named_tuple_refuses() -> None:
+    for record in (Real, Light):
+        with pytest.raises(TypeError):
+            record._make((1,))
+        with pytest.raises(ValueError, match="unexpected field names"):
+            record(1)._replace(c=2)  # type: ignore[call-arg]
+    assert Light.a.__doc__ == Real.a.__doc__ and Light.__match_args__ == Real.__match_args__
 
 
 def test_the_info_records_are_light_at_run_time() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from collections.abc import Callable, Iterator
 
 from . import _sys
 from ._sys import Cmd
@@ -17,6 +16,7 @@ from .info import ObjectError
 
 TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from typing import TypeVar
 
     T = TypeVar("T")

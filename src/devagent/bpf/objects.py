@@ -10,7 +10,6 @@ import ctypes
 import operator
 import os
 import time
-from collections.abc import Callable, Iterable
 
 from . import _sys
 from ._sys import Cmd
@@ -34,6 +33,7 @@ from .procfs import read_fdinfo
 
 TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 # ---------------------------------------------------------------- info readers

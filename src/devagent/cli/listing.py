@@ -5,11 +5,13 @@ JSON field names follow the GraphQL types (camelCase), so scripts can move betwe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex
 from .textfmt import go_bool, go_duration
+
+TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
 MAP_HEADER = ["ID", "Name", "Type", "Flags", "IsPinned", "KeySize", "ValueSize", "MaxEntries"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 
 from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
 
 TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import BinaryIO, NoReturn
 
 EXIT_BROKEN_PIPE = 141
