@@ -15,7 +15,6 @@ import logging
 from contextlib import ExitStack
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from ariadne import graphql_sync
 from graphql import (
@@ -34,6 +33,7 @@ from ..model.memory import release_free_memory
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from ..model.worker_threads import worker_threads
 from .budget import CostlyLane, QueryAborted, RequestBudget
 from .client_gone import cancelled_if_client_leaves
 from .context import RequestContext
@@ -321,7 +321,7 @@ class GraphQLEndpoint:
         self._running.add(budget)
         try:
             with cancelled_if_client_leaves(request, budget):
-                status, body = await anyio.to_thread.run_sync(
+                status, body = await worker_threads.run(
                     self.respond, data, request.method == "GET", budget
                 )
         finally:

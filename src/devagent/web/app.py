@@ -7,7 +7,6 @@ import secrets
 import threading
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -22,6 +21,7 @@ from ..model.memory import IdleTrimmer, freeze_long_lived
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
+from ..model.worker_threads import worker_threads
 from .pages import graphiql_page, page_headers, ui_page
 from .security import Guard
 from .static_files import StaticFiles
@@ -86,12 +86,12 @@ class Services:
     async def ready_graphql(self) -> GraphQLEndpoint:
         if self._graphql is not None:
             return self._graphql
-        return await anyio.to_thread.run_sync(lambda: self.graphql)
+        return await worker_threads.run(lambda: self.graphql)
 
     async def ready_exporter(self) -> MetricsExporter:
         if self._exporter is not None:
             return self._exporter
-        return await anyio.to_thread.run_sync(lambda: self.exporter)
+        return await worker_threads.run(lambda: self.exporter)
 
 
 def create_app(
@@ -108,13 +108,13 @@ def create_app(
     static = StaticFiles()
 
     async def graphiql(_: Request) -> Response:
-        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        base = await worker_threads.run(static.base_url, settings.path_prefix)
         nonce = secrets.token_urlsafe(16)
         return HTMLResponse(graphiql_page(settings, base, nonce), headers=page_headers(nonce))
 
     async def ui(_: Request) -> Response:
         """Every /ui/... path gets the same page: the app routes in the browser (deep links)."""
-        base = await anyio.to_thread.run_sync(static.base_url, settings.path_prefix)
+        base = await worker_threads.run(static.base_url, settings.path_prefix)
         html = ui_page(settings, base, static.ui_modules())
         return HTMLResponse(html, headers=page_headers())
 
@@ -127,7 +127,7 @@ def create_app(
         cached = static.cached_response(*args)
         if cached is not None:
             return cached
-        return await anyio.to_thread.run_sync(static.response, *args)
+        return await worker_threads.run(static.response, *args)
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
@@ -138,7 +138,7 @@ def create_app(
 
     async def metrics(request: Request) -> Response:
         exporter = await services.ready_exporter()
-        body, content_type = await anyio.to_thread.run_sync(
+        body, content_type = await worker_threads.run(
             exporter.render, request.headers.get("accept")
         )
         trimmer.touch()
