@@ -23,6 +23,7 @@ from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
 from ..model.worker_threads import worker_threads
 from .pages import graphiql_page, page_headers, ui_page
+from .query_lane import QueryLane
 from .security import Guard
 from .static_files import StaticFiles
 
@@ -96,7 +97,7 @@ class Services:
 
 def create_app(
     settings: Settings, inventory: Inventory | None = None, sampler: WatchedSampler | None = None
-) -> Starlette:
+) -> QueryLane:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
     inventory = inventory or Inventory(
@@ -183,7 +184,9 @@ def create_app(
     app.state.services = services
     app.state.trimmer = trimmer
     app.state.sampler = sampler
-    return app
+    paths = {prefix + "query" for prefix in ("/", settings.path_prefix)}
+    guard = Guard(app, settings=settings)
+    return QueryLane(app, app.state, query, paths, guard, cors=bool(settings.cors_origins))
 
 
 def make_sampler(settings: Settings) -> WatchedSampler:

@@ -182,7 +182,15 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        response = self.refusal(scope, dict(scope["headers"]))
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
+        """The answer refusing this HTTP request (`headers`: its headers as a dict), or None
+        when it may be served."""
         host = headers.get(b"host")
         host_text = host.decode("latin-1") if host is not None else None
         response = None
@@ -207,10 +215,7 @@ class Guard:
             if not hmac.compare_digest(given, self.token):
                 response = _refusal(401, "missing or wrong bearer token",
                                    {"WWW-Authenticate": 'Bearer realm="phydev"'})  # fmt: skip
-        if response is not None:
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        return response
 
     def _origin_allowed(self, origin: str, host: str) -> bool:
         if self.any_origin:
