@@ -130,8 +130,8 @@ def bench_big(programs: int, count: int) -> list[Row]:
             qps = throughput(agent.port, make, 8, 10.0)
             rows.append((f"8 clients, Navigation, {name}", f"{qps:.0f} requests/s"))
         rows.append(("server RSS after all of the above", f"{agent.rss_kib() / 1024:.1f} MiB"))
-        time.sleep(5)  # the idle trimmer gives back what the burst freed
-        rows.append(("server RSS 5 s later, idle", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        time.sleep(8)  # the idle trimmer (6 s quiet) gives back what the burst freed
+        rows.append(("server RSS 8 s later, idle", f"{agent.rss_kib() / 1024:.1f} MiB"))
         client.close()
     finally:
         agent.stop()

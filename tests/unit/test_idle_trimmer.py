@@ -3,7 +3,9 @@ is busy and never with a thread left running when idle."""
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +38,12 @@ def test_tune_allocator_runs_here() -> None:
     assert getattr(memory.libc, "mallopt", None) is not None
     memory.tune_allocator()
     assert memory.libc.mallopt(memory._M_MMAP_THRESHOLD, memory._BIG) == 1
+
+
+def test_an_open_ui_tab_never_waits_for_a_trim() -> None:
+    """Every page of the web UI polls; the default quiet time must outlast each interval,
+    or a trim (a full collection, pages given back) runs between every two polls."""
+    pages = Path(memory.__file__).parents[1] / "web" / "static" / "ui" / "pages"
+    poll = re.compile(r"useQuery\([^;]*?,\s*(\d+)\)")  # useQuery(QUERY, vars, deps, ms)
+    intervals = [int(ms) for page in pages.glob("*.js") for ms in poll.findall(page.read_text())]
+    assert intervals and IdleTrimmer().quiet > max(intervals) / 1000 + 0.5
