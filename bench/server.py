@@ -79,18 +79,14 @@ class Client:
         self.conn.close()
 
 
-class AgentProcess:
-    """`phydev server` on 127.0.0.1 with a free port; stopped by PID."""
+class ServerProcess:
+    """A server process listening on 127.0.0.1:`port`, started by `command`; stopped by PID."""
 
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
-        exe = str(Path(sys.executable).parent / "phydev")
+    def __init__(self, command: list[str], port: int, name: str) -> None:
+        self.port = port
         env = {**os.environ, "PORT": str(self.port)}
         self.proc = subprocess.Popen(
-            [exe, "server", "--listen", "127.0.0.1", "--skip-welcome", *args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -100,7 +96,7 @@ class AgentProcess:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("phydev server did not start")
+        raise RuntimeError(f"{name} did not start")
 
     @property
     def pid(self) -> int:
@@ -127,3 +123,22 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class AgentProcess(ServerProcess):
+    """`phydev server` on 127.0.0.1 with a free port."""
+
+    def __init__(self, *args: str) -> None:
+        port = free_port()
+        exe = str(Path(sys.executable).parent / "phydev")
+        command = [exe, "server", "--listen", "127.0.0.1", "--skip-welcome", *args]
+        super().__init__(command, port, "phydev server")
+
+
+class FloorProcess(ServerProcess):
+    """bench/floor_server.py: a bare asyncio server answering `size` bytes of JSON."""
+
+    def __init__(self, size: int) -> None:
+        port = free_port()
+        script = str(Path(__file__).with_name("floor_server.py"))
+        super().__init__([sys.executable, script, str(port), str(size)], port, "floor server")
