@@ -3,8 +3,8 @@ rendering) runs here, never on the event loop.
 
 Before, each request hopped through `anyio.to_thread.run_sync`: a capacity limiter, a
 cancel scope, a copied context and a `queue.Queue` (a Condition in Python) per call. On
-this project's VM, after a second of idling (every UI poll), that hop cost ~0.4 ms more
-than this one, a sixth of a small Navigation poll (bench/NOTES.md). Here a call is one
+this project's VM, after a second of idling (every UI poll), that hop cost ~0.2 ms more
+than this one, a fifteenth of a small Navigation poll (A/B in bench/NOTES.md). Here a call is one
 `SimpleQueue.put` to a waiting thread and one `call_soon_threadsafe` back.
 
 Like anyio, work goes to the most recently idle thread: under one client at a time a single
