@@ -35,12 +35,7 @@ def make_tree(tmp_path: Path) -> Path:
     (tree / "src" / "devagent" / "mod.py").write_text("X = 1\n")
     venv_bin = tree / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
-    # The CLI runs as `python -S .venv/bin/phydev-start ARGS` (written by the launcher):
-    # the stand-in answers that like the stand-in `phydev`, and runs anything else for real.
-    start = venv_bin / "phydev-start"
-    stand_in(venv_bin / "python", f'echo "$*" >> "{tree}/python-calls"\n'
-             f'if [ "$1" = -S ] && [ "$2" = "{start}" ]; then shift 2; echo "ran phydev $*"; '
-             f'exit 0; fi\nexec {sys.executable} "$@"')  # fmt: skip
+    stand_in(venv_bin / "python", f'echo "$*" >> "{tree}/python-calls"\nexec {sys.executable} "$@"')
     stand_in(venv_bin / "phydev", 'echo "ran phydev $*"')
     stand_in(venv_bin / "pip", f'echo "$*" >> "{tree}/pip-calls"')
     cksum = subprocess.run(["cksum"], stdin=(tree / "pyproject.toml").open(), text=True,
@@ -52,9 +47,7 @@ def make_tree(tmp_path: Path) -> Path:
 def python_runs(tree: Path) -> list[str]:
     """What the venv's python was asked to run, apart from the CLI itself."""
     calls = tree / "python-calls"
-    lines = calls.read_text().splitlines() if calls.exists() else []
-    cli = f"-S {tree / '.venv/bin/phydev-start'}"
-    return [line for line in lines if not line.startswith(cli)]
+    return calls.read_text().splitlines() if calls.exists() else []
 
 
 def launch(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,33 +64,19 @@ def test_set_up_venv_is_used_directly(tmp_path: Path) -> None:
     assert launch(tree, "inspect", "progs", "list").stdout == "ran phydev inspect progs list\n"
     assert not (tree / "pip-calls").exists() and python_runs(tree) == []
     assert not (tree / "src" / "devagent" / "__pycache__").exists()
-    start = tree / ".venv" / "bin" / "phydev-start"
-    assert (tree / "python-calls").read_text() == f"-S {start} inspect progs list\n"
 
 
-def test_cli_starts_without_the_console_script_wrapper(tmp_path: Path) -> None:
-    """The launcher writes .venv/bin/phydev-start (pip's wrapper imports `re`, ~8 ms of a
-    listing) and runs it with the venv's python, without `site` (-S); it names itself
-    `phydev`, reaches the quick listings (no click imported) and anything else after
-    site.main(). An older phydev-start is rewritten."""
+def test_cli_is_the_console_script_with_a_normal_start(tmp_path: Path) -> None:
+    """The launcher runs the venv's console script, so the venv's site-packages are on the
+    path for every command (a `python -S` start once broke every `--json` listing, which
+    imports orjson); the `phydev-start` file earlier launchers wrote is removed."""
     tree = make_tree(tmp_path)
     start = tree / ".venv" / "bin" / "phydev-start"
-    start.write_text("import sys\nfrom devagent.cli import main\nsys.exit(main())\n")
-    launch(tree, "--version")
-    text = start.read_text()
-    assert text.startswith("# phydev-start 2,") and "\nimport re" not in text
-    # The real one, in the real clone's venv (sources from its src, click after site.main()).
-    real_start = ROOT / ".venv" / "bin" / "phydev-start"
-    shutil.copy(start, real_start.with_name("phydev-start-test"))
-    try:
-        real = subprocess.run([str(ROOT / ".venv/bin/python"), "-S",
-                               str(real_start.with_name("phydev-start-test")), "--version"],
-                              capture_output=True, text=True, check=True)  # fmt: skip
-    finally:
-        real_start.with_name("phydev-start-test").unlink()
-    assert real.stdout.startswith("phydev-start-test, version ") or real.stdout.startswith(
-        "phydev, version "
+    start.write_text("import sys\n")
+    assert launch(tree, "inspect", "progs", "list", "--json").stdout == (
+        "ran phydev inspect progs list --json\n"
     )
+    assert not start.exists()
 
 
 def test_quick_listings_import_neither_typing_nor_enum_nor_threading() -> None:
