@@ -6,6 +6,27 @@ import errno as _errno
 import os
 
 PRIVILEGE_HINT = "run as root, or with CAP_BPF + CAP_SYS_ADMIN (and CAP_PERFMON for run statistics)"
+# Said instead when the process has those capabilities: the refusal has another cause.
+REFUSED_ANYWAY = (
+    "this process has CAP_BPF and CAP_SYS_ADMIN, so the kernel refused for another reason "
+    "(a security module, kernel lockdown or this kernel's build)"
+)
+CAP_SYS_ADMIN, CAP_BPF = 21, 39
+
+
+def has_bpf_privileges(status_path: str = "/proc/self/status") -> bool:
+    """Whether this process has the capabilities every bpf() command needs: CAP_SYS_ADMIN,
+    and CAP_BPF on kernels that have it (5.8+; before, CAP_SYS_ADMIN alone). Read from
+    /proc, so that an EPERM is explained by what is really missing."""
+    try:
+        with open(status_path) as f:
+            effective = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last_cap = int(f.read())
+    except (OSError, ValueError, StopIteration, IndexError):
+        return False
+    needed = [CAP_SYS_ADMIN] + ([CAP_BPF] if last_cap >= CAP_BPF else [])
+    return all(effective >> cap & 1 for cap in needed)
 
 
 class BPFError(OSError):
@@ -47,10 +68,17 @@ class NotFound(BPFError):
 
 
 class PermissionDenied(BPFError):
-    """Missing privileges (EPERM / EACCES)."""
+    """EPERM / EACCES: missing privileges, or, for a process that has them, a refusal with
+    another cause (the message says which)."""
 
     def _message(self, err: int) -> str:
-        return f"{super()._message(err)} ({PRIVILEGE_HINT})"
+        hint = REFUSED_ANYWAY if has_bpf_privileges() else PRIVILEGE_HINT
+        return f"{super()._message(err)} ({hint})"
+
+
+class VerifierRejected(BPFError):
+    """BPF_PROG_LOAD refused the program and the verifier said why: `detail` holds the last
+    lines of its log (the errno, EACCES or EINVAL, is the verifier's, not a privilege)."""
 
 
 class NotSupported(BPFError):

@@ -12,7 +12,7 @@ import struct
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError
+from .errors import BPFError, VerifierRejected
 from .handles import Fd
 
 # Opcodes used by the tiny programs we build.
@@ -70,7 +70,8 @@ def load_program(
     expected_attach_type: int = 0,
     attach_btf_id: int = 0,
 ) -> Fd:
-    """Load a program; a verifier rejection raises BPFError with the verifier's log.
+    """Load a program; a verifier rejection raises VerifierRejected with the last lines of
+    the verifier's log, any other failure the BPFError of its errno.
     `attach_btf_id` names the kernel function a tracing program (e.g. an iterator) is for."""
     code = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(license.encode())
@@ -91,6 +92,17 @@ def load_program(
         return Fd(_sys.bpf(Cmd.PROG_LOAD, attr, what=f"load program {name!r}"))
     except BPFError as exc:
         verifier = log.value.decode("utf-8", "replace").strip()
-        if verifier:
-            exc.detail = f"{exc.strerror}; verifier: {verifier[-500:]}"
-        raise
+        if not verifier:
+            raise
+        raise VerifierRejected(
+            exc.errno or 0, exc.op, exc.what, verifier_rejection(verifier)
+        ) from None
+
+
+def verifier_rejection(log: str, lines: int = 3) -> str:
+    """What to say of a rejected program: the verifier's last lines (its reason is last;
+    the processed-instructions summary, when there, is dropped)."""
+    kept = [line for line in log.splitlines() if line.strip()]
+    if kept and kept[-1].startswith("processed "):
+        kept.pop()
+    return "the verifier rejected the program: " + " | ".join(kept[-lines:])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied
+from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied, has_bpf_privileges
 
 TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class kernel_errors:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, PermissionDenied):
+        if isinstance(exc, PermissionDenied) and not has_bpf_privileges():
             fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
         if isinstance(exc, BPFError):
             fail(str(exc))
