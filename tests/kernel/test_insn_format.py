@@ -22,7 +22,7 @@ from devagent.bpf.errors import BPFError
 from devagent.bpf.helper_ids import HELPER_NAMES
 from devagent.bpf.progs import ProgLoadAttr, insn
 
-LISTING = re.compile(r"^\s*(\d+): [0-9.]{10} (.*)$")
+LISTING = re.compile(r"^\s*(?:\d+\s+)?(\d+): [0-9.]+ (.*)$")
 
 
 def verifier_listing(code: bytes) -> dict[int, str]:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from devagent.bpf.errors import BPFError
+from devagent.bpf.features import MAP_SPECS, UNAVAILABLE, Probe, probe_map_type
 from devagent.bpf.maps import MapHandle, can_list, create_map, listing_refusal
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
@@ -18,19 +19,9 @@ from devagent.model.inventory import Inventory
 from devagent.model.settings import Settings
 from devagent.web.app import create_app
 
-# name: (key size, value size, max entries, map flags); flags: BPF_F_NO_PREALLOC for the trie.
-SPECS = {
-    "Hash": (4, 8, 4, 0), "Array": (4, 8, 4, 0), "ProgramArray": (4, 4, 4, 0),
-    "PerfEventArray": (4, 4, 4, 0), "PerCPUHash": (4, 8, 4, 0), "PerCPUArray": (4, 8, 4, 0),
-    "StackTrace": (4, 8 * 127, 4, 0), "CGroupArray": (4, 4, 4, 0), "LRUHash": (4, 8, 4, 0),
-    "LRUCPUHash": (4, 8, 4, 0), "LPMTrie": (8, 8, 4, 1), "ArrayOfMaps": (4, 4, 4, 0),
-    "HashOfMaps": (4, 4, 4, 0), "DevMap": (4, 4, 4, 0), "SockMap": (4, 8, 4, 0),
-    "CPUMap": (4, 4, 4, 0), "XSKMap": (4, 4, 4, 0), "SockHash": (4, 8, 4, 0),
-    "CGroupStorage": (16, 8, 0, 0), "ReusePortSockArray": (4, 8, 4, 0),
-    "PerCPUCGroupStorage": (16, 8, 0, 0), "Queue": (0, 8, 4, 0), "Stack": (0, 8, 4, 0),
-    "DevMapHash": (4, 4, 4, 0), "RingBuf": (0, 0, 4096, 0), "BloomFilter": (0, 8, 4, 0),
-    "UserRingbuf": (0, 0, 4096, 0), "Arena": (0, 0, 1, 1 << 10),
-}  # fmt: skip
+# name: (key size, value size, max entries, map flags) of every type made without BTF: the
+# specs the agent's feature probe creates them with.
+SPECS = {name: spec for name, spec in MAP_SPECS.items() if spec is not None}
 
 
 def kernel_refuses_lookup(handle: MapHandle) -> int | None:
@@ -45,10 +36,26 @@ def kernel_refuses_lookup(handle: MapHandle) -> int | None:
 
 @pytest.mark.parametrize("name", list(SPECS))
 def test_listing_verdict_matches_the_kernel(kernel: None, name: str) -> None:
+    """Where this kernel cannot make the type (too old, or a policy refuses it), the feature
+    probe says so and why, and creating one fails as it said."""
     key_size, value_size, max_entries, flags = SPECS[name]
+    status, detail = probe_map_type(Probe(), name)
     inner = create_map(MAP_TYPE_IDS["Array"], 4, 4, 1) if "OfMaps" in name else None
-    fd = create_map(MAP_TYPE_IDS[name], key_size, value_size, max_entries, name="t_type",
-                    flags=flags, inner_map_fd=inner.fd if inner else 0)  # fmt: skip
+    try:
+        fd = create_map(MAP_TYPE_IDS[name], key_size, value_size, max_entries, name="t_type",
+                        flags=flags, inner_map_fd=inner.fd if inner else 0)  # fmt: skip
+    except BPFError as exc:
+        assert status == UNAVAILABLE, (name, exc)
+        said = (
+            f"this kernel has no {name} maps (from ",
+            f"the kernel refuses to create {name} maps (",
+        )
+        assert detail.startswith(said), detail
+        return
+    finally:
+        if inner is not None:
+            inner.close()
+    assert status != UNAVAILABLE, (name, detail)
     with MapHandle(fd, map_info(fd)) as handle:
         refused = kernel_refuses_lookup(handle) if key_size else errno.EINVAL
         assert can_list(handle.info) == (refused is None), (name, refused)
@@ -57,8 +64,6 @@ def test_listing_verdict_matches_the_kernel(kernel: None, name: str) -> None:
             assert reason is not None and reason.startswith(f"{name} maps cannot be listed: ")
             if refused == 524:
                 assert "ENOTSUPP (524)" in reason
-    if inner is not None:
-        inner.close()
 
 
 def test_cgroup_array_is_not_lookup_supported_in_the_api(kernel: None) -> None:

@@ -187,6 +187,18 @@ def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
         write_out(dump_map(map_id, fmt.lower(), as_json))
 
 
+@inspect.command("features")
+@bpf_dir_option
+@json_option
+def features(bpf_dir: str, as_json: bool) -> None:
+    """What this kernel lets the agent do, probed now (as `bpftool feature probe`): each
+    feature works, is degraded (and how the agent does without it) or is unavailable (and
+    why), with the first kernel version that has it."""
+    from .listings import list_features
+
+    list_features(bpf_dir, as_json)
+
+
 def _port_from_env() -> int:
     raw = os.environ.get("PORT", "8080")
     try:

@@ -13,9 +13,12 @@ TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..bpf.features import Feature
+
 PROG_HEADER = ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
 MAP_HEADER = ["ID", "Name", "Type", "Flags", "IsPinned", "KeySize", "ValueSize", "MaxEntries"]
 LINK_HEADER = ["ID", "Type", "ProgramID", "Attach"]
+FEATURE_HEADER = ["Feature", "Status", "Since", "Detail"]
 
 
 def program_cells(p: ProgramInfo) -> list[str]:
@@ -110,3 +113,12 @@ def error_cells(err: ObjectError) -> list[str]:
 
 def error_json(err: ObjectError) -> dict[str, object]:
     return {"id": err.id, "error": err.error}
+
+
+def feature_cells(f: Feature) -> list[str]:
+    return [f.name, f.status, f.since or "-", f.detail]
+
+
+def feature_json(f: Feature) -> dict[str, object]:
+    return {"name": f.name, "title": f.title, "status": f.status, "since": f.since,
+            "detail": f.detail}  # fmt: skip

@@ -67,3 +67,16 @@ def list_links(bpf_dir: str, as_json: bool) -> None:
         items = read()
         pins = scan_pins(bpf_dir)
     show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
+
+
+def list_features(bpf_dir: str, as_json: bool) -> None:
+    """One line per feature: Feature Status Since Detail (devagent.bpf.features)."""
+    from ..bpf.errors import PRIVILEGE_HINT, has_bpf_privileges
+    from ..bpf.features import UNAVAILABLE, probe_features
+    from .listing import FEATURE_HEADER, feature_cells, feature_json
+    from .output import fail
+
+    rows = probe_features(bpf_dir)
+    if rows[0].status == UNAVAILABLE and not has_bpf_privileges():
+        fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
+    show_listing(rows, FEATURE_HEADER, feature_cells, feature_json, as_json)
