@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 BPF_SRC = ROOT / "tests" / "bpf"
 REQUIRE_KERNEL = os.environ.get("DEVAGENT_REQUIRE_KERNEL") == "1"
+# Prebuilt tests/bpf objects (scripts/kernel-matrix builds them for guests without clang).
+BPF_OBJECTS = os.environ.get("DEVAGENT_BPF_OBJECTS")
 SO_ATTACH_BPF = 50
 ETH_P_ALL = 0x0003
 
@@ -38,7 +40,7 @@ def kernel_unavailable_reason() -> str | None:
     """Why kernel tests cannot run here, or None when they can."""
     if os.geteuid() != 0:
         return "not root (kernel tests need CAP_BPF + CAP_SYS_ADMIN)"
-    for tool in ("clang", "bpftool"):
+    for tool in ("bpftool",) if BPF_OBJECTS else ("clang", "bpftool"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (the test command installs it)"
     from devagent.bpf.errors import BPFError
@@ -67,6 +69,28 @@ def bpftool_json(*args: str) -> object:
         ["bpftool", "-j", *args], check=True, capture_output=True, text=True
     ).stdout
     return json.loads(out) if out.strip() else None
+
+
+def bpftool_by_id(kind: str) -> dict[int, dict[str, object]]:
+    """`bpftool -j KIND show`, by object id."""
+    listing = bpftool_json(kind, "show")
+    assert isinstance(listing, list)
+    return {int(obj["id"]): obj for obj in listing}
+
+
+def stable_ids(
+    ours: Iterable[int], before: Iterable[int], after: Iterable[int], own: Iterable[int] = ()
+) -> set[int]:
+    """The ids of a host-wide listing that can be compared with a reference taken `before`
+    and `after` it: objects that existed throughout. Other processes create and remove
+    objects meanwhile (ids present in only one listing are theirs), but every object of
+    both reference listings must be in ours, and so must the test's `own` objects."""
+    mine, first, last = set(ours), set(before), set(after)
+    stable = first & last
+    missing = stable - mine
+    assert not missing, f"objects listed before and after ours are missing from ours: {missing}"
+    assert set(own) <= mine, f"the test's own objects are missing: {set(own) - mine}"
+    return stable
 
 
 # How `run_phydev(..., unprivileged=...)` drops privileges, with util-linux's setpriv:
@@ -123,8 +147,10 @@ def without_package(name: str, tmp_path: Path) -> dict[str, str]:
 
 def compile_bpf(source: Path, out_dir: Path, *cflags: str) -> Path:
     """clang -O2 -g -target bpf (plus `cflags`): the object carries BTF for map keys and
-    values."""
+    values. With DEVAGENT_BPF_OBJECTS=DIR, the object of that name prebuilt in DIR."""
     obj = out_dir / (source.name.removesuffix(".c") + ".o")
+    if BPF_OBJECTS:
+        return Path(BPF_OBJECTS) / obj.name
     arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
     subprocess.run(
         [

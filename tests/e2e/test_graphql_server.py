@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LinkFixture, PacketFixture, PhydevServer, bpftool_json, run_phydev
+from tests.conftest import (
+    LinkFixture,
+    PacketFixture,
+    PhydevServer,
+    bpftool_by_id,
+    bpftool_json,
+    run_phydev,
+    stable_ids,
+)
 from tests.e2e.conftest import OwnMaps
 from tests.kernel.test_inspect import MAP_TYPE, PROG_TYPE
 
@@ -89,10 +97,12 @@ def agent(packet_fixture: PacketFixture, link_fixture: LinkFixture) -> Iterator[
 
 
 def test_navigation_matches_bpftool(agent: PhydevServer, packet_fixture: PacketFixture) -> None:
+    before = bpftool_by_id("prog"), bpftool_by_id("map")
     nav = data(agent, NAVIGATION)
+    after: tuple[dict[int, Any], dict[int, Any]] = bpftool_by_id("prog"), bpftool_by_id("map")
     progs = {p["id"]: p for p in nav["programs"]}
-    for ref in bpftool_json("prog", "show"):  # type: ignore[union-attr]
-        mine = progs[ref["id"]]
+    for prog_id in stable_ids(progs, before[0], after[0], packet_fixture.obj.prog_ids.values()):
+        ref, mine = after[0][prog_id], progs[prog_id]
         assert (mine["name"], mine["type"], mine["tag"]) == (
             ref.get("name", "")[:15], PROG_TYPE[ref["type"]], ref["tag"],
         )  # fmt: skip
@@ -100,8 +110,8 @@ def test_navigation_matches_bpftool(agent: PhydevServer, packet_fixture: PacketF
         assert isinstance(mine["runCount"], int) and isinstance(mine["runTime"], float)
     maps = {m["id"]: m for m in nav["maps"]}
     pinned = set(packet_fixture.obj.map_ids.values())
-    for ref in bpftool_json("map", "show"):  # type: ignore[union-attr]
-        mine = maps[ref["id"]]
+    for map_id in stable_ids(maps, before[1], after[1], pinned):
+        ref, mine = after[1][map_id], maps[map_id]
         assert mine["name"] == ref.get("name", "") and mine["type"] == MAP_TYPE[ref["type"]]
         assert (mine["flags"], mine["keySize"], mine["valueSize"], mine["maxEntries"]) == (
             ref["flags"], ref["bytes_key"], ref["bytes_value"], ref["max_entries"],

@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 import os
 import socket
+from typing import Any
 
 import pytest
 
-from tests.conftest import LinkFixture, PacketFixture, bpftool_json, run_phydev
+from tests.conftest import (
+    LinkFixture,
+    PacketFixture,
+    bpftool_by_id,
+    bpftool_json,
+    run_phydev,
+    stable_ids,
+)
 
 # libbpf's names (what bpftool prints), indexed by the kernel's enum values.
 LIBBPF_PROG_TYPES = [
@@ -198,9 +206,13 @@ def test_progs_list_matches_bpftool(packet_fixture: PacketFixture) -> None:
 
 
 def test_progs_list_json_matches_bpftool(packet_fixture: PacketFixture) -> None:
+    before = bpftool_by_id("prog")
     ours = {p["id"]: p for p in json.loads(run_phydev("inspect", "progs", "list", "--json").stdout)}
-    for ref in as_list(bpftool_json("prog", "show")):
-        mine = ours[ref["id"]]
+    after = bpftool_by_id("prog")
+    own = packet_fixture.obj.prog_ids.values()
+    for prog_id in stable_ids(ours, before, after, own):
+        ref: dict[str, Any] = after[prog_id]
+        mine = ours[prog_id]
         assert mine["name"] == ref.get("name", "")[:15]  # the kernel's, cut at 15 characters
         assert mine["fullName"] == ref.get("name", "")  # bpftool completes it from BTF
         assert mine["tag"] == ref["tag"]
@@ -219,14 +231,17 @@ def test_progs_list_json_matches_bpftool(packet_fixture: PacketFixture) -> None:
 
 
 def test_maps_list_matches_bpftool(packet_fixture: PacketFixture) -> None:
+    before = bpftool_by_id("map")
     result = run_phydev("inspect", "maps", "list", "--bpf_dir", packet_fixture.bpf_dir)
+    after = bpftool_by_id("map")
     header, rows = table_rows(result.stdout)
     assert header == [
         "ID", "Name", "Type", "Flags", "IsPinned", "KeySize", "ValueSize", "MaxEntries",
     ]  # fmt: skip
     pinned = set(packet_fixture.obj.map_ids.values())
-    for ref in as_list(bpftool_json("map", "show")):
-        cells = rows[int(str(ref["id"]))]
+    for map_id in stable_ids(rows, before, after, pinned):
+        ref = after[map_id]
+        cells = rows[map_id]
         assert cells[1] == ref.get("name", "")
         assert cells[2] == MAP_TYPE[str(ref["type"])]
         assert cells[3] == str(ref["flags"])
@@ -262,10 +277,11 @@ def test_maps_list_bpf_dir_from_env(packet_fixture: PacketFixture) -> None:
 def test_links_list_matches_bpftool(
     link_fixture: LinkFixture, packet_fixture: PacketFixture
 ) -> None:
-    ref = {link["id"]: link for link in as_list(bpftool_json("link", "show"))}
+    before = bpftool_by_id("link")
     out = run_phydev("inspect", "links", "list", "--json", "--bpf_dir", packet_fixture.bpf_dir)
+    ref: dict[int, dict[str, Any]] = bpftool_by_id("link")
     ours = {link["id"]: link for link in json.loads(out.stdout)}
-    assert set(ref) <= set(ours)
+    stable_ids(ours, before, ref, [link_fixture.xdp_link_id, link_fixture.cgroup_link_id])
     xdp = ours[link_fixture.xdp_link_id]
     assert xdp["type"] == "XDP" == ref[link_fixture.xdp_link_id]["type"].upper()
     assert xdp["programId"] == ref[link_fixture.xdp_link_id]["prog_id"]
