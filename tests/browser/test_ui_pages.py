@@ -4,6 +4,7 @@ read with bpftool, for fixture objects nothing else changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -19,6 +20,7 @@ from tests.conftest import (
     StatsHold,
     bpftool_json,
     kernel_map_entries,
+    run_phydev,
 )
 from tests.e2e.conftest import HASH_ENTRIES, OwnMaps
 
@@ -59,6 +61,31 @@ def test_overview_shows_this_host(tab: Tab, ro_agent: PhydevServer) -> None:
     assert field(tab, "statsMode").split()[0] in ("SYSCTL", "ENABLE_STATS_FD", "OFF")
     expect(tab.page.get_by_role("heading", name="Top programs by CPU")).to_be_visible()
     expect(tab.page.get_by_role("heading", name=re.compile("Fullest maps"))).to_be_visible()
+
+
+def test_overview_shows_what_the_kernel_lacks(
+    tab: Tab, ro_agent: PhydevServer, ui_maps: OwnMaps
+) -> None:
+    """The kernel features card lists every row the agent's probe did not find working, with
+    its status and reason, as `phydev inspect features` prints them on this kernel (the
+    agent's own iterators are loaded: those rows are left out of the comparison)."""
+    cli_rows = run_phydev("inspect", "features", "--json", "--bpf_dir", ui_maps.bpf_dir).stdout
+    every_row = json.loads(cli_rows)
+    cli = [r for r in every_row if not r["name"].endswith("_iterator")]
+    open_ui(tab, ro_agent, "")
+    card = tab.page.get_by_test_id("kernel-features")
+    expect(card.get_by_role("heading", name="Kernel features")).to_be_visible()
+    counts = {s: sum(1 for r in every_row if r["status"] == s) for s in ("works", "degraded")}
+    expect(card).to_contain_text(f"{counts['works']} work, {counts['degraded']} degraded")
+    lacking = {r["name"]: r for r in cli if r["status"] != "works"}
+    shown = table_rows(tab, "lacking-features")
+    shown = {k: v for k, v in shown.items() if not k.endswith("_iterator")}
+    assert set(shown) == set(lacking)
+    for name, cells in shown.items():
+        assert cells[1:] == [lacking[name]["status"], lacking[name]["since"] or "",
+                             lacking[name]["detail"]]  # fmt: skip
+    card.get_by_text("every feature").click()
+    expect(card.get_by_test_id("every-feature").locator("[data-key]")).to_have_count(len(every_row))
 
 
 def test_programs_table_filters_sorts_and_equals_the_kernel(

@@ -373,3 +373,40 @@ def test_owners_include_a_process_holding_an_fd(agent: PhydevServer) -> None:
         assert {"pid": os.getpid(), "fd": fd.fd, "comm": got["map"]["owners"][0]["comm"]} in got[
             "map"
         ]["owners"]
+
+
+def test_host_features_and_their_metric_are_the_cli_table(
+    agent: PhydevServer, packet_fixture: PacketFixture
+) -> None:
+    """Query.host.features and devagent_ebpf_feature_info carry the table `phydev inspect
+    features` prints for the same --bpf_dir (the iterator rows say what the server's own
+    iterators do, so only their status is compared)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    cli = {
+        row["name"]: row
+        for row in json.loads(
+            run_phydev("inspect", "features", "--json", "--bpf_dir", packet_fixture.bpf_dir).stdout
+        )
+    }
+    query = "{ host { features { name title status detail since } } }"
+    served = {f["name"]: f for f in data(agent, query)["host"]["features"]}
+    assert list(served) == list(cli)
+    for name, row in cli.items():
+        mine = served[name]
+        assert mine["status"] == row["status"].upper()
+        if not name.endswith("_iterator"):
+            assert (mine["title"], mine["detail"], mine["since"]) == (
+                row["title"], row["detail"], row["since"],
+            )  # fmt: skip
+    body, _ = agent.get("/metrics")
+    samples = {
+        s.labels["feature"]: s
+        for family in text_string_to_metric_families(body)
+        if family.name in ("devagent_ebpf_feature", "devagent_ebpf_feature_info")
+        for s in family.samples
+    }
+    assert set(samples) == set(cli)
+    for name, sample in samples.items():
+        assert sample.value == 1.0 and sample.labels["status"] == cli[name]["status"]
+        assert sample.labels["since"] == (cli[name]["since"] or "")

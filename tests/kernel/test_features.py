@@ -133,7 +133,7 @@ def test_test_run_verdict_matches_a_run(table: dict[str, Feature]) -> None:
 def test_bpffs_verdict_names_the_directory(kernel: None, tmp_path: object) -> None:
     rows = {f.name: f for f in probe_features(str(tmp_path))}
     assert rows["bpffs"].status == "degraded"
-    assert f"{tmp_path} is not a bpf filesystem" in rows["bpffs"].detail
+    assert f"{tmp_path} is not on a bpf filesystem" in rows["bpffs"].detail
 
 
 def test_a_verifier_rejection_is_not_a_privilege_problem(kernel: None) -> None:

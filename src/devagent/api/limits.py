@@ -44,6 +44,7 @@ from graphql import (
     parse,
 )
 
+from ..bpf.features import ROW_COUNT as FEATURE_ROWS
 from .cost_memo import MeasureMemo, RecordingSizes, memo_key
 from .list_sizes import PROCESS_GUESS, ListSizes, MapGeometry
 
@@ -118,6 +119,7 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.geometry(s).per_cpu else 0,
     ("Link", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Link", "owners"): lambda s, w, a, m: PROCESS_GUESS,
+    ("Host", "features"): lambda s, w, a, m: FEATURE_ROWS,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ariadne import EnumType, ObjectType, QueryType
 
+from ..bpf.features import STATUSES, Feature
 from ..model.history import StatsPoint, StatsSeries
 from ..model.host import HostSummary, host_summary
 from ..model.map_fill import map_memlocks
@@ -157,7 +158,21 @@ def resolve_host_memlock(ctx: RequestContext, _info: Any) -> float:
     return float(sum(map_memlocks(ctx.snapshot).values()))
 
 
-stats_mode = EnumType("StatsMode", {m: m for m in (SYSCTL, ENABLE_STATS_FD, OFF)})
+@host_type.field("features")
+def resolve_host_features(ctx: RequestContext, _info: Any) -> list[Feature]:
+    return ctx.inventory.features()
 
-RATE_BINDABLES = [program_rates, query_rates, series_type, point_type, host_type, stats_mode]
+
+stats_mode = EnumType("StatsMode", {m: m for m in (SYSCTL, ENABLE_STATS_FD, OFF)})
+feature_status = EnumType("FeatureStatus", {s.upper(): s for s in STATUSES})
+
+RATE_BINDABLES = [
+    program_rates,
+    query_rates,
+    series_type,
+    point_type,
+    host_type,
+    stats_mode,
+    feature_status,
+]
 __all__ = ["RATE_BINDABLES", "StatsPoint"]

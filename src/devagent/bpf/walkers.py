@@ -61,6 +61,17 @@ class Walkers:
             for kind, problem in self.problems.items():
                 on_problem(f"{kind} are walked with bpf() calls: {problem}")
 
+    def report(self) -> dict[str, str | None]:
+        """Per iterator ("programs", "maps"): None while this process uses it, else why not
+        (what the feature table's iterator rows say; bpf.features)."""
+        if not self._started:
+            reason = "not loaded by this process (--no-program-iterator)"
+            return {"programs": reason, "maps": reason}
+        return {
+            kind: None if getattr(self, kind) is not None else self.problems.get(kind, "unused")
+            for kind in ("programs", "maps")
+        }
+
     def read_programs(self) -> Reading | None:
         """One pass of the program iterator, or None (walk with bpf())."""
         return self._read("programs")  # type: ignore[no-any-return]

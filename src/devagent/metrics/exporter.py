@@ -30,6 +30,7 @@ from .columns import ColumnRenderer
 from .families import (
     RunStatsProbe,
     contract_families,
+    feature_family,
     map_families,
     non_empty,
     owner_families,
@@ -74,6 +75,7 @@ class DevAgentCollector:
                     *program_families(snap, self._stats_enabled()),
                     *map_families(snap, exports, map_memlocks(snap), map_fill(snap, self._budget)),
                     *(owner_families(snap) if self._owner_labels else []),
+                    feature_family(self.inventory.features()),
                 ]
             )
         )

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 
 from ..bpf import procfs, stats
+from ..bpf.features import Feature
 from ..bpf.info import MapInfo, ProgramInfo
 from ..model.map_fill import MapFill
 from ..model.snapshot import Snapshot
@@ -170,6 +171,20 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
     families = [ColumnFamily(name, doc, kind, PROG_LABELS, rows, [value(p) for p in progs])
                 for kind, name, doc, value in _PROG_NUMBERS]  # fmt: skip
     return [enabled, info, *families]
+
+
+def feature_family(features: Sequence[Feature]) -> Metric:
+    """devagent_ebpf_feature_info: one series per row of the kernel feature table
+    (bpf.features), so dashboards and alerts see which hosts run degraded."""
+    info = InfoMetricFamily(
+        "devagent_ebpf_feature",
+        "What the running kernel lets the agent do: status is works, degraded or unavailable "
+        "(phydev inspect features says how or why)",
+        labels=["feature", "status", "since"],
+    )
+    for f in features:
+        info.add_metric([f.name, f.status, f.since or ""], {})
+    return info
 
 
 OWNER_LABELS = [

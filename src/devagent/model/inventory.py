@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from ..bpf import handles, objects
 from ..bpf.errors import BPFError
+from ..bpf.features import Feature, probe_features
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
@@ -127,6 +128,17 @@ class Inventory:
         self.map_infos = MapInfoCache()
         self.program_infos = ProgramInfoCache()
         self.pin_scanner = PinScanner(bpf_dir)  # unchanged directories are not read again
+        self._features: list[Feature] | None = None
+        self._features_lock = threading.Lock()
+
+    def features(self) -> list[Feature]:
+        """What the kernel lets the agent do (bpf.features), probed on first use and kept:
+        the kernel does not change while we run. The iterator rows say what this process's
+        own iterators do rather than loading them again."""
+        with self._features_lock:
+            if self._features is None:
+                self._features = probe_features(self.bpf_dir, self.iterators.report())
+            return self._features
 
     def _sources(self) -> Sources:
         """The parts of one new snapshot: map infos through the cache, the rest afresh. The

@@ -17,6 +17,7 @@ import sys
 from types import FrameType
 
 from .. import __version__
+from ..bpf.features import Feature
 from ..model.settings import Settings
 from .app import create_app
 from .connections import protocol_class
@@ -153,6 +154,16 @@ def _say_walk_problem(problem: str) -> None:
     print(f"phydev: {problem}", flush=True)
 
 
+def say_kernel_features(features: list[Feature]) -> None:
+    """One line at start naming what this kernel does not let the agent do (each row of
+    `phydev inspect features`, Query.host.features and devagent_ebpf_feature_info says how
+    the agent does without it or why it cannot)."""
+    lacking = [f"{f.name} ({f.status})" for f in features if not f.ok]
+    if lacking:
+        print(f"phydev: kernel {os.uname().release}: not everything works here: "
+              f"{', '.join(lacking)} (phydev inspect features says why)", flush=True)  # fmt: skip
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
@@ -205,6 +216,7 @@ def serve(settings: Settings) -> None:
         from ..bpf.walkers import walkers
 
         walkers.start(on_problem=_say_walk_problem)
+    say_kernel_features(app.state.inventory.features())
     # What exists now (modules, the schema, the app) lives as long as the process: frozen
     # out of the collector's sight, a full collection walks only what requests made. Without
     # this, Navigation over 1000 programs + 1000 maps met 50-70 ms collection pauses (p99);

@@ -12,6 +12,11 @@ const QUERY = `query Overview {
   maps { id name type maxEntries usedEntries fillRatio memlockBytes }
 }`;
 
+// The kernel's feature table is probed once when the agent starts: asked once per visit.
+const FEATURES = `query KernelFeatures {
+  host { kernelRelease features { name title status detail since } }
+}`;
+
 const TOP = 10;
 
 export function Overview() {
@@ -24,7 +29,41 @@ export function Overview() {
         <${TopPrograms} programs=${data.programs}/>
         <${FullestMaps} maps=${data.maps}/>
       </div>`}</${Loader}>
+    <${KernelFeatures}/>
   </section>`;
+}
+
+const STATUS_BADGE = { WORKS: "badge ok", DEGRADED: "badge degraded", UNAVAILABLE: "badge warn" };
+
+function FeatureRows({ rows, testid }) {
+  return html`<table class="grid" data-testid=${testid}>
+    <thead><tr><th>feature</th><th>status</th><th>since</th><th>detail</th></tr></thead>
+    <tbody>${rows.map((f) => html`<tr data-key=${f.name}>
+      <td title=${f.title}>${f.name}</td>
+      <td><span class=${STATUS_BADGE[f.status]}>${f.status.toLowerCase()}</span></td>
+      <td>${f.since || ""}</td><td>${f.detail}</td></tr>`)}</tbody>
+  </table>`;
+}
+
+// What this kernel lets the agent do: what does not work first, with how the agent does
+// without it or why it cannot; every row behind a toggle.
+function KernelFeatures() {
+  const state = useQuery(FEATURES, {}, []);
+  return html`<div class="card" data-testid="kernel-features">
+    <h2>Kernel features</h2>
+    <${Loader} state=${state} what="the kernel's features">${(data) => {
+      const rows = data.host.features;
+      const lacking = rows.filter((f) => f.status !== "WORKS");
+      const count = (s) => rows.filter((f) => f.status === s).length;
+      return html`<p>${count("WORKS")} work, ${count("DEGRADED")} degraded,
+        ${count("UNAVAILABLE")} unavailable on kernel ${data.host.kernelRelease}
+        <span class="muted">(probed when the agent started; <code>phydev inspect features</code>
+        prints the same)</span></p>
+        ${lacking.length ? html`<${FeatureRows} rows=${lacking} testid="lacking-features"/>` : ""}
+        <details><summary>every feature</summary>
+          <${FeatureRows} rows=${rows} testid="every-feature"/></details>`;
+    }}</${Loader}>
+  </div>`;
 }
 
 function HostFacts({ host }) {
