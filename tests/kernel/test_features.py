@@ -159,3 +159,23 @@ def test_without_privileges_the_cli_says_run_as_root(kernel: None) -> None:
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip() == f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}"
     assert os.geteuid() == 0  # the test's own process keeps its privileges
+
+
+def test_fields_an_older_kernel_lacks_read_as_none(kernel: None) -> None:
+    """An older kernel's bpf_prog_info ends before recursion_misses (5.12), verified_insns
+    (5.16) and attach_btf_* (5.19) and says so in the info_len it writes back: asking this
+    kernel for exactly the 5.10 struct gives that answer, and those fields are None (shown
+    as null, left out of /metrics), never a made-up 0; the older fields are read as ever."""
+    from devagent.bpf.objects import _ProgramReader
+
+    with load_program(1, return_imm(0), name="t_old_info") as fd:
+        full = program_info(fd)
+        reader = _ProgramReader()
+        reader._get_attr.info_len = _sys.ProgInfo.recursion_misses.offset  # Linux 5.10's size
+        old = reader.read(fd.fd)
+    assert full.verified_insns is not None and full.verified_insns > 0
+    assert (old.recursion_misses, old.verified_insns) == (None, None)
+    assert (old.attach_btf_obj_id, old.attach_btf_id) == (None, None)
+    assert (old.id, old.tag, old.run_count, old.xlated_size) == (
+        full.id, full.tag, full.run_count, full.xlated_size,
+    )  # fmt: skip

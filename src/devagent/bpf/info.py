@@ -44,14 +44,16 @@ class ProgramInfo(NamedTuple):
     btf_id: int
     run_time_ns: int
     run_count: int
-    recursion_misses: int
-    verified_insns: int
+    # None where the kernel's bpf_prog_info ends before the field (recursion_misses 5.12,
+    # verified_insns 5.16, attach_btf_* 5.19): unknown, never a made-up 0.
+    recursion_misses: int | None
+    verified_insns: int | None
     ifindex: int
     netns_dev: int
     netns_ino: int
     gpl_compatible: bool
-    attach_btf_obj_id: int
-    attach_btf_id: int
+    attach_btf_obj_id: int | None
+    attach_btf_id: int | None
     nr_func_info: int
     nr_line_info: int
 

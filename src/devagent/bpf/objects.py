@@ -66,6 +66,14 @@ _MAP_FIELDS = _picker(
     "btf_id btf_key_type_id btf_value_type_id btf_vmlinux_value_type_id btf_vmlinux_id "
     "map_extra",
 )
+# Fields of bpf_prog_info that newer kernels added, by their index in ProgramInfo: where the
+# kernel's struct (the info_len it writes back) ends before one, the field is None.
+_LATE_PROG_FIELDS = tuple(
+    (index, getattr(_sys.ProgInfo, name).offset + getattr(_sys.ProgInfo, name).size)
+    for index, name in ((13, "recursion_misses"), (14, "verified_insns"),
+                        (19, "attach_btf_obj_id"), (20, "attach_btf_id"))
+)  # fmt: skip
+_FULL_PROG_INFO = max(end for _, end in _LATE_PROG_FIELDS)
 _MAP_IDS_INLINE = 64  # the kernel's MAX_USED_MAPS (a kernel allowing more: read again, bigger)
 _GET_INFO = int(Cmd.OBJ_GET_INFO_BY_FD)
 _new_tuple = tuple.__new__  # builds a NamedTuple from a tuple without its __new__'s call
@@ -149,13 +157,17 @@ class _ProgramReader(_InfoReader):
         if nr_ids > len(self._ids):  # more maps than the inline buffer: once more, bigger
             self._ids = (ctypes.c_uint32 * nr_ids)()
             return self.read(fd, obj_id)
-        return _new_tuple(
-            ProgramInfo,
-            (pid, ptype, c_string(name), tag.hex(), jited, xlated, load_time,
-             load_time + self._boot_to_wall, uid, tuple(self._ids[:nr_ids]) if nr_ids else (),
-             btf_id, run_time, run_count, misses, verified, ifindex, netns_dev, netns_ino,
-             bool(gpl & 1), attach_obj, attach_id, nr_func, nr_line),
+        values: tuple[object, ...] = (
+            pid, ptype, c_string(name), tag.hex(), jited, xlated, load_time,
+            load_time + self._boot_to_wall, uid, tuple(self._ids[:nr_ids]) if nr_ids else (),
+            btf_id, run_time, run_count, misses, verified, ifindex, netns_dev, netns_ino,
+            bool(gpl & 1), attach_obj, attach_id, nr_func, nr_line,
         )  # fmt: skip
+        given = self._get_attr.info_len
+        if given < _FULL_PROG_INFO:  # an older kernel: what it does not have is unknown
+            late = [i for i, end in _LATE_PROG_FIELDS if given < end]
+            values = tuple(None if i in late else v for i, v in enumerate(values))
+        return _new_tuple(ProgramInfo, values)
 
 
 class _MapReader(_InfoReader):

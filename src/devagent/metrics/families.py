@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 
@@ -168,8 +168,14 @@ def program_families(snap: Snapshot, stats_enabled: bool) -> list[Metric]:
         "devagent_ebpf_prog", "Static facts about a loaded eBPF program", "info",
         [*PROG_LABELS, *_INFO_KEYS], _info_rows(progs), [1] * len(progs),
     )  # fmt: skip
-    families = [ColumnFamily(name, doc, kind, PROG_LABELS, rows, [value(p) for p in progs])
-                for kind, name, doc, value in _PROG_NUMBERS]  # fmt: skip
+    families = []
+    for kind, name, doc, value in _PROG_NUMBERS:
+        values = [value(p) for p in progs]
+        # A field this kernel's bpf_prog_info does not have is None for every program: no
+        # family rather than a made-up 0 (bpf.objects).
+        if None not in values:
+            known = cast(list[float], values)
+            families.append(ColumnFamily(name, doc, kind, PROG_LABELS, rows, known))
     return [enabled, info, *families]
 
 
@@ -224,7 +230,7 @@ def owner_families(snap: Snapshot) -> list[Metric]:
 
 
 # (family type, name, HELP, value) of the per-program additions: each written once.
-_PROG_NUMBERS: tuple[tuple[str, str, str, Callable[[ProgramInfo], float]], ...] = (
+_PROG_NUMBERS: tuple[tuple[str, str, str, Callable[[ProgramInfo], float | None]], ...] = (
     ("gauge", "devagent_ebpf_prog_load_timestamp_seconds",
      "When the program was loaded, unix time", lambda p: p.loaded_at_ns / 1e9),
     ("gauge", "devagent_ebpf_prog_jited_bytes",
