@@ -179,3 +179,24 @@ def test_fields_an_older_kernel_lacks_read_as_none(kernel: None) -> None:
     assert (old.id, old.tag, old.run_count, old.xlated_size) == (
         full.id, full.tag, full.run_count, full.xlated_size,
     )  # fmt: skip
+
+
+def test_a_small_memlock_limit_does_not_stop_the_agent(kernel: None) -> None:
+    """Kernels before 5.11 charge maps and programs to RLIMIT_MEMLOCK (64 KiB by default on
+    many distributions): the agent lifts the limit, as bpftool does, instead of failing with
+    EPERM. On later kernels nothing is charged and the limit stays as it was."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_MEMLOCK, (65536, 65536))\n"
+        "from devagent.bpf.maps import create_map\n"
+        "from devagent.bpf.progs import load_program, return_imm\n"
+        "maps = [create_map(2, 4, 4096, 256, name='t_memlock') for _ in range(4)]\n"
+        "prog = load_program(1, return_imm(0), name='t_memlock')\n"
+        "print(resource.getrlimit(resource.RLIMIT_MEMLOCK)[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) in (65536, -1)

@@ -305,12 +305,45 @@ def last_error(cmd: Cmd, what: str = "") -> BPFError:
     return BPFError.from_errno(ctypes.get_errno(), cmd.name, what)
 
 
+# Commands that charge the new object's memory to RLIMIT_MEMLOCK on kernels before 5.11
+# (later ones charge the memory cgroup instead).
+_CHARGED = frozenset({Cmd.MAP_CREATE, Cmd.PROG_LOAD, Cmd.BTF_LOAD})
+
+
 def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
-    """Issue one bpf() command; return its result or raise the matching BPFError."""
+    """Issue one bpf() command; return its result or raise the matching BPFError.
+
+    A create refused with EPERM under a finite RLIMIT_MEMLOCK is tried once more after
+    raising the limit: kernels before 5.11 charge maps and programs to it, and its usual
+    default (64 KiB, 8 MiB) is spent by a few maps. bpftool and libbpf do the same.
+    """
     ret: int = raw_syscall(NR_BPF, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
-        raise last_error(cmd, what)
+        error = last_error(cmd, what)
+        if error.errno == 1 and cmd in _CHARGED and raise_memlock_limit():
+            return bpf(cmd, attr, what=what)
+        raise error
     return ret
+
+
+def raise_memlock_limit() -> bool:
+    """Lift RLIMIT_MEMLOCK as far as this process may (unlimited with CAP_SYS_RESOURCE, else
+    up to the hard limit); True if it went up."""
+    import resource
+
+    unlimited = resource.RLIM_INFINITY
+    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    if soft == unlimited:
+        return False
+    for limits in ((unlimited, unlimited), (hard, hard)):
+        if limits[0] != unlimited and limits[0] <= soft:
+            continue
+        try:
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, limits)
+        except (ValueError, OSError):
+            continue
+        return True
+    return False
 
 
 def unpacker(struct_type: type[ctypes.Structure]) -> struct.Struct:
