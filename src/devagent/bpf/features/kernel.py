@@ -200,12 +200,14 @@ def probe_jit(probe: Probe) -> Row:
 
 
 def probe_kallsyms(_: Probe) -> Row:
+    """Addresses of text symbols: per-CPU symbols sit at 0 on many builds (x86-64's
+    `fixed_percpu_data` first), so the first code symbol is what tells."""
     try:
         with open("/proc/kallsyms") as f:
-            first = f.readline().split()
+            text = next((p for p in map(str.split, f) if p[1:2] in (["T"], ["t"])), None)
     except OSError as exc:
         return DEGRADED, f"/proc/kallsyms cannot be read ({exc.strerror}): calls show ids only"
-    if not first or int(first[0], 16) == 0:
+    if not text or int(text[0], 16) == 0:
         return DEGRADED, "kernel addresses are hidden (kernel.kptr_restrict): calls show ids only"
     return WORKS, "kernel symbols name helper, kfunc and subprogram calls in dumps"
 
