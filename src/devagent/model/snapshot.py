@@ -57,6 +57,29 @@ class _Lazy(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
+class _Shared(Generic[T]):
+    """A value computed once and shared by every caller, each of whom brings its own
+    `compute`: the first to take the lock runs *its* function. If that raises, the error is
+    that caller's alone and nothing is kept (neither the error nor the function): the next
+    caller computes with its own. So one request's deadline, cancellation or failure never
+    reaches another, and no request's closure (which refers to the snapshot) stays behind."""
+
+    __slots__ = ("_done", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: T | None = None
+
+    def get(self, compute: Callable[[], T]) -> T:
+        if not self._done:
+            with self._lock:
+                if not self._done:
+                    self._value = compute()
+                    self._done = True
+        return self._value  # type: ignore[return-value]
+
+
 def split_errors(items: Iterable[T | ObjectError]) -> Infos[T]:
     """Infos by id, and the errors of objects that could not be read."""
     ok: dict[int, T] = {}
@@ -146,7 +169,7 @@ class Snapshot:
         self._owners = _Lazy(procfs.scan_owners)
         self._tasks = _Lazy(tasks.scan_tasks)
         self._cgroups = _Lazy(lambda: _cgroup_paths(links.get()[0]))
-        self._memos: dict[object, _Lazy[object]] = {}
+        self._memos: dict[object, _Shared[object]] = {}
         self._memo_lock = threading.Lock()
 
     @classmethod
@@ -237,10 +260,10 @@ class Snapshot:
         poll of the same snapshot count map entries once). Derived views of the snapshot
         (map fill, memlock) live in their own modules and keep their results here."""
         with self._memo_lock:
-            lazy = self._memos.get(key)
-            if lazy is None:
-                lazy = self._memos[key] = _Lazy(compute)
-        return lazy.get()  # type: ignore[return-value]
+            shared = self._memos.get(key)
+            if shared is None:
+                shared = self._memos[key] = _Shared()
+        return shared.get(compute)  # type: ignore[return-value]
 
     def memo_size(self) -> int:
         """How many memos the snapshot holds (callers bound what they keep here)."""
