@@ -319,10 +319,12 @@ def bpf(cmd: Cmd, attr: ctypes.Structure, *, what: str = "") -> int:
     """
     ret: int = raw_syscall(NR_BPF, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
-        error = last_error(cmd, what)
-        if error.errno == 1 and cmd in _CHARGED and raise_memlock_limit():
+        # No local name for the error: the raising frame would refer to it, and it to the
+        # frame through its traceback, a cycle only the collector frees (with whatever the
+        # callers' frames hold, e.g. a snapshot).
+        if cmd in _CHARGED and ctypes.get_errno() == 1 and raise_memlock_limit():  # EPERM
             return bpf(cmd, attr, what=what)
-        raise error
+        raise last_error(cmd, what)
     return ret
 
 
