@@ -29,7 +29,8 @@ from tests.conftest import require_kernel, run_phydev
 NAMES = (
     "bpf_syscall", "links", "run_stats", "enable_stats", "prog_info_fields", "batch_lookup",
     "program_iterator", "map_iterator", "vmlinux_btf", "object_btf", "link_details",
-    "test_run", "task_fd_query", "jit", "kallsyms", "kprobes", "program_types", "bpffs",
+    "test_run", "task_fd_query", "jit", "kallsyms", "map_memory", "kprobes", "program_types",
+    "bpffs",
 )  # fmt: skip
 
 

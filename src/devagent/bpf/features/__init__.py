@@ -30,6 +30,7 @@ from .kernel import (
     probe_link_details,
     probe_links,
     probe_map_iterator,
+    probe_map_memory,
     probe_object_btf,
     probe_optional_info_fields,
     probe_program_iterator,
@@ -66,6 +67,7 @@ CATALOG: tuple[tuple[str, str, str | None, Callable[[Probe], Row]], ...] = (
     ("task_fd_query", "perf-event attachments (BPF_TASK_FD_QUERY)", "4.17", probe_task_fd_query),
     ("jit", "JIT-compiled code", "3.18", probe_jit),
     ("kallsyms", "kernel symbols (/proc/kallsyms)", None, probe_kallsyms),
+    ("map_memory", "map memory in use (memlock)", "6.4", probe_map_memory),
     ("kprobes", "kprobes", None, probe_kprobes),
     ("program_types", "program types", None, probe_program_types),
 )  # fmt: skip

@@ -212,6 +212,19 @@ def probe_kallsyms(_: Probe) -> Row:
     return WORKS, "kernel symbols name helper, kfunc and subprogram calls in dumps"
 
 
+def probe_map_memory(probe: Probe) -> Row:
+    """Since 6.4 each map type reports the memory it uses (bpf_map_ops.map_mem_usage), which
+    fdinfo's `memlock` shows; before, memlock is an estimate made at creation."""
+    ops = probe.member_names("bpf_map_ops")
+    if ops is None:
+        return DEGRADED, f"{probe.btf_problem}: whether memlock is memory in use is unknown"
+    if "map_mem_usage" in ops:
+        return WORKS, "memlock is the memory each map uses now (grows with its entries)"
+    return DEGRADED, (
+        "memlock is the kernel's estimate at creation (for maps that grow, not what they use)"
+    )
+
+
 def probe_kprobes(_: Probe) -> Row:
     if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
         return WORKS, "kprobe programs can attach here; the agent shows their tasks"
