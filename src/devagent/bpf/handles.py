@@ -114,9 +114,11 @@ def open_btf(btf_id: int) -> Fd:
     return _open(Cmd.BTF_GET_FD_BY_ID, btf_id, "btf")
 
 
-def get_info_by_fd(fd: int, info: ctypes.Structure, what: str = "") -> None:
-    """Fill `info` (a *_info struct, zeroed or with output buffers set) for the object at fd."""
-    attr = _sys.InfoByFdAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=_sys.addr(info))
+def get_info_by_fd(fd: int, info: ctypes.Structure, what: str = "", size: int = 0) -> None:
+    """Fill `info` (a *_info struct, zeroed or with output buffers set) for the object at fd;
+    `size`: pass only that many bytes of it (an older kernel's struct)."""
+    length = size or ctypes.sizeof(info)
+    attr = _sys.InfoByFdAttr(bpf_fd=fd, info_len=length, info=_sys.addr(info))
     _sys.bpf(Cmd.OBJ_GET_INFO_BY_FD, attr, what=what)
 
 
