@@ -7,6 +7,7 @@ Without eBPF privileges or the build tools, kernel tests skip; with DEVAGENT_REQ
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,7 +25,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.bpf.builds import BUILDS
+
 if TYPE_CHECKING:
+    from devagent.bpf.features import Feature
     from tests.pump import PacketPump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +55,21 @@ def kernel_unavailable_reason() -> str | None:
     except BPFError as exc:
         return f"bpf() is not usable: {exc}"
     return None
+
+
+@functools.cache
+def kernel_features() -> dict[str, Feature]:
+    """The agent's feature table for this kernel (devagent.bpf.features), probed once."""
+    from devagent.bpf.features import probe_features
+
+    return {f.name: f for f in probe_features()}
+
+
+def lacks(field: str) -> bool:
+    """Whether this kernel's bpf_prog_info lacks `field` (the feature table says so; the
+    agent then shows None): tests expect None there instead of a number."""
+    row = kernel_features()["prog_info_fields"]
+    return row.status != "works" and f"{field} (" in row.detail
 
 
 def require_kernel() -> None:
@@ -145,31 +164,21 @@ def without_package(name: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def compile_bpf(source: Path, out_dir: Path, *cflags: str) -> Path:
-    """clang -O2 -g -target bpf (plus `cflags`): the object carries BTF for map keys and
-    values. With DEVAGENT_BPF_OBJECTS=DIR, the object of that name prebuilt in DIR."""
-    obj = out_dir / (source.name.removesuffix(".c") + ".o")
+def build_bpf(name: str, out_dir: Path) -> Path:
+    """Object `name` of tests/bpf/builds.py, compiled with clang -O2 -g -target bpf (it
+    carries BTF for map keys and values); with DEVAGENT_BPF_OBJECTS=DIR, the one prebuilt
+    there (scripts/kernel-matrix builds them for guests without clang)."""
     if BPF_OBJECTS:
-        return Path(BPF_OBJECTS) / obj.name
-    arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
-    subprocess.run(
-        [
-            "clang",
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            *cflags,
-            f"-I{arch_inc}",
-            "-c",
-            str(source),
-            "-o",
-            str(obj),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+        return Path(BPF_OBJECTS) / name
+    source, cflags = BUILDS[name]
+    obj = out_dir / name
+    if not obj.exists():
+        arch_inc = f"/usr/include/{os.uname().machine}-linux-gnu"
+        subprocess.run(
+            ["clang", "-O2", "-g", "-target", "bpf", *cflags, f"-I{arch_inc}", "-c",
+             str(BPF_SRC / source), "-o", str(obj)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
     return obj
 
 
@@ -341,7 +350,7 @@ def packet_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[Packet
     """fixture.bpf.c loaded and pinned in a private bpffs, count_packets attached to an
     AF_PACKET socket on lo, the program array and LPM trie populated, traffic pumped."""
     require_kernel()
-    obj_file = compile_bpf(BPF_SRC / "fixture.bpf.c", build_dir)
+    obj_file = build_bpf("fixture.bpf.o", build_dir)
     mount = BpffsMount()
     sock: socket.socket | None = None
     try:
@@ -403,10 +412,13 @@ def packet_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[Packet
 @dataclass
 class InspectFixture:
     """inspect.bpf.c loaded in a private bpffs: programs of six types with subprograms, a
-    loop, atomics, map-in-map, a tail call, global variables and bpf_metadata_* variables."""
+    loop, atomics, map-in-map, a tail call, global variables and bpf_metadata_* variables.
+    `compat`: the kernel has no bpf_loop (before 5.17), so the build without bpf_loop and
+    without atomics that fetch is loaded (tests/bpf/builds.py)."""
 
     obj: LoadedObject
     mount: BpffsMount
+    compat: bool = False
 
     def prog_id(self, name: str) -> int:
         return self.obj.prog_ids[name]
@@ -415,7 +427,12 @@ class InspectFixture:
 @pytest.fixture(scope="session")
 def inspect_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[InspectFixture]:
     require_kernel()
-    obj_file = compile_bpf(BPF_SRC / "inspect.bpf.c", build_dir, "-mcpu=v3")
+    from devagent.bpf.features import Probe
+
+    helpers = Probe().enum_names("bpf_func_id")
+    compat = helpers is not None and "BPF_FUNC_loop" not in helpers
+    name = "inspect-compat.bpf.o" if compat else "inspect.bpf.o"
+    obj_file = build_bpf(name, build_dir)
     mount = BpffsMount()
     try:
         obj = load_object(obj_file, mount, "inspect")
@@ -424,7 +441,7 @@ def inspect_fixture(build_dir: Path, stats_enabled: StatsHold) -> Iterator[Inspe
              "0", "value", "pinned", obj.prog_pin("inspect_tail")],
             check=True, capture_output=True,
         )  # fmt: skip
-        yield InspectFixture(obj, mount)
+        yield InspectFixture(obj, mount, compat)
     finally:
         mount.close()
 
@@ -617,7 +634,7 @@ def frozen_counters(build_dir: Path, stats_enabled: StatsHold) -> Iterator[Froze
     require_kernel()
     from devagent.bpf.pins import open_pinned
 
-    obj_file = compile_bpf(BPF_SRC / "fixture.bpf.c", build_dir)
+    obj_file = build_bpf("fixture.bpf.o", build_dir)
     mount = BpffsMount()
     try:
         obj = load_object(obj_file, mount, "frozen")

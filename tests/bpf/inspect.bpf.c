@@ -5,6 +5,9 @@
 // names a subprogram), every kind of atomic, map-in-map, a tail call, 64-bit immediates of maps,
 // map values (global variables) and constants, helpers the kernel inlines, and bpf_metadata_*
 // variables in .rodata. Built with -mcpu=v3 (atomics with fetch, 32-bit jumps).
+// Built again with -DDEVAGENT_COMPAT for kernels before 5.17 (no bpf_loop: a loop calling the
+// same callback as a subprogram) and 5.12 (no atomics with fetch: adds only); the tests load
+// that one where the kernel refuses the first (tests/conftest.py inspect_fixture).
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -75,6 +78,9 @@ static __always_inline void atomics(__u64 *v)
 	__u64 old;
 
 	__sync_fetch_and_add(v, 1);
+#ifdef DEVAGENT_COMPAT
+	old = *v;
+#else
 	old = __sync_fetch_and_add(v, 2);
 	__sync_fetch_and_or(v, old & 1);
 	__sync_fetch_and_and(v, ~0ULL);
@@ -82,6 +88,7 @@ static __always_inline void atomics(__u64 *v)
 	old = __sync_fetch_and_or(v, 4);
 	old ^= __sync_val_compare_and_swap(v, old, old + 1);
 	old ^= __sync_lock_test_and_set(v, old);
+#endif
 	last_len = old;
 }
 
@@ -110,6 +117,9 @@ struct loop_ctx {
 	__u64 acc;
 };
 
+#ifdef DEVAGENT_COMPAT
+__attribute__((noinline))
+#endif
 static int loop_step(__u32 index, void *data)
 {
 	struct loop_ctx *lc = data;
@@ -123,7 +133,13 @@ int inspect_xdp(struct xdp_md *ctx)
 {
 	struct loop_ctx lc = { .acc = ctx->data_end - ctx->data };
 
+#ifdef DEVAGENT_COMPAT
+	for (__u32 i = 0; i < 32; i++)
+		if (loop_step(i, &lc))
+			break;
+#else
 	bpf_loop(32, loop_step, &lc, 0);
+#endif
 	return lc.acc & 1 ? XDP_PASS : XDP_DROP;
 }
 

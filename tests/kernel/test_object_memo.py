@@ -98,13 +98,14 @@ def test_navigation_over_changing_snapshots_equals_graphql_core(
         assert runs[prog_ids[0]] == 3 and runs[prog_ids[1]] == 0
         # The selection's first list is built plainly, the second keeps every answer.
         assert built[0] == [] and built[1] == sorted(ours_ids)
-        if with_iterators:
+        if with_iterators and iterators.programs is not None:  # this kernel runs it (5.19+)
             # Afterwards only what changed: the program that ran, the map pinned (unpinned
             # again, its first answer is still kept), nothing for a map gone or a new one.
             p0, m1 = f"p{prog_ids[0]}", f"m{map_ids[1]}"
             assert built[2:] == [[p0], [m1], [], [], []], built
         else:
-            # Without the iterator every program's info is read afresh: all built again.
+            # Without the iterator (not asked for, or this kernel cannot run it) every
+            # program's info is read afresh: all built again.
             assert all({f"p{i}" for i in prog_ids} <= set(b) for b in built[1:]), built
     finally:
         for fd in held:
