@@ -8,11 +8,13 @@ holds a stats fd. To know whether statistics are on, look for `anon_inode:bpf-st
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 
 from . import _sys, procfs
 from ._sys import Cmd
+from .errors import BPFError
 from .handles import Fd
 
 SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
@@ -23,6 +25,18 @@ def enable_stats() -> Fd:
     """BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): statistics stay on until the fd is closed."""
     attr = _sys.EnableStatsAttr(type=_sys.BPF_STATS_RUN_TIME)
     return Fd(_sys.bpf(Cmd.ENABLE_STATS, attr, what="run-time statistics"))
+
+
+def hold_stats() -> tuple[Fd | None, str | None]:
+    """A held BPF_ENABLE_STATS fd, or None and why not: callers go on without it (run counts
+    and times then move only while the sysctl is on)."""
+    try:
+        return enable_stats(), None
+    except BPFError as exc:
+        why = str(exc)
+        if exc.errno == errno.EINVAL:  # the command itself is unknown (before Linux 5.8)
+            why = "this kernel has no BPF_ENABLE_STATS (Linux 5.8+)"
+    return None, f"{why}: run counts and times move only with sysctl kernel.bpf_stats_enabled=1"
 
 
 def sysctl_enabled() -> bool:

@@ -168,7 +168,7 @@ def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
 
-    from ..bpf.stats import enable_stats
+    from ..bpf.stats import hold_stats
     from ..model.memory import freeze_long_lived, tune_allocator
 
     tune_allocator()
@@ -182,7 +182,9 @@ def serve(settings: Settings) -> None:
     warn_about_bpf_dir(settings)
     settings = fit_connections(settings)
     app = create_app(settings)
-    stats_fd = enable_stats() if settings.enable_stats else None
+    stats_fd, stats_problem = hold_stats() if settings.enable_stats else (None, None)
+    if stats_problem is not None:
+        print(f"phydev: warning: --enable-stats: {stats_problem}", file=sys.stderr, flush=True)
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
     print(f"phydev: serving on http://{host}:{settings.port}{settings.path_prefix}", flush=True)
     if not settings.skip_welcome:

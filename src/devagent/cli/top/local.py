@@ -51,8 +51,10 @@ class LocalSource:
     ) -> None:
         self.selected: int | None = None
         self.stats_fd: Fd | None = None
+        # Why statistics could not be turned on (the header then says they are off).
+        self.stats_problem: str | None = None
         if enable_stats and not bpf_stats.sysctl_enabled():
-            self.stats_fd = bpf_stats.enable_stats()
+            self.stats_fd, self.stats_problem = bpf_stats.hold_stats()
         self.probe = StatsProbe(own_fd=self.stats_fd is not None)
         self.reader = CounterSource()
         self.history = History(capacity=max(2, math.ceil(HISTORY_SECONDS / interval) + 1))

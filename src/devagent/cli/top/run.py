@@ -40,7 +40,12 @@ def make_source(
         from ...bpf.walkers import walkers
 
         walkers.start()
-    return LocalSource(bpf_dir, interval=interval, enable_stats=enable_stats)
+    source = LocalSource(bpf_dir, interval=interval, enable_stats=enable_stats)
+    if source.stats_problem is not None:
+        from ..output import say
+
+        say(f"warning: cannot turn run statistics on: {source.stats_problem}")
+    return source
 
 
 def run_top(source: Source, interval: float, count: int | None, as_json: bool) -> None:
