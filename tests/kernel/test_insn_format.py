@@ -8,9 +8,10 @@ sets every register and the stack, and the line the kernel printed for it must e
 Whether it then passes verification does not matter: the line comes first.
 
 Kernels differ in what they know (sign-extending moves and signed division came in 6.6,
-load-acquire in 6.15, helpers one by one): an instruction this kernel refuses before
-checking (`unknown opcode`), or a helper it prints as `unknown#N`, is not this kernel's to
-judge; everything it does print must match.
+load-acquire in 6.15, helpers one by one): an instruction this kernel refuses as an encoding
+it does not know (`unknown opcode`, `uses reserved fields`, ...: older kernels print such an
+instruction as the nearest one they know, then refuse it), or a helper it prints as
+`unknown#N`, is not this kernel's to judge; everything else it prints must match.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from devagent.bpf.progs import ProgLoadAttr, insn
 
 # "12: (bf) r6 = r1", then, on newer kernels, "   ; R1=ctx() R6_w=ctx()" on the same line.
 TRACE = re.compile(r"^(\d+): (\([0-9a-f]{2}\) .*?)(?:\s+;.*)?$")
+# What a verifier says of an instruction encoding it does not know (the prologue and the
+# epilogue are plain: any of these is about the instruction under test).
+UNKNOWN_ENCODING = ("unknown opcode", "reserved fields", "invalid BPF_", "invalid atomic")
+# (A helper the kernel does not know is printed `unknown#N`, checked on the line itself.)
 # r6 = ctx, r0-r5 and r7-r9 small numbers, 16 bytes of stack written.
 PROLOGUE = [
     insn(I.ALU64 | I.MOV | I.X, dst=6, src=1),
@@ -41,7 +46,8 @@ EPILOGUE = [insn(I.ALU64 | I.MOV | I.K, imm=0), insn(I.JMP | I.EXIT)]
 
 def kernel_line(code: bytes, pc: int) -> str | None:
     """The verifier's line for instruction `pc` of `code` (a socket filter), None if the
-    kernel refused the program before checking that far; the load itself may fail."""
+    kernel refused the program before checking that far or refused the instruction's
+    encoding as one it does not know; the load itself may fail."""
     buf = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(b"GPL")
     log = ctypes.create_string_buffer(1 << 16)
@@ -51,7 +57,10 @@ def kernel_line(code: bytes, pc: int) -> str | None:
     )  # fmt: skip
     with contextlib.suppress(BPFError):
         _sys.close_fd(_sys.bpf(_sys.Cmd.PROG_LOAD, attr))
-    for line in log.value.decode("utf-8", "replace").splitlines():
+    text = log.value.decode("utf-8", "replace")
+    if any(phrase in text for phrase in UNKNOWN_ENCODING):
+        return None
+    for line in text.splitlines():
         m = TRACE.match(line)
         if m and int(m.group(1)) == pc:
             return m.group(2)
