@@ -82,11 +82,19 @@ def test_refusals_are_clear(inspect_fixture: InspectFixture, tmp_path: Path) -> 
     tiny = tmp_path / "tiny.bin"
     tiny.write_bytes(b"\x01\x02")
     tracepoint = str(inspect_fixture.prog_id("inspect_tracepoint"))
+    xdp = str(inspect_fixture.prog_id("inspect_xdp"))
     cases = [
         (tracepoint, tiny, "cannot test-run this program type"),
-        (str(inspect_fixture.prog_id("inspect_xdp")), tiny, "refused the input of 2 bytes"),
         ("999999999", tiny, "not found"),
     ]
+    # Whether the kernel runs XDP on 2 bytes is its choice (5.10 does, later ones refuse):
+    # bpftool asks the same kernel.
+    kernel_runs = subprocess.run(["bpftool", "prog", "run", "id", xdp, "data_in", str(tiny)],
+                                 capture_output=True).returncode == 0  # fmt: skip
+    if kernel_runs:
+        assert run_phydev("inspect", "progs", "run", xdp, "--data-in", str(tiny)).returncode == 0
+    else:
+        cases.append((xdp, tiny, "refused the input of 2 bytes"))
     for prog_id, data, message in cases:
         result = run_phydev("inspect", "progs", "run", prog_id, "--data-in", str(data),
                             check=False)  # fmt: skip

@@ -18,7 +18,7 @@ from .info import BtfObjectInfo, ObjectError
 def btf_info(fd: int | Fd, btf_id: int = 0) -> BtfObjectInfo:
     """Read struct bpf_btf_info (name and size) for a BTF fd. Before Linux 5.11 the struct
     ends before `name` and the kernel refuses (E2BIG) a longer one whose tail is not zero:
-    there the name is empty and kernel_btf false (5.10 has no module BTF to tell apart)."""
+    there the name is empty and kernel_btf unknown (5.10 has no module BTF to tell apart)."""
     name = ctypes.create_string_buffer(256)
     info = _sys.BtfInfo(name=_sys.addr(name), name_len=len(name))
     what = f"btf {btf_id}" if btf_id else "btf"
@@ -27,8 +27,9 @@ def btf_info(fd: int | Fd, btf_id: int = 0) -> BtfObjectInfo:
     except BPFError as exc:
         if exc.errno != errno.E2BIG:
             raise
-        info = _sys.BtfInfo()
-        get_info_by_fd(int(fd), info, what, size=_sys.BtfInfo.name.offset)
+        old = _sys.BtfInfo()
+        get_info_by_fd(int(fd), old, what, size=_sys.BtfInfo.name.offset)
+        return BtfObjectInfo(id=old.id, name="", size=old.btf_size, kernel_btf=None)
     return BtfObjectInfo(
         id=info.id, name=c_string(name.raw), size=info.btf_size, kernel_btf=bool(info.kernel_btf)
     )

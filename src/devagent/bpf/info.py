@@ -116,9 +116,10 @@ class LinkInfo(NamedTuple):
 
 
 class BtfObjectInfo(NamedTuple):
-    """A BTF object (struct bpf_btf_info)."""
+    """A BTF object (struct bpf_btf_info). Before Linux 5.11 the kernel gives neither its
+    name ("") nor whether it is the kernel's own (None: unknown)."""
 
     id: int
     name: str
     size: int
-    kernel_btf: bool
+    kernel_btf: bool | None
