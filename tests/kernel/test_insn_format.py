@@ -34,6 +34,9 @@ TRACE = re.compile(r"^(\d+): (\([0-9a-f]{2}\) .*?)(?:\s+;.*)?$")
 # epilogue are plain: any of these is about the instruction under test).
 UNKNOWN_ENCODING = ("unknown opcode", "reserved fields", "invalid BPF_", "invalid atomic")
 # (A helper the kernel does not know is printed `unknown#N`, checked on the line itself.)
+# Before 6.6 a 32-bit `gotol` (JMP32|JA) is no instruction: the disassembler prints it as a
+# conditional jump with the name of op 0, and the verifier lets that through.
+OLD_JA = re.compile(r"^\(06\) if w\d+ jmp ")
 # r6 = ctx, r0-r5 and r7-r9 small numbers, 16 bytes of stack written.
 PROLOGUE = [
     insn(I.ALU64 | I.MOV | I.X, dst=6, src=1),
@@ -123,7 +126,7 @@ def test_every_instruction_prints_as_the_kernel_prints_it(kernel: None) -> None:
         code = b"".join([*PROLOGUE, *body[pc : pc + width], *EPILOGUE])
         theirs = kernel_line(code, len(PROLOGUE))
         ours = I.format_insn(decoded[pc], decoded[pc + 1] if width == 2 else None)
-        if theirs is None or "unknown#" in theirs:
+        if theirs is None or "unknown#" in theirs or OLD_JA.search(theirs):
             unknown += 1  # an instruction or helper this kernel does not know
         else:
             assert theirs == ours, pc
