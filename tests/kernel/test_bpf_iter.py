@@ -1,4 +1,4 @@
-"""The agent's BPF iterators (bpf.prog_iter, bpf.map_iter, bpf.walkers) against bpf(): every
+"""The agent's BPF iterators (bpf.iter: programs, maps, walkers) against bpf(): every
 program's counters and every map's id and kernel-kept entry count, read in one pass, must be
 what OBJ_GET_INFO_BY_FD and a read of every entry say; snapshots built from them and kept
 infos must equal full bpf() snapshots while objects come and go."""
@@ -13,21 +13,21 @@ from contextlib import suppress
 
 import pytest
 
-from devagent.bpf import prog_iter
-from devagent.bpf.bpf_iter import IteratorUnavailable
 from devagent.bpf.btf import parse_btf
 from devagent.bpf.counters import CounterReader
 from devagent.bpf.counting import EntryCounter
 from devagent.bpf.errors import BPFError, NotFound
 from devagent.bpf.features import DEGRADED, probe_features
 from devagent.bpf.handles import Fd, iter_map_ids
+from devagent.bpf.iter import programs
+from devagent.bpf.iter.frame import IteratorUnavailable
+from devagent.bpf.iter.programs import ProgramIterator
+from devagent.bpf.iter.walkers import VMLINUX_BTF, CounterSource, Walkers
 from devagent.bpf.maps import MapHandle, create_map
 from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
 from devagent.bpf.objects import map_info, program_info
-from devagent.bpf.prog_iter import ProgramIterator
 from devagent.bpf.progs import load_program, return_imm
 from devagent.bpf.replay import replay
-from devagent.bpf.walkers import VMLINUX_BTF, CounterSource, Walkers
 from devagent.model.inventory import Inventory
 from devagent.model.map_fill import map_fill
 from devagent.model.snapshot import take_snapshot
@@ -122,9 +122,9 @@ def test_a_wrong_layout_is_refused_at_load(
         return
     with open(VMLINUX_BTF, "rb") as f:
         btf = parse_btf(f.read())
-    layout = prog_iter.layout_from_btf(btf)
+    layout = programs.layout_from_btf(btf)
     wrong = dataclasses.replace(layout, aux_id=layout.aux_id + 4)
-    monkeypatch.setattr(prog_iter, "layout_from_btf", lambda _btf: wrong)
+    monkeypatch.setattr(programs, "layout_from_btf", lambda _btf: wrong)
     with pytest.raises(IteratorUnavailable, match=r"missed program|read program"):
         ProgramIterator.open(btf)
 

@@ -96,7 +96,7 @@ def test_enable_stats_verdict_matches_the_command(table: dict[str, Feature]) -> 
 def test_iterator_verdicts_match_what_a_server_loads(table: dict[str, Feature]) -> None:
     """The rows say what a long-lived process gets: its own Walkers load the same iterators
     (or say why not, which the rows repeat)."""
-    from devagent.bpf.walkers import Walkers
+    from devagent.bpf.iter.walkers import Walkers
 
     walkers = Walkers()
     walkers.start()

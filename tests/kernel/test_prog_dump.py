@@ -48,13 +48,14 @@ def fixture_programs(packet_fixture: PacketFixture, inspect_fixture: InspectFixt
 def programs(packet_fixture: PacketFixture, inspect_fixture: InspectFixture) -> Iterator[list[int]]:
     """Every fixture program, and one loaded from raw instructions: no BTF, so no prototypes
     or source lines, a map reference and a 64-bit constant."""
+    from devagent.bpf.insns import LD_IMM64
     from devagent.bpf.maps import create_map
     from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
     from devagent.bpf.objects import program_info
-    from devagent.bpf.progs import BPF_LD_IMM64, insn, load_program, return_imm
+    from devagent.bpf.progs import insn, load_program, return_imm
 
     with create_map(MAP_TYPE_IDS["Hash"], 4, 8, 4, name="raw_map") as map_fd:
-        code = insn(BPF_LD_IMM64, dst=2, imm=0x89ABCDEF - (1 << 32)) + insn(0, imm=0x01234567)
+        code = insn(LD_IMM64, dst=2, imm=0x89ABCDEF - (1 << 32)) + insn(0, imm=0x01234567)
         with load_program(PROG_TYPE_IDS["SocketFilter"], code + return_imm(-1, (map_fd.fd,)),
                           name="raw_no_btf") as prog:  # fmt: skip
             yield [*fixture_programs(packet_fixture, inspect_fixture), program_info(prog).id]

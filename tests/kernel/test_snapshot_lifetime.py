@@ -11,7 +11,7 @@ import weakref
 from devagent.api import build_schema
 from devagent.api.entries import EntryPager
 from devagent.api.http import GraphQLEndpoint
-from devagent.bpf.walkers import Walkers
+from devagent.bpf.iter.walkers import Walkers
 from devagent.metrics.exporter import MetricsExporter
 from devagent.model.inventory import Inventory
 from devagent.model.settings import Settings

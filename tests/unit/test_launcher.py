@@ -79,23 +79,6 @@ def test_cli_is_the_console_script_with_a_normal_start(tmp_path: Path) -> None:
     assert not start.exists()
 
 
-def test_quick_listings_import_neither_typing_nor_enum_nor_threading() -> None:
-    """`phydev inspect progs list` must start about as fast as bpftool: the modules of the
-    quick listings import no typing, enum, re or threading (~20 ms of a ~80 ms start on the
-    test VM; bpf.light_types stands in for NamedTuple and IntEnum), nor collections or
-    contextlib (~4 ms more: type hints come from collections.abc only for the checker)."""
-    probe = (
-        "import sys\n"
-        "import devagent.cli, devagent.cli.quick, devagent.cli.listings\n"
-        "import devagent.cli.listing, devagent.bpf.objects, devagent.bpf.pins\n"
-        "heavy = ('click', 'typing', 're', 'enum', 'threading', 'collections', 'contextlib')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
-    assert out == "[]\n"
-
-
 def test_sources_newer_than_the_stamp_are_compiled(tmp_path: Path) -> None:
     tree = make_tree(tmp_path)
     stamp = tree / ".venv" / ".devagent-stamp"

@@ -23,7 +23,9 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    print_ast,
 )
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,11 +35,9 @@ from ..model.memory import release_free_memory
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
-from ..model.worker_threads import worker_threads
 from .budget import CostlyLane, QueryAborted, RequestBudget
 from .client_gone import cancelled_if_client_leaves
 from .context import RequestContext
-from .documents import DocumentCache, token_key
 from .entries import EntryPager
 from .error_log import ErrorLog
 from .fastpath import FastPath
@@ -133,13 +133,13 @@ class GraphQLEndpoint:
         self.inventory = inventory
         self.pager = pager
         self.sampler = sampler
-        # Read queries run through compiled plans (api.fastpath); validation there is
-        # graphql-core's own rules, as for graphql_sync below (cost is checked before both).
+        # Read queries run through plans (api.fastpath) where they cover them; validation
+        # there is graphql-core's own rules, as for graphql_sync below (cost is checked
+        # before both).
         self.fastpath = FastPath(schema, [])
         self.meter = CostMeter(schema, settings.max_entries_limit)
         self.errors = ErrorLog()
         self.responses = ResponseCache()
-        self.documents = DocumentCache()
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
         self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
@@ -191,28 +191,18 @@ class GraphQLEndpoint:
         self.errors.graphql(seen)
         return result
 
-    def parse(self, text: str) -> tuple[DocumentNode, str | None]:
-        """The document of a text and its token key: a text already seen under any spacing
-        or comments is not parsed again (api.documents). Refusal for a syntax error."""
-        key = token_key(text)
-        document = self.documents.get(key)
-        if document is None:
-            try:
-                document = parse_query(text)
-            except GraphQLError as exc:
-                raise Refusal(400, exc.message) from None
-            self.documents.put(key, document)
-        return document, key
-
     def check(
         self, data: dict[str, Any], queries_only: bool, snapshot: Snapshot
-    ) -> tuple[DocumentNode, str | None, OperationDefinitionNode | None, int]:
-        """Parse and measure before anything runs (document, its token key, operation,
-        measured cost); Refusal for what must not run."""
-        document, key = self.parse(data["query"])
+    ) -> tuple[DocumentNode, OperationDefinitionNode | None, int]:
+        """Parse and measure before anything runs (document, operation, measured cost);
+        Refusal for what must not run."""
+        try:
+            document = parse_query(data["query"])
+        except GraphQLError as exc:
+            raise Refusal(400, exc.message) from None
         operation = select_operation(document, data.get("operationName"))
         if operation is None:
-            return document, key, None, 0  # graphql-core says what is wrong with the request
+            return document, None, 0  # graphql-core says what is wrong with the request
         if queries_only and operation.operation == OperationType.MUTATION:
             raise Refusal(405, "mutations are not allowed over GET: use POST")
         variables = data.get("variables")
@@ -223,11 +213,10 @@ class GraphQLEndpoint:
                 self.list_sizes(snapshot),
                 max_cost=self.settings.max_query_cost,
                 max_depth=self.settings.max_query_depth,
-                text_key=key,
             )  # fmt: skip
         except QueryRefused as exc:
             raise Refusal(400, str(exc)) from None
-        return document, key, operation, measure.cost
+        return document, operation, measure.cost
 
     def run(
         self,
@@ -235,60 +224,61 @@ class GraphQLEndpoint:
         queries_only: bool,
         snapshot: Snapshot,
         budget: RequestBudget | None,
-    ) -> tuple[dict[str, Any], bool]:
-        """Check, then execute: (the result, whether it was a mutation, which runs on a fresh
-        snapshot and clears cached answers). Costly requests take their turn in the lane."""
+    ) -> tuple[int, bytes]:
+        """Check, then answer: from the response cache when the same operation (in any
+        spacing or comments) already ran on this snapshot, else by executing it. A mutation
+        runs on a fresh snapshot and clears cached answers. Costly requests take their turn
+        in the lane."""
         with ExitStack() as lane:
             if len(data["query"]) > COSTLY_TEXT:
                 lane.enter_context(self.costly.turn())
-            document, key, operation, cost = self.check(data, queries_only, snapshot)
-            if cost > COSTLY_COST and len(data["query"]) <= COSTLY_TEXT:
-                lane.enter_context(self.costly.turn())
+            document, operation, cost = self.check(data, queries_only, snapshot)
             if operation is not None and operation.operation == OperationType.MUTATION:
                 self.responses.clear()
                 try:
-                    return self.execute(data, queries_only, None, document, budget), True
+                    return self._encoded(self.execute(data, queries_only, None, document, budget))
                 finally:
                     self.responses.clear()
+            printed = print_ast(document)  # spacing and comments do not count
+            key = cache_key(printed, data)
+            generation = 0
+            if key is not None:
+                cached, generation = self.responses.lookup(snapshot, key)
+                if cached is not None:
+                    return 200, cached
+            if cost > COSTLY_COST and len(data["query"]) <= COSTLY_TEXT:
+                lane.enter_context(self.costly.turn())
             ctx = RequestContext(
                 self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
             )
-            answer = self.fastpath.run(data, ctx, document, key)  # None: graphql-core runs it
-            if answer is not None:
-                return answer, False
-            return self.execute(data, queries_only, snapshot, document, budget), False
+            planned = self.fastpath.run(data, ctx, document, printed)  # None: graphql-core runs it
+            if planned is None:
+                result = self.execute(data, queries_only, snapshot, document, budget)
+            else:
+                result, errors = planned
+                self.errors.graphql(errors)
+        status, body = self._encoded(result)
+        if key is not None and status == 200 and "errors" not in result:
+            self.responses.store(snapshot, key, body, generation)
+        return status, body
 
     def respond(
         self, data: dict[str, Any], queries_only: bool, budget: RequestBudget | None = None
     ) -> tuple[int, bytes]:
-        """(HTTP status, JSON body) of one operation, from the response cache when the same
-        query already ran on the current snapshot (see api.response_cache)."""
-        key = cache_key(data)
-        snapshot = self.inventory.snapshot()
-        generation = 0
-        if key is not None:
-            body, generation = self.responses.lookup(snapshot, key)
-            if body is not None:
-                return 200, body
+        """(HTTP status, JSON body) of one operation (see `run`); what must not run, or
+        stopped running, is answered with its one-line reason."""
         try:
-            result, mutation = self.run(data, queries_only, snapshot, budget)
+            return self.run(data, queries_only, self.inventory.snapshot(), budget)
         except Refusal as exc:
             self.errors.client(exc.message)
             return exc.status, _error_body(exc.message)
         except QueryAborted as exc:
-            aborted: tuple[int, str] | None = (exc.status, exc.message)
+            aborted = (exc.status, exc.message)
             exc.__traceback__ = None  # its frames hold what the execution built
-        else:
-            aborted = None
-        if aborted is not None:
-            # What the execution built is unreachable now: give the memory back at once.
-            self.errors.client(aborted[1])
-            release_free_memory()
-            return aborted[0], _error_body(aborted[1])
-        status, body = self._encoded(result)
-        if key is not None and status == 200 and "errors" not in result and not mutation:
-            self.responses.store(snapshot, key, body, generation)
-        return status, body
+        # What the execution built is unreachable now: give the memory back at once.
+        self.errors.client(aborted[1])
+        release_free_memory()
+        return aborted[0], _error_body(aborted[1])
 
     def _encoded(self, result: dict[str, Any]) -> tuple[int, bytes]:
         """200 whenever the operation ran, even with field errors (as gqlgen answered); 400
@@ -321,7 +311,7 @@ class GraphQLEndpoint:
         self._running.add(budget)
         try:
             with cancelled_if_client_leaves(request, budget):
-                status, body = await worker_threads.run(
+                status, body = await run_in_threadpool(
                     self.respond, data, request.method == "GET", budget
                 )
         finally:

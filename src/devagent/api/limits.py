@@ -45,7 +45,6 @@ from graphql import (
 )
 
 from ..bpf.features import ROW_COUNT as FEATURE_ROWS
-from .cost_memo import MeasureMemo, RecordingSizes, memo_key
 from .list_sizes import PROCESS_GUESS, ListSizes, MapGeometry
 
 MAX_TOKENS = 20_000
@@ -168,7 +167,6 @@ class CostMeter:
         self.schema = schema
         self.max_entries_limit = max_entries_limit
         self.introspection = _introspection_sizes(schema)
-        self.memo: MeasureMemo[Measure] = MeasureMemo()
 
     def measure(
         self,
@@ -176,29 +174,9 @@ class CostMeter:
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any] | None,
         sizes: ListSizes,
-        text_key: str | None = None,
     ) -> Measure:
         """Cost and depth of `operation`; QueryRefused when the document is too big for
-        graphql-core to validate cheaply. With the document's token key (api.documents),
-        a measure is kept and reused while the sizes it read stay the same (api.cost_memo)."""
-        key = memo_key(text_key, operation, variables)
-        if key is None:
-            return self._measure(document, operation, variables, sizes)
-        known = self.memo.get(key, sizes)
-        if known is not None:
-            return known
-        recording = RecordingSizes(sizes)
-        measure = self._measure(document, operation, variables, recording)
-        self.memo.put(key, measure, recording)
-        return measure
-
-    def _measure(
-        self,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: Mapping[str, Any] | None,
-        sizes: ListSizes,
-    ) -> Measure:
+        graphql-core to validate cheaply."""
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -367,11 +345,10 @@ def check_cost(
     *,
     max_cost: int,
     max_depth: int,
-    text_key: str | None = None,
 ) -> Measure:
     """Measure and refuse (QueryRefused) what is over the limits; the message names the limit
     and how to stay under it."""
-    measure = meter.measure(document, operation, variables, sizes, text_key)
+    measure = meter.measure(document, operation, variables, sizes)
     name = f"operation {operation.name.value}" if operation.name else "the query"
     if measure.depth > max_depth:
         raise QueryRefused(

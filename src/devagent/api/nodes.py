@@ -2,8 +2,7 @@
 
 A `*Node` holds the id and either the snapshot's info for the object or, for an object that
 could not be read, its error text (the Go agent's `error` field): never both, since a
-snapshot lists each object once, read or failed (model.snapshot.split_errors). The compiled
-plan relies on it: an object with an info is answered with `error: null` from its memo.
+snapshot lists each object once, read or failed (model.snapshot.split_errors).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ class SnapshotParts:
     @property
     def snapshot(self) -> Snapshot:
         snap = self._ref()
-        assert snap is not None, "a node outlived the request holding its snapshot"
+        assert snap is not None, "a node outlived the request holding its snapshot"  # noqa: S101 our invariant
         return snap
 
     def __getattr__(self, name: str) -> Any:  # a part's first use
@@ -63,8 +62,8 @@ _PARTS: dict[str, Callable[[Snapshot], Any]] = {
 
 class InfoField:
     """Resolver of a field computed from the node's kernel info alone (`node.<attr>`), with
-    `missing` when the object could not be read. The compiled plan (api.plan_compiler)
-    inlines these: it reads the info once per object and calls `getter` directly."""
+    `missing` when the object could not be read. A plan (api.fastpath) reads the info once
+    per object and calls `getter` directly."""
 
     __slots__ = ("attr", "getter", "missing")
 

@@ -1,7 +1,8 @@
 """Encoded answers to read-only GraphQL operations, kept for as long as their snapshot lives.
 
-A query's answer depends only on its text, variables and operation name, and on the snapshot
-it reads (entry pages are read at most as long ago as the snapshot was taken). So while the
+A query's answer depends only on its document (in graphql-core's printed form: spacing and
+comments do not count), variables and operation name, and on the snapshot it reads (entry
+pages are read at most as long ago as the snapshot was taken). So while the
 Inventory hands out the same snapshot (at most `cache_max_age`, 1 s), the same operation
 gets the same bytes: the explorer's pages polled from several browser tabs, or many
 dashboards, cost one execution per second instead of one each. graphql-core spends ~2 µs
@@ -24,14 +25,15 @@ from ..model.snapshot import Snapshot
 CacheKey = tuple[str, bytes, str | None]
 
 
-def cache_key(data: dict[str, Any]) -> CacheKey | None:
-    """The key of a request's operation; None when its variables cannot be keyed."""
+def cache_key(printed: str, data: dict[str, Any]) -> CacheKey | None:
+    """The key of a request's operation, from its document as graphql-core prints it
+    (print_ast); None when its variables cannot be keyed."""
     try:
         variables = orjson.dumps(data.get("variables") or {}, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return None
     name = data.get("operationName")
-    return data["query"], variables, name if isinstance(name, str) else None
+    return printed, variables, name if isinstance(name, str) else None
 
 
 class ResponseCache:

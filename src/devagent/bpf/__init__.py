@@ -6,8 +6,7 @@ exceptions), `names` (type names of the contract), `info` (ProgramInfo, MapInfo,
 ObjectError), `handles` (Fd, ids, open by id), `btf_objects`, `btf_types`, `btf`,
 `btf_cnames` (BTF), `links`, `objects` (list_programs, list_maps, list_links, get_*), `maps`
 (MapHandle, MapDump: entries), `progs`, `pins`, `procfs`, `cgroups`, `tasks`, `stats`;
-`lru` (the bounded LRU map every layer's caches use), `light_types` (NamedTuple and
-IntEnum stand-ins at run time, so `phydev inspect` imports neither typing nor enum).
+`lru` (the bounded LRU map every layer's caches use).
 
 This file imports nothing on purpose: `phydev inspect` pays only for the modules it uses.
 """

@@ -7,17 +7,13 @@ kernel sees zeroes in the fields we do not know.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
+from enum import IntEnum
 
 from .errors import BPFError
-
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
-if TYPE_CHECKING:
-    from enum import IntEnum
-else:
-    from .light_types import IntConstants as IntEnum
 
 u8 = ctypes.c_uint8
 u32 = ctypes.c_uint32
@@ -372,7 +368,5 @@ def unpacker(struct_type: type[ctypes.Structure]) -> struct.Struct:
 
 def close_fd(fd: int) -> None:
     """Close an fd, ignoring EBADF (double close in error paths)."""
-    try:  # noqa: SIM105 (contextlib is not imported on the quick listings' start)
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass

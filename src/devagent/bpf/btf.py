@@ -116,7 +116,7 @@ class Btf:
         if base is None and (not strs or strs[0] != 0):
             raise BTFError("BTF string section must start with an empty string")
         words = array("I")
-        assert words.itemsize == 4
+        assert words.itemsize == 4  # noqa: S101 C unsigned int: 4 bytes on every Linux ABI
         words.frombytes(data[t0 : t0 + type_len])
         if (order == "<") != (sys.byteorder == "little"):
             words.byteswap()
@@ -155,7 +155,7 @@ class Btf:
     def string(self, offset: int) -> str:
         """The NUL-terminated string at `offset` of the (base + own) string section."""
         if offset < self._str_start:
-            assert self._base is not None
+            assert self._base is not None  # noqa: S101 narrowing: _str_start is 0 without a base
             return self._base.string(offset)
         local = offset - self._str_start
         if local >= len(self._strs):
@@ -244,7 +244,7 @@ class Btf:
             t = self.type(type_id)
             if t.kind not in _MODIFIERS:
                 return type_id
-            assert isinstance(t, Ref)
+            assert isinstance(t, Ref)  # noqa: S101 narrowing: the parser makes modifiers Refs
             type_id = t.type
         raise BTFError(f"BTF type chain from id {type_id} is too deep or loops")
 

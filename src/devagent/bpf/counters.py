@@ -32,7 +32,7 @@ _ID = struct.Struct("<I")
 # run_time_ns, run_cnt and recursion_misses follow each other in struct bpf_prog_info.
 _COUNTERS = struct.Struct("<QQQ")
 _COUNTERS_AT = _sys.ProgInfo.run_time_ns.offset
-assert _sys.ProgInfo.recursion_misses.offset == _COUNTERS_AT + 16
+assert _sys.ProgInfo.recursion_misses.offset == _COUNTERS_AT + 16  # noqa: S101 static layout
 _MAP_COUNT_AT = _sys.ProgInfo.nr_map_ids.offset
 
 
@@ -74,7 +74,7 @@ class _Buffer:
 
 class CounterReader:
     """Reads ProgramCounters, reusing its buffers between readings. Not thread-safe: one
-    reader per thread. (bpf.walkers.CounterSource reads the same in one pass of the
+    reader per thread. (bpf.iter.walkers.CounterSource reads the same in one pass of the
     agent's program iterator where the process loaded it.)"""
 
     def __init__(self) -> None:

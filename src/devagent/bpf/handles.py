@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+from typing import TYPE_CHECKING
 
 from . import _sys
 from ._sys import Cmd
 from .errors import BPFError, NotFound
 from .info import ObjectError
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import TypeVar

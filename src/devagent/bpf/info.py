@@ -3,21 +3,17 @@
 Plain data with no kernel access, so every module (and every layer above) can name these
 types without importing the code that reads them. Programs and maps, of which a walk reads
 thousands, are NamedTuples: building one costs ~0.7 us where a 23-field frozen dataclass
-cost ~10 us (its __init__ sets every field through object.__setattr__), and this module
-imports neither dataclasses (which imports inspect) nor datetime: `phydev inspect ... list`
-pays for its imports on every start.
+cost ~10 us (its __init__ sets every field through object.__setattr__).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 from .names import PER_CPU_MAP_TYPES, link_type_name, map_type_name, prog_type_name
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from datetime import datetime
-    from typing import NamedTuple
-else:
-    from .light_types import Record as NamedTuple
 
 
 class ObjectError(NamedTuple):

@@ -1,6 +1,5 @@
 """A thread-safe bounded LRU map, for the caches of every layer (it lives in the lowest one
-so that all may import it): parsed BTF objects, programs' full names and metadata, parsed
-GraphQL documents.
+so that all may import it): parsed BTF objects, programs' full names and metadata.
 
 Values are computed outside the lock by the caller (`get`, then `put`): two threads may
 compute the same value once each, which is cheaper than serialising every computation.

@@ -89,7 +89,7 @@ def is_always_full(info: MapInfo) -> bool:
 
 
 # Hash maps of every kind keep a per-CPU count of their elements (since Linux 6.6), which
-# the kfunc bpf_map_sum_elem_count sums: the agent's map iterator (bpf.map_iter) reads it,
+# the kfunc bpf_map_sum_elem_count sums: the agent's map iterator (bpf.iter.maps) reads it,
 # so these maps are counted without reading their entries. Checked against a read of every
 # entry for each type, preallocated or not, LRU maps after evictions included
 # (tests/kernel/test_bpf_iter.py); other types have no count (the kfunc answers 0).
@@ -97,5 +97,5 @@ KERNEL_COUNTED_TYPES = frozenset({1, 5, 9, 10, 13})  # Hash, PerCPUHash, LRU(CPU
 
 
 def kernel_keeps_count(info: MapInfo) -> bool:
-    """Whether the kernel keeps this map's entry count (bpf.map_iter reads it)."""
+    """Whether the kernel keeps this map's entry count (bpf.iter.maps reads it)."""
     return info.type in KERNEL_COUNTED_TYPES

@@ -10,6 +10,7 @@ import ctypes
 import operator
 import os
 import time
+from typing import TYPE_CHECKING
 
 from . import _sys
 from ._sys import Cmd
@@ -31,7 +32,6 @@ from .info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from .links import decode_link_details
 from .procfs import read_fdinfo
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import _thread
 import ctypes
 import os
 import sys
+import threading
 import time
+from typing import TYPE_CHECKING
 
 from . import _sys
 from ._sys import Cmd
@@ -14,7 +15,6 @@ from .errors import BPFError, PermissionDenied
 from .handles import Fd
 from .procfs import bpf_object_of_fd
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -130,9 +130,7 @@ class PinScanner:
         self.root = root
         self.settle_ns = settle_ns
         self._clock = clock
-        # _thread, not threading: the CLI imports this module, and threading cost its
-        # start ~3 ms.
-        self._lock = _thread.allocate_lock()
+        self._lock = threading.Lock()
         self._kept: dict[str, tuple[int, _Found, list[str]]] = {}
         self.opened = 0  # pins opened (tests check that kept directories open none)
 

@@ -8,13 +8,8 @@ The kernel names bpf fds `anon_inode:bpf-prog`, `anon_inode:bpf-map` and `anon_i
 from __future__ import annotations
 
 import os
-
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from typing import NamedTuple
-else:
-    from .light_types import Record as NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 FD_KINDS = {
     "anon_inode:bpf-prog": "program",

@@ -2,7 +2,7 @@
 
 Tests and benchmarks use this to create real kernel objects (e.g. a thousand programs that
 each use a map) without a compiler. The agent itself loads one program only: the iterator
-that reads every program's run counters in one read() (devagent.bpf.prog_iter).
+that reads every program's run counters in one read() (devagent.bpf.iter.programs).
 """
 
 from __future__ import annotations
@@ -14,12 +14,7 @@ from . import _sys
 from ._sys import Cmd
 from .errors import BPFError, VerifierRejected
 from .handles import Fd
-
-# Opcodes used by the tiny programs we build.
-BPF_LD_IMM64 = 0x18
-BPF_MOV64_IMM = 0xB7
-BPF_EXIT = 0x95
-BPF_PSEUDO_MAP_FD = 1
+from .insns import ALU64, EXIT, JMP, LD_IMM64, MOV, PSEUDO_MAP_FD, K
 
 
 class ProgLoadAttr(ctypes.Structure):
@@ -57,8 +52,8 @@ def return_imm(value: int, map_fds: tuple[int, ...] = ()) -> bytes:
     records those maps as used by the program (they show in its map_ids)."""
     code = b""
     for fd in map_fds:
-        code += insn(BPF_LD_IMM64, dst=1, src=BPF_PSEUDO_MAP_FD, imm=fd) + insn(0)
-    return code + insn(BPF_MOV64_IMM, dst=0, imm=value) + insn(BPF_EXIT)
+        code += insn(LD_IMM64, dst=1, src=PSEUDO_MAP_FD, imm=fd) + insn(0)
+    return code + insn(ALU64 | MOV | K, dst=0, imm=value) + insn(JMP | EXIT)
 
 
 def load_program(

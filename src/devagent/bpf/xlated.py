@@ -193,7 +193,7 @@ def disassemble(
         function = None
         # Like bpftool: func_info records are taken in order, each where its offset is met.
         if next_func < len(funcs) and funcs[next_func].insn_off == pc:
-            assert btf is not None
+            assert btf is not None  # noqa: S101 narrowing: funcs is empty without BTF
             function = type_only(btf, funcs[next_func].type_id) or None
             next_func += 1
         source = None

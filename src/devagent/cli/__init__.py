@@ -14,8 +14,8 @@ Public name: main (the console script's entry point, `devagent.cli:main`).
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -249,7 +249,7 @@ def _port_from_env() -> int:
 )
 @click.option(
     "--listen",
-    default="0.0.0.0",
+    default="0.0.0.0",  # noqa: S104 the Go agent's default; the help and banner warn
     show_default=True,
     callback=listen_option,
     help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "

@@ -5,11 +5,12 @@ JSON field names follow the GraphQL types (camelCase), so scripts can move betwe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex
 from .textfmt import go_bool, go_duration
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..bpf.info import ObjectError
 from .output import emit_json, kernel_errors, write_out
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TypeVar

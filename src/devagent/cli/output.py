@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied, has_bpf_privileges
 
-TYPE_CHECKING = False  # typing's, without importing typing (devagent.bpf.light_types)
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from typing import BinaryIO, NoReturn
 
 EXIT_BROKEN_PIPE = 141
@@ -41,19 +42,15 @@ def fail(message: str) -> NoReturn:
 _fail = fail
 
 
-class kernel_errors:
-    """Turn kernel failures into one clear line and a non-zero exit, never a traceback. A
-    class rather than @contextmanager: contextlib (and functools with it) is not worth
-    importing on the quick listings' start."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+@contextmanager
+def kernel_errors() -> Iterator[None]:
+    """Turn kernel failures into one clear line and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except BPFError as exc:
         if isinstance(exc, PermissionDenied) and not has_bpf_privileges():
             fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
-        if isinstance(exc, BPFError):
-            fail(str(exc))
+        fail(str(exc))
 
 
 def emit_json(value: object) -> None:

@@ -6,7 +6,6 @@
   `btf_entries`: bytes -> values decoded through BTF, as bpftool prints them;
 - `etm`: the `--etm` rules; `settings`: the one Settings dataclass the CLI passes down;
 - `memory`: giving freed memory back once a big read is dropped;
-- `worker_threads`: the server's threads for blocking work (walks, executions, scrapes);
 - `health`: whether the kernel is readable right now (the /readyz probe).
 
 Imports only from devagent.bpf.

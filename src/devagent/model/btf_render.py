@@ -179,7 +179,7 @@ class _Compiler:
             t = self.btf.type(type_id)
             if t.kind not in _SKIPPED_BY_LIBBPF_RESOLVE:
                 return type_id
-            assert isinstance(t, Ref | Var)
+            assert isinstance(t, Ref | Var)  # noqa: S101 narrowing: these kinds parse as Ref/Var
             type_id = t.type
         raise BTFError(f"BTF type chain from id {type_id} is too deep or loops")
 
@@ -289,7 +289,7 @@ class _Compiler:
         for _ in range(MAX_RESOLVE_DEPTH):
             if t.kind not in _MODS:
                 break
-            assert isinstance(t, Ref)
+            assert isinstance(t, Ref)  # noqa: S101 narrowing: the parser makes modifiers Refs
             t = self.btf.type(t.type)
         return isinstance(t, Int) and t.size == 1 and (t.is_char or t.name == "char")
 

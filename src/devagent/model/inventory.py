@@ -8,7 +8,7 @@ Between snapshots the Inventory keeps what cannot change: a map's info (type, si
 name, BTF ids are fixed at creation, and ids are not reused while the map lives), so a new
 snapshot reads infos only for maps it has not seen, after one id walk. No fd is held between
 snapshots: holding one would keep a deleted map alive. Program infos are kept the same way
-where the process loaded the program iterator (bpf.prog_iter): one pass of it gives every
+where the process loaded the program iterator (bpf.iter.programs): one pass of it gives every
 program's id and run counters, and only programs not seen before are read in full
 (model.program_infos); without it, programs are read afresh each time (their run counters
 move). Links are always read afresh (they can be re-pointed or detached). Pins are found
@@ -27,10 +27,10 @@ from ..bpf import handles, objects
 from ..bpf.errors import BPFError
 from ..bpf.features import Feature, probe_features
 from ..bpf.info import MapInfo, ProgramInfo
+from ..bpf.iter.walkers import Walkers, walkers
 from ..bpf.map_types import memlock_is_static
 from ..bpf.maps import MapDump, MapHandle
 from ..bpf.pins import PinScanner
-from ..bpf.walkers import Walkers, walkers
 from .identity import ProgramIdentities
 from .program_infos import ProgramInfoCache
 from .snapshot import (
@@ -110,7 +110,7 @@ class Inventory:
         host_root: str = "/",
         iterators: Walkers | None = None,
     ) -> None:
-        """`iterators`: where one pass of an iterator replaces a bpf() walk (bpf.walkers;
+        """`iterators`: where one pass of an iterator replaces a bpf() walk (bpf.iter.walkers;
         this process's own by default, which walks with bpf() until something starts it)."""
         self.bpf_dir = bpf_dir
         self.iterators = iterators or walkers

@@ -3,7 +3,7 @@
 Users' most frequent question after "what is loaded" is map pressure. The kernel keeps no
 entry count that user space can read through bpf(), so counting means reading: arrays are
 always full (free), hash maps are counted by the kernel itself where the agent's map
-iterator runs (bpf.map_iter: no entry is read, no budget spent), every other map is read in
+iterator runs (bpf.iter.maps: no entry is read, no budget spent), every other map is read in
 kernel batches (`bpf.maps.MapHandle.count_entries`). A
 budget bounds the entries read for one snapshot; maps are counted smallest first (by
 max_entries), so a few huge maps cannot starve the many small ones, and a map the budget

@@ -3,11 +3,10 @@
 Of what OBJ_GET_INFO_BY_FD says about a program, only the run counters move (and the maps,
 when BPF_PROG_BIND_MAP adds one): name, type, tag, sizes, BTF ids and load time are fixed
 when it is loaded, and program ids are not reused while it lives. Where the iterator
-(bpf.prog_iter) gives every program's id, map count and counters in one read(), a snapshot
+(bpf.iter.programs) gives every program's id, map count and counters in one read(), a snapshot
 reads full infos only for programs it has not seen (or whose map count changed) and builds
 the others from the kept info and the fresh counters: 1000 programs cost ~1 ms instead of
-~16 ms of bpf() calls. A program that did not run since keeps its info object, so answers
-built from it are kept too (api.object_memo). No fd is held between snapshots.
+~16 ms of bpf() calls. No fd is held between snapshots.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from ..bpf.info import ProgramInfo
 from .snapshot import Infos, split_errors
 
 if TYPE_CHECKING:
-    from ..bpf.prog_iter import Reading
+    from ..bpf.iter.programs import Reading
 
 # Where the counters sit in a ProgramInfo (run_time_ns, run_count, recursion_misses follow
 # each other).
 _COUNTERS_AT = ProgramInfo._fields.index("run_time_ns")
-assert ProgramInfo._fields[_COUNTERS_AT : _COUNTERS_AT + 3] == (
+assert ProgramInfo._fields[_COUNTERS_AT : _COUNTERS_AT + 3] == (  # noqa: S101 static layout
     "run_time_ns", "run_count", "recursion_misses"
 )  # fmt: skip
 _AFTER = _COUNTERS_AT + 3

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 from ..bpf.counters import ProgramCounters
 from ..bpf.errors import BPFError
-from ..bpf.walkers import CounterSource
+from ..bpf.iter.walkers import CounterSource
 from .history import History, StatsSeries
 from .rates import Rates
 from .stats_mode import StatsProbe, StatsStatus

@@ -15,7 +15,7 @@ class Settings:
     """Everything `phydev server` was told; consumers read it, nobody changes it."""
 
     bpf_dir: str = "/sys/fs/bpf"
-    listen: str = "0.0.0.0"
+    listen: str = "0.0.0.0"  # noqa: S104 the Go agent's default (--listen); the banner warns
     port: int = 8080
     path_prefix: str = "/"
     skip_welcome: bool = False
@@ -33,7 +33,7 @@ class Settings:
     # from them count as same-origin whatever Host the proxy sends, and their hosts are served.
     public_origins: tuple[str, ...] = ()
     enable_stats: bool = False
-    # Load the agent's program iterator (bpf.prog_iter): every program's run counters in one
+    # Load the agent's program iterator (bpf.iter.programs): every program's run counters in one
     # read() instead of four bpf() calls per program.
     program_iterator: bool = True
     cache_max_age: float = 1.0

@@ -105,7 +105,7 @@ class Sources:
     pins: Callable[[], PinIndex]
     memlocks: Callable[[dict[int, MapInfo]], dict[int, int]] = lambda maps: read_memlocks(maps)
     # Entry counts the kernel keeps (hash maps), by map id, from the same pass as map_ids
-    # (bpf.map_iter); empty where maps are walked with bpf().
+    # (bpf.iter.maps); empty where maps are walked with bpf().
     kernel_counts: Callable[[], dict[int, int]] = dict
 
 
@@ -241,7 +241,7 @@ class Snapshot:
     @property
     def kernel_entry_counts(self) -> dict[int, int]:
         """Map id -> entries, for the hash maps whose count the kernel keeps, where the map
-        iterator walked this snapshot's maps (bpf.map_iter); empty otherwise."""
+        iterator walked this snapshot's maps (bpf.iter.maps); empty otherwise."""
         self.map_ids  # noqa: B018 (the same pass, so the two agree)
         return self._kernel_counts.get()
 

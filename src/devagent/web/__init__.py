@@ -3,8 +3,6 @@
 
 - `app`: create_app(settings) -> the ASGI app (routes, middleware; no logic);
 - `server`: serve(settings) runs it under uvicorn, with the start-up banner;
-- `query_lane`: QueryLane, the ASGI app in front: admitted GET/POST /query go straight to
-  the GraphQL route (Starlette's stack cost a quarter of a small UI poll);
 - `connections`: uvicorn's HTTP protocol with receive timeouts and a connection cap;
 - `security`: Guard, the bearer-token and origin checks;
 - `pages`: the HTML of GraphiQL (`/`) and of the web UI (`/ui/...`), their security headers;

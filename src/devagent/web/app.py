@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -21,9 +22,7 @@ from ..model.memory import IdleTrimmer, freeze_long_lived
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_mode import StatsProbe
-from ..model.worker_threads import worker_threads
 from .pages import graphiql_page, page_headers, ui_page
-from .query_lane import QueryLane
 from .security import Guard
 from .static_files import StaticFiles
 
@@ -87,17 +86,17 @@ class Services:
     async def ready_graphql(self) -> GraphQLEndpoint:
         if self._graphql is not None:
             return self._graphql
-        return await worker_threads.run(lambda: self.graphql)
+        return await run_in_threadpool(lambda: self.graphql)
 
     async def ready_exporter(self) -> MetricsExporter:
         if self._exporter is not None:
             return self._exporter
-        return await worker_threads.run(lambda: self.exporter)
+        return await run_in_threadpool(lambda: self.exporter)
 
 
 def create_app(
     settings: Settings, inventory: Inventory | None = None, sampler: WatchedSampler | None = None
-) -> QueryLane:
+) -> Starlette:
     """The ASGI app. Routes answer at / and, when a --path-prefix is set, under it too, so it
     works whether or not the reverse proxy strips the prefix."""
     inventory = inventory or Inventory(
@@ -109,13 +108,13 @@ def create_app(
     static = StaticFiles()
 
     async def graphiql(_: Request) -> Response:
-        base = await worker_threads.run(static.base_url, settings.path_prefix)
+        base = await run_in_threadpool(static.base_url, settings.path_prefix)
         nonce = secrets.token_urlsafe(16)
         return HTMLResponse(graphiql_page(settings, base, nonce), headers=page_headers(nonce))
 
     async def ui(_: Request) -> Response:
         """Every /ui/... path gets the same page: the app routes in the browser (deep links)."""
-        base = await worker_threads.run(static.base_url, settings.path_prefix)
+        base = await run_in_threadpool(static.base_url, settings.path_prefix)
         html = ui_page(settings, base, static.ui_modules())
         return HTMLResponse(html, headers=page_headers())
 
@@ -128,7 +127,7 @@ def create_app(
         cached = static.cached_response(*args)
         if cached is not None:
             return cached
-        return await worker_threads.run(static.response, *args)
+        return await run_in_threadpool(static.response, *args)
 
     async def query(request: Request) -> Response:
         endpoint = await services.ready_graphql()
@@ -139,9 +138,7 @@ def create_app(
 
     async def metrics(request: Request) -> Response:
         exporter = await services.ready_exporter()
-        body, content_type = await worker_threads.run(
-            exporter.render, request.headers.get("accept")
-        )
+        body, content_type = await run_in_threadpool(exporter.render, request.headers.get("accept"))
         trimmer.touch()
         return Response(body, media_type=content_type)
 
@@ -184,9 +181,7 @@ def create_app(
     app.state.services = services
     app.state.trimmer = trimmer
     app.state.sampler = sampler
-    paths = {prefix + "query" for prefix in ("/", settings.path_prefix)}
-    guard = Guard(app, settings=settings)
-    return QueryLane(app, app.state, query, paths, guard, cors=bool(settings.cors_origins))
+    return app
 
 
 def make_sampler(settings: Settings) -> WatchedSampler:

@@ -98,7 +98,7 @@ def warn_about_bpf_dir(settings: Settings) -> None:
 
 def banner(settings: Settings) -> str:
     """The start-up text: where to go, and what is (not) protected."""
-    host = "localhost" if settings.listen in ("0.0.0.0", "::") else settings.listen
+    host = "localhost" if settings.listen in ("0.0.0.0", "::") else settings.listen  # noqa: S104 a test, not a bind
     base = f"http://{host}:{settings.port}{settings.path_prefix}"
     lines = [
         f"phydev {__version__}: dev-agent for Python",
@@ -110,7 +110,7 @@ def banner(settings: Settings) -> str:
         f"  auth token          {'required' if settings.auth_token else 'none'}",
     ]
     lines += [f"  public URL          {o}{settings.path_prefix}" for o in settings.public_origins]
-    if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:
+    if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:  # noqa: S104 a test, not a bind
         lines.append(
             "  warning: listening on all interfaces without --auth-token: anyone who can "
             "reach this port can read your eBPF state"
@@ -215,7 +215,7 @@ def serve(settings: Settings) -> None:
     server = Server(config)
     config.load()  # uvicorn's protocol modules, before the freeze below
     if settings.program_iterator:
-        from ..bpf.walkers import walkers
+        from ..bpf.iter.walkers import walkers
 
         walkers.start(on_problem=_say_walk_problem)
     say_kernel_features(app.state.inventory.features())

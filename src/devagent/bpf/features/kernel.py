@@ -130,7 +130,7 @@ def probe_object_btf(_: Probe) -> Row:
     return UNAVAILABLE, f"BTF objects cannot be listed ({failure.strerror}): no BTF formats"
 
 
-# What each of the agent's iterators reads (devagent.bpf.walkers names them by these keys).
+# What each of the agent's iterators reads (devagent.bpf.iter.walkers names them by these keys).
 _ITERATES = {"programs": "programs' run counters", "maps": "map ids and hash maps' entry counts"}
 
 
@@ -151,9 +151,9 @@ def probe_map_iterator(probe: Probe) -> Row:
 
 def _iterator_problem(probe: Probe, kind: str) -> str | None:
     """Load the agent's iterator, check it against bpf() and unload it: why not, or None."""
-    from ..bpf_iter import IteratorUnavailable
-    from ..map_iter import MapIterator
-    from ..prog_iter import ProgramIterator
+    from ..iter.frame import IteratorUnavailable
+    from ..iter.maps import MapIterator
+    from ..iter.programs import ProgramIterator
 
     btf = probe.btf
     if btf is None:

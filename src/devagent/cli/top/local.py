@@ -18,7 +18,7 @@ import math
 
 from ...bpf import stats as bpf_stats
 from ...bpf.handles import Fd
-from ...bpf.walkers import CounterSource
+from ...bpf.iter.walkers import CounterSource
 from ...model.history import History
 from ...model.host import count_maps_and_links, host_summary
 from ...model.inventory import Inventory, Snapshot

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -51,6 +52,9 @@ class RemoteSource:
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
         base = url.rstrip("/")
+        # Only HTTP(S): urllib would also open file: and ftp: URLs.
+        if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
+            raise SourceError(f"--agent {url}: not an http:// or https:// URL")
         self.endpoint = base if base.endswith("/query") else base + "/query"
         self.token = token
         self.timeout = timeout
@@ -62,11 +66,11 @@ class RemoteSource:
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 http(s) only, checked in __init__
             self.endpoint, data=json.dumps({"query": text}).encode(), headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310 as above
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as err:
             hint = " (wrong or missing --auth-token?)" if err.code in (401, 403) else ""

@@ -37,7 +37,7 @@ def make_source(
     from .local import LocalSource
 
     if program_iterator:
-        from ...bpf.walkers import walkers
+        from ...bpf.iter.walkers import walkers
 
         walkers.start()
     source = LocalSource(bpf_dir, interval=interval, enable_stats=enable_stats)

@@ -5,11 +5,12 @@ calls (GET_FD_BY_ID, OBJ_GET_INFO_BY_FD, close) for what changes: on the VMs we 
 call costs 4-7 us in the kernel, so a poll over 1000 programs + 1000 maps paid ~20 ms before
 any of its own work. A BPF iterator (`iter/bpf_prog`, `iter/bpf_map`) visits every object
 inside the kernel and writes a fixed-size record per object into a seq_file; user space
-reads it in one or two read() calls. bpf.prog_iter reads every program's run counters that
-way, bpf.map_iter every map's id and, for hash maps, the entry count the kernel keeps.
+reads it in one or two read() calls. iter.programs reads every program's run counters that
+way, iter.maps every map's id and, for hash maps, the entry count the kernel keeps; both
+programs are written with iter.asm.
 
 Long-lived commands (the server, `top`) load the iterators once, on a background thread
-(bpf.walkers), and keep them until they exit; they show in listings as the agent's own programs
+(iter.walkers), and keep them until they exit; they show in listings as the agent's own programs
 (`phydev_walk`, `phydev_maps`), links and map (`phydev_cpus`). Until they are loaded, and
 wherever they cannot be (no BTF, no CAP_PERFMON, an older kernel, a failed check against
 bpf()), callers walk with bpf() as before. No fd of any other object is held.
@@ -21,22 +22,19 @@ import os
 from array import array
 from typing import Protocol, TypeVar
 
-from . import _sys
-from ._sys import Cmd
-from .btf import Btf
-from .btf_types import Kind
-from .errors import BPFError
-from .handles import Fd
-from .progs import insn, load_program
+from .. import _sys
+from .._sys import Cmd
+from ..btf import Btf
+from ..btf_types import Kind
+from ..errors import BPFError
+from ..handles import Fd
+from ..insns import DW, JEQ
+from ..progs import load_program
+from .asm import R0, R1, R6, R7, Item, Label, assemble, exit_insn, jmp_imm, ldx_mem, mov64_imm
 
 TRACING, TRACE_ITER = 26, 28  # BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER
 # Helper ids (include/uapi/linux/bpf.h).
 PROBE_READ_KERNEL, SEQ_WRITE, LOOKUP_PERCPU_ELEM = 113, 127, 195
-# Opcodes.
-LDX_DW, LDX_W, STX_DW, STX_W, ST_DW, ST_W = 0x79, 0x61, 0x7B, 0x63, 0x7A, 0x62
-MOV_IMM, MOV_REG, ADD_IMM, ADD_REG, SUB_REG = 0xB7, 0xBF, 0x07, 0x0F, 0x1F
-JEQ_IMM, JNE_IMM, JLT_IMM, CALL, EXIT, LD_IMM64 = 0x15, 0x55, 0xA5, 0x85, 0x95, 0x18
-PSEUDO_MAP_FD, PSEUDO_KFUNC_CALL = 1, 2
 
 
 class IteratorUnavailable(Exception):
@@ -73,12 +71,15 @@ def function_id(btf: Btf, name: str) -> int:
     return found
 
 
-def iterator_program(body: list[bytes]) -> bytes:
+def iterator_program(body: list[Item]) -> bytes:
     """An iterator program around `body`, which runs for each object with r6 = ctx->meta
     and r7 = the object (ctx's second field); the last call, with no object, returns 0."""
-    head = [insn(LDX_DW, 6, 1, 0), insn(LDX_DW, 7, 1, 8),
-            insn(JEQ_IMM, 7, 0, len(body), 0)]  # fmt: skip
-    return b"".join(head + body + [insn(MOV_IMM, 0, 0, 0, 0), insn(EXIT)])
+    done = Label("done")
+    return assemble([
+        ldx_mem(DW, R6, R1, 0), ldx_mem(DW, R7, R1, 8), jmp_imm(JEQ, R7, 0, done),
+        *body,
+        done, mov64_imm(R0, 0), exit_insn(),
+    ])  # fmt: skip
 
 
 def record_words(data: bytes, size: int, signed: bool = False) -> tuple[array[int], array[int]]:
@@ -142,7 +143,7 @@ class LoadedIterator:
     @property
     def program_id(self) -> int:
         """The iterator program's own id (its run count grows with each object visited)."""
-        from .objects import program_info
+        from ..objects import program_info
 
         return program_info(self._prog.fd).id
 

@@ -1,5 +1,5 @@
 """Every map's id, and the entry count the kernel keeps for hash maps, in one pass of a BPF
-iterator (see bpf.bpf_iter).
+iterator (see iter.frame).
 
 The `iter/bpf_map` program writes one 16-byte record per map: id, type and the sum of its
 per-CPU element counters (kfunc `bpf_map_sum_elem_count`, Linux 6.6+). Hash maps of every
@@ -16,18 +16,30 @@ from array import array
 from contextlib import suppress
 from dataclasses import dataclass
 
-from .bpf_iter import (
-    ADD_IMM,
-    CALL,
-    LDX_DW,
-    LDX_W,
-    MOV_IMM,
-    MOV_REG,
-    PSEUDO_KFUNC_CALL,
+from ..btf import Btf
+from ..errors import BPFError
+from ..info import MapInfo
+from ..insns import ADD, DW, W
+from ..map_types import KERNEL_COUNTED_TYPES
+from .asm import (
+    R0,
+    R1,
+    R2,
+    R3,
+    R6,
+    R7,
+    R10,
+    alu64_imm,
+    call_helper,
+    call_kfunc,
+    ldx_mem,
+    mov64_imm,
+    mov64_reg,
+    st_mem,
+    stx_mem,
+)
+from .frame import (
     SEQ_WRITE,
-    ST_DW,
-    STX_DW,
-    STX_W,
     IteratorUnavailable,
     LoadedIterator,
     checked,
@@ -35,12 +47,7 @@ from .bpf_iter import (
     iterator_program,
     member_offset,
     record_words,
-)  # fmt: skip
-from .btf import Btf
-from .errors import BPFError
-from .info import MapInfo
-from .map_types import KERNEL_COUNTED_TYPES
-from .progs import insn
+)
 
 PROGRAM_NAME = "phydev_maps"
 RECORD = struct.Struct("=IIq")  # id, type, kernel's entry count
@@ -68,16 +75,15 @@ class MapReading:
 
 def program_code(attach_map_id: int, map_type: int, sum_elem_count: int) -> bytes:
     """The iterator's instructions (record at r10-16: id, type, count)."""
-    body = [
-        insn(LDX_W, 2, 7, attach_map_id), insn(STX_W, 10, 2, -16),
-        insn(LDX_W, 2, 7, map_type), insn(STX_W, 10, 2, -12),
-        insn(ST_DW, 10, 0, -8, 0),
-        insn(MOV_REG, 1, 7), insn(CALL, 0, PSEUDO_KFUNC_CALL, 0, sum_elem_count),
-        insn(STX_DW, 10, 0, -8),
-        insn(LDX_DW, 1, 6, 0), insn(MOV_REG, 2, 10), insn(ADD_IMM, 2, 0, 0, -16),
-        insn(MOV_IMM, 3, 0, 0, RECORD.size), insn(CALL, imm=SEQ_WRITE),
-    ]  # fmt: skip
-    return iterator_program(body)  # r7 = ctx->map
+    return iterator_program([  # r7 = ctx->map
+        ldx_mem(W, R2, R7, attach_map_id), stx_mem(W, R10, R2, -16),
+        ldx_mem(W, R2, R7, map_type), stx_mem(W, R10, R2, -12),
+        st_mem(DW, R10, -8, 0),
+        mov64_reg(R1, R7), call_kfunc(sum_elem_count),
+        stx_mem(DW, R10, R0, -8),
+        ldx_mem(DW, R1, R6, 0), mov64_reg(R2, R10), alu64_imm(ADD, R2, -16),
+        mov64_imm(R3, RECORD.size), call_helper(SEQ_WRITE),
+    ])  # fmt: skip
 
 
 def parse_records(data: bytes) -> MapReading:
@@ -111,8 +117,8 @@ class MapIterator:
         """Compare one pass against bpf(): every map listed by GET_NEXT_ID before and after
         it is in the pass with its type, and small hash maps hold as many entries as their
         count says when read entry by entry just before or just after (they may change)."""
-        from .counting import EntryCounter
-        from .objects import list_maps
+        from ..counting import EntryCounter
+        from ..objects import list_maps
 
         def infos() -> dict[int, tuple[int, int | None]]:
             counter, out, checked = EntryCounter(), {}, 0

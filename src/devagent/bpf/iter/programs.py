@@ -1,4 +1,4 @@
-"""Every program's id and run counters in one pass of a BPF iterator (see bpf.bpf_iter).
+"""Every program's id and run counters in one pass of a BPF iterator (see iter.frame).
 
 The `iter/bpf_prog` program writes one 32-byte record per program: id, number of used maps,
 run_cnt, run_time_ns and recursion_misses, ~0.6 ms for 1000 programs where bpf() calls cost
@@ -22,27 +22,40 @@ import struct
 from array import array
 from dataclasses import dataclass
 
-from .bpf_iter import (
-    ADD_IMM,
-    ADD_REG,
-    CALL,
-    JEQ_IMM,
-    JLT_IMM,
-    JNE_IMM,
-    LD_IMM64,
-    LDX_DW,
-    LDX_W,
+from ..btf import Btf
+from ..counters import CounterReader, ProgramCounters
+from ..errors import BPFError
+from ..handles import Fd
+from ..insns import ADD, DW, JEQ, JLT, JNE, SUB, W
+from ..maps import create_map
+from .asm import (
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    Item,
+    Label,
+    alu64_imm,
+    alu64_reg,
+    call_helper,
+    jmp_imm,
+    ld_map_fd,
+    ldx_mem,
+    mov64_imm,
+    mov64_reg,
+    st_mem,
+    stx_mem,
+)
+from .frame import (
     LOOKUP_PERCPU_ELEM,
-    MOV_IMM,
-    MOV_REG,
     PROBE_READ_KERNEL,
-    PSEUDO_MAP_FD,
     SEQ_WRITE,
-    ST_DW,
-    ST_W,
-    STX_DW,
-    STX_W,
-    SUB_REG,
     IteratorUnavailable,
     LoadedIterator,
     checked,
@@ -50,13 +63,7 @@ from .bpf_iter import (
     iterator_program,
     member_offset,
     record_words,
-)  # fmt: skip
-from .btf import Btf
-from .counters import CounterReader, ProgramCounters
-from .errors import BPFError
-from .handles import Fd
-from .maps import create_map
-from .progs import insn
+)
 
 PROGRAM_NAME = "phydev_walk"
 MAP_NAME = "phydev_cpus"
@@ -108,53 +115,45 @@ def program_code(layout: Layout, map_fd: int, cpus: int) -> bytes:
     address at -56 (spilled at -48), the array's raw per-CPU pointer at -64, key 0 at -68,
     a CPU's element address at -88 (spilled at -80), one CPU's stats at -112."""
 
-    def load_map(reg: int) -> list[bytes]:
-        return [insn(LD_IMM64, reg, PSEUDO_MAP_FD, 0, map_fd), insn(0)]
+    def stack_addr(reg: int, at: int) -> list[Item]:
+        return [mov64_reg(reg, R10), alu64_imm(ADD, reg, at)]
 
-    def probe_read(dst: int, size: int) -> list[bytes]:  # source address already in r3
-        return [insn(MOV_REG, 1, 10), insn(ADD_IMM, 1, 0, 0, dst),
-                insn(MOV_IMM, 2, 0, 0, size), insn(CALL, imm=PROBE_READ_KERNEL)]  # fmt: skip
+    def probe_read(dst: int, size: int) -> list[Item]:  # source address already in r3
+        return [*stack_addr(R1, dst), mov64_imm(R2, size), call_helper(PROBE_READ_KERNEL)]
 
-    def stack_addr(reg: int, at: int) -> list[bytes]:
-        return [insn(MOV_REG, reg, 10), insn(ADD_IMM, reg, 0, 0, at)]
-
-    body = [
-        insn(LDX_DW, 8, 7, layout.prog_aux),  # r8 = prog->aux
-        insn(LDX_W, 2, 8, layout.aux_id), insn(STX_W, 10, 2, -32),
-        insn(LDX_W, 2, 8, layout.aux_used_maps), insn(STX_W, 10, 2, -28),
-        insn(ST_DW, 10, 0, -24, 0), insn(ST_DW, 10, 0, -16, 0), insn(ST_DW, 10, 0, -8, 0),
-        insn(MOV_REG, 3, 7), insn(ADD_IMM, 3, 0, 0, layout.prog_stats),
+    cpu_loop, next_cpu = Label("cpu_loop"), Label("next_cpu")
+    body: list[Item] = [
+        ldx_mem(DW, R8, R7, layout.prog_aux),  # r8 = prog->aux
+        ldx_mem(W, R2, R8, layout.aux_id), stx_mem(W, R10, R2, -32),
+        ldx_mem(W, R2, R8, layout.aux_used_maps), stx_mem(W, R10, R2, -28),
+        st_mem(DW, R10, -24, 0), st_mem(DW, R10, -16, 0), st_mem(DW, R10, -8, 0),
+        mov64_reg(R3, R7), alu64_imm(ADD, R3, layout.prog_stats),
         *probe_read(-40, 8),  # the raw per-CPU pointer prog->stats
-        *load_map(1), insn(STX_DW, 10, 1, -48),
-        *stack_addr(3, -48), *probe_read(-56, 8),  # the map's address, as a number
-        insn(LDX_DW, 3, 10, -56), insn(ADD_IMM, 3, 0, 0, layout.array_pptrs),
+        ld_map_fd(R1, map_fd), stx_mem(DW, R10, R1, -48),
+        *stack_addr(R3, -48), *probe_read(-56, 8),  # the map's address, as a number
+        ldx_mem(DW, R3, R10, -56), alu64_imm(ADD, R3, layout.array_pptrs),
         *probe_read(-64, 8),  # array->pptrs[0]
-        insn(ST_W, 10, 0, -68, 0), insn(MOV_IMM, 9, 0, 0, 0),  # key 0; r9 = CPU 0
-    ]  # fmt: skip
-    loop: list[bytes | None] = [
-        *load_map(1), *stack_addr(2, -68), insn(MOV_REG, 3, 9),
-        insn(CALL, imm=LOOKUP_PERCPU_ELEM),
-        None,  # if r0 == 0 (no such CPU): next CPU
-        insn(STX_DW, 10, 0, -80), *stack_addr(3, -80), *probe_read(-88, 8),
+        st_mem(W, R10, -68, 0), mov64_imm(R9, 0),  # key 0; r9 = CPU 0
+        cpu_loop,
+        ld_map_fd(R1, map_fd), *stack_addr(R2, -68), mov64_reg(R3, R9),
+        call_helper(LOOKUP_PERCPU_ELEM),
+        jmp_imm(JEQ, R0, 0, next_cpu),  # no such CPU
+        stx_mem(DW, R10, R0, -80), *stack_addr(R3, -80), *probe_read(-88, 8),
         # r3 = prog->stats + (this CPU's element address - array->pptrs[0])
-        insn(LDX_DW, 3, 10, -88), insn(LDX_DW, 4, 10, -64), insn(SUB_REG, 3, 4),
-        insn(LDX_DW, 4, 10, -40), insn(ADD_REG, 3, 4),
+        ldx_mem(DW, R3, R10, -88), ldx_mem(DW, R4, R10, -64), alu64_reg(SUB, R3, R4),
+        ldx_mem(DW, R4, R10, -40), alu64_reg(ADD, R3, R4),
         *probe_read(-112, 24),
-        None,  # if the read failed: next CPU
+        jmp_imm(JNE, R0, 0, next_cpu),  # the read failed
     ]  # fmt: skip
     for field, total in ((layout.stats_cnt, -24), (layout.stats_nsecs, -16),
                          (layout.stats_misses, -8)):  # fmt: skip
-        loop += [insn(LDX_DW, 1, 10, -112 + field), insn(LDX_DW, 2, 10, total),
-                 insn(ADD_REG, 2, 1), insn(STX_DW, 10, 2, total)]  # fmt: skip
-    end = len(loop)
-    first = loop.index(None)
-    loop[first] = insn(JEQ_IMM, 0, 0, end - first - 1, 0)
-    second = loop.index(None)
-    loop[second] = insn(JNE_IMM, 0, 0, end - second - 1, 0)
-    loop += [insn(ADD_IMM, 9, 0, 0, 1), insn(JLT_IMM, 9, 0, -(end + 2), cpus)]
-    write = [insn(LDX_DW, 1, 6, 0), *stack_addr(2, -32), insn(MOV_IMM, 3, 0, 0, RECORD.size),
-             insn(CALL, imm=SEQ_WRITE)]  # fmt: skip
-    body += [x for x in loop if x is not None] + write
+        body += [ldx_mem(DW, R1, R10, -112 + field), ldx_mem(DW, R2, R10, total),
+                 alu64_reg(ADD, R2, R1), stx_mem(DW, R10, R2, total)]  # fmt: skip
+    body += [
+        next_cpu, alu64_imm(ADD, R9, 1), jmp_imm(JLT, R9, cpus, cpu_loop),
+        ldx_mem(DW, R1, R6, 0), *stack_addr(R2, -32), mov64_imm(R3, RECORD.size),
+        call_helper(SEQ_WRITE),
+    ]  # fmt: skip
     return iterator_program(body)  # r7 = ctx->prog
 
 

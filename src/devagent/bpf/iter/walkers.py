@@ -1,4 +1,4 @@
-"""This process's BPF iterators (bpf.bpf_iter), loaded once, and the readings that use them
+"""This process's BPF iterators (iter.frame), loaded once, and the readings that use them
 where they are loaded and walk with bpf() where they are not.
 
 Long-lived commands (the server, `top`) call `walkers.start()` once before their first
@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .bpf_iter import IteratorUnavailable
-from .btf import Btf, parse_btf
-from .btf_types import BTFError
-from .counters import CounterReader, ProgramCounters
-from .errors import BPFError
-from .map_iter import MapIterator, MapReading
-from .prog_iter import ProgramIterator, Reading
+from ..btf import Btf, parse_btf
+from ..btf_types import BTFError
+from ..counters import CounterReader, ProgramCounters
+from ..errors import BPFError
+from .frame import IteratorUnavailable
+from .maps import MapIterator, MapReading
+from .programs import ProgramIterator, Reading
 
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 
