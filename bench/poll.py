@@ -121,11 +121,6 @@ def bench_big(programs: int, count: int) -> list[Row]:
         client.query(NAVIGATION)
         rows.append(("server RSS after its first scrape and query",
                      f"{agent.rss_kib() / 1024:.1f} MiB"))  # fmt: skip
-        # The explorer's second poll of a page keeps every object's answer (api.object_memo;
-        # the first is built plainly, as any one-off query): a tab pays this once.
-        first = fresh_polls(client, lambda i: navigation_text(-1), 1)[0]
-        rows.append((f"Navigation on a fresh snapshot, {loaded}: the poll that keeps every "
-                     "object's answer (once per selection)", f"{first * 1e3:.1f} ms"))  # fmt: skip
         polls = fresh_polls(client, navigation_text, count)
         rows.append((f"Navigation on a fresh snapshot, {loaded}, every poll after it",
                      p50_p99(polls)))  # fmt: skip
