@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devagent.bpf.btf import parse_btf
-from devagent.bpf.btf_types import BTFError
+from devagent.bpf.btf.types import BTFError
 from devagent.model.btf_render import render
 from tests.kernel.test_btf import encode_odd_types, minimal_btf
 

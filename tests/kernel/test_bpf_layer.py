@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from devagent.bpf import btf_objects, handles, map_types, objects, pins, procfs, stats, tasks
+from devagent.bpf import handles, map_types, objects, pins, procfs, stats, tasks
 from devagent.bpf import maps as bpfmaps
 from devagent.bpf._sys import BPF_EXIST, BPF_NOEXIST, TaskFdQueryAttr
+from devagent.bpf.btf import objects as btf_objects
 from devagent.bpf.errors import AlreadyExists, InvalidArgument, NotFound, NotSupported
 from devagent.bpf.info import BtfObjectInfo, ObjectError, ProgramInfo
 from devagent.bpf.maps import MapHandle, create_map

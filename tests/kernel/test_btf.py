@@ -29,9 +29,9 @@ import pytest
 
 from devagent.bpf import _sys
 from devagent.bpf.btf import load_btf, parse_btf
-from devagent.bpf.btf_cnames import type_to_c
-from devagent.bpf.btf_objects import list_btf
-from devagent.bpf.btf_types import BTFError, Datasec, Enum, Int, Kind, Struct, Var
+from devagent.bpf.btf.cnames import type_to_c
+from devagent.bpf.btf.objects import list_btf
+from devagent.bpf.btf.types import BTFError, Datasec, Enum, Int, Kind, Struct, Var
 from devagent.bpf.handles import Fd
 from devagent.bpf.info import BtfObjectInfo
 from devagent.bpf.maps import MapHandle, possible_cpus

@@ -213,7 +213,7 @@ def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:
     """Render keys or values through the map's BTF type, as compact JSON text."""
     import orjson
 
-    from ..bpf.btf_types import BTFError
+    from ..bpf.btf.types import BTFError
     from ..model.btf_entries import load_map_btf
     from ..model.btf_render import compile_renderer
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .btf import Btf
-from .btf_signature import type_only
+from .btf.signature import type_only
 from .kallsyms import KernelSymbols
 from .prog_code import LineInfo, ProgramCode
 from .xlated import SourceLine, program_btf, source_line

@@ -130,7 +130,7 @@ def tracing_target_name(link: LinkInfo) -> str | None:
     # Imported here: the BTF type records cost ~20 ms to define, which every `phydev inspect
     # ... list` would pay for a name it never asks for.
     from .btf import load_btf
-    from .btf_types import BTFError
+    from .btf.types import BTFError
 
     try:
         return load_btf(obj_id).name_of(btf_id) or None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import _sys
 from .btf import Btf, load_btf
-from .btf_types import BTFError, Datasec, Func, Var
+from .btf.types import BTFError, Datasec, Func, Var
 from .errors import BPFError
 from .handles import get_info_by_fd, open_program
 from .info import MapInfo, ProgramInfo

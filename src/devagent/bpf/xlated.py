@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .btf import Btf, load_btf
-from .btf_signature import type_only
-from .btf_types import BTFError
+from .btf.signature import type_only
+from .btf.types import BTFError
 from .errors import BPFError
 from .insns import (
     CALL,

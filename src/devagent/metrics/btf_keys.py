@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..bpf.btf_types import BTFError
+from ..bpf.btf.types import BTFError
 from ..bpf.info import MapInfo
 from ..model.btf_entries import load_map_btf
 from ..model.btf_render import compile_renderer, member_renderers

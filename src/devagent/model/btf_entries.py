@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..bpf.btf import Btf, load_btf
-from ..bpf.btf_types import BTFError
+from ..bpf.btf.types import BTFError
 from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump
 from .btf_render import compile_renderer

@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable
 
 from ..bpf.btf import Btf
-from ..bpf.btf_types import (
+from ..bpf.btf.types import (
     INT_BOOL,
     INT_CHAR,
     INT_SIGNED,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..bpf.btf_types import BTFError
+from ..bpf.btf.types import BTFError
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.lru import Lru
 from ..bpf.prog_identity import TRUNCATED_NAME_LEN, program_full_name, read_metadata

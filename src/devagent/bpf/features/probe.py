@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .. import _sys
 from ..btf import Btf, parse_btf
-from ..btf_types import BTFError, Enum, Kind, Struct
+from ..btf.types import BTFError, Enum, Kind, Struct
 from ..errors import BPFError
 from ..handles import Fd
 from ..progs import load_program, return_imm

@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 from .. import _sys
 from .._sys import Cmd
 from ..btf import Btf
-from ..btf_types import Kind
+from ..btf.types import Kind
 from ..errors import BPFError
 from ..handles import Fd
 from ..insns import DW, JEQ

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..btf import Btf, parse_btf
-from ..btf_types import BTFError
+from ..btf.types import BTFError
 from ..counters import CounterReader, ProgramCounters
 from ..errors import BPFError
 from .frame import IteratorUnavailable

@@ -1,5 +1,5 @@
 """BTF type records as frozen dataclasses, and the kinds and flags of the wire format
-(include/uapi/linux/btf.h). Plain data: the parser (btf.py) builds them, the renderers read them.
+(include/uapi/linux/btf.h). Plain data: the parser (parse.py) builds them, the renderers read them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The kernel's BTF objects as raw blobs: what the BTF parser (btf.py) reads.
+"""The kernel's BTF objects as raw blobs: what the BTF parser (parse.py) reads.
 
 Separate from objects.py so that the parser can load BTF while objects.py (through links.py)
 uses the parser, without an import cycle.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import ctypes
 import errno
 
-from . import _sys
-from .errors import BPFError
-from .handles import Fd, by_id, c_string, get_info_by_fd, iter_btf_ids, list_each, open_btf
-from .info import BtfObjectInfo, ObjectError
+from .. import _sys
+from ..errors import BPFError
+from ..handles import Fd, by_id, c_string, get_info_by_fd, iter_btf_ids, list_each, open_btf
+from ..info import BtfObjectInfo, ObjectError
 
 
 def btf_info(fd: int | Fd, btf_id: int = 0) -> BtfObjectInfo:

@@ -9,8 +9,8 @@ the whole prototype empty, and then bpftool prints no header line: so do we.
 
 from __future__ import annotations
 
-from .btf import Btf
-from .btf_types import (
+from .parse import Btf
+from .types import (
     MAX_RESOLVE_DEPTH,
     Array,
     BTFError,

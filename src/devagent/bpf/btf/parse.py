@@ -9,7 +9,7 @@ Parsing is lazy on purpose: vmlinux BTF has over 100k types and a value dump tou
 record starts (which also rejects truncated records and unknown kinds); `Btf.type(id)` decodes
 a record into a frozen dataclass on first use and caches it.
 
-Type records are in btf_types.py; rendering values (what `bpftool map dump` shows under
+Type records are in types.py; rendering values (what `bpftool map dump` shows under
 "formatted") in devagent.model.btf_render.
 """
 
@@ -20,8 +20,11 @@ import sys
 from array import array
 from collections.abc import Iterator
 
-from .btf_objects import btf_info, read_btf_data
-from .btf_types import (
+from ..errors import BPFError
+from ..handles import iter_btf_ids, open_btf
+from ..lru import Lru
+from .objects import btf_info, read_btf_data
+from .types import (
     MAX_RESOLVE_DEPTH,
     POINTER_SIZE,
     VOID,
@@ -45,9 +48,6 @@ from .btf_types import (
     Var,
     VarSecinfo,
 )
-from .errors import BPFError
-from .handles import iter_btf_ids, open_btf
-from .lru import Lru
 
 BTF_MAGIC = 0xEB9F
 _HEADER_FORMAT = "HBBIIIII"  # struct btf_header; the byte order comes from the magic

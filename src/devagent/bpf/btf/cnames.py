@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .btf import Btf
-from .btf_types import (
+from .parse import Btf
+from .types import (
     MAX_RESOLVE_DEPTH,
     Array,
     BTFError,
