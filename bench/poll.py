@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from bench.budget import record
 from bench.objects import many_programs
 from bench.server import NAVIGATION, AgentProcess, Client, FloorProcess
 
@@ -95,6 +96,7 @@ def bench_small(count: int) -> list[Row]:
         floors = fresh_polls(bare, navigation_text, count)
         client.close()
         bare.close()
+        record("nav_small_p50", statistics.median(polls) * 1e3)
     finally:
         agent.stop()
         if floor is not None:
@@ -115,6 +117,7 @@ def bench_big(programs: int, count: int) -> list[Row]:
     try:
         time.sleep(1.0)
         rows.append(("server RSS idle after start", f"{agent.rss_kib() / 1024:.1f} MiB"))
+        record("idle_rss", agent.rss_kib() / 1024)
         client = Client(agent.port)
         client.get("/metrics")
         rows.append(("server RSS after its first scrape", f"{agent.rss_kib() / 1024:.1f} MiB"))
@@ -122,8 +125,8 @@ def bench_big(programs: int, count: int) -> list[Row]:
         rows.append(("server RSS after its first scrape and query",
                      f"{agent.rss_kib() / 1024:.1f} MiB"))  # fmt: skip
         polls = fresh_polls(client, navigation_text, count)
-        rows.append((f"Navigation on a fresh snapshot, {loaded}, every poll after it",
-                     p50_p99(polls)))  # fmt: skip
+        rows.append((f"Navigation on a fresh snapshot, {loaded}", p50_p99(polls)))
+        record("nav_big_p50", statistics.median(polls) * 1e3)
         polls = fresh_polls(client, lambda i: "{ programs { id } }" + f"\n# {i}", count)
         rows.append((f"`{{ programs {{ id }} }}` on a fresh snapshot, {loaded}", p50_p99(polls)))
         scrapes = []
@@ -133,12 +136,15 @@ def bench_big(programs: int, count: int) -> list[Row]:
             client.get("/metrics")
             scrapes.append(time.perf_counter() - start)
         rows.append((f"/metrics without --etm on a fresh snapshot, {loaded}", p50_p99(scrapes)))
+        record("metrics_p50", statistics.median(scrapes) * 1e3)
         for name, make in (("distinct texts of one selection (answers shared per snapshot)",
                             navigation_text),
                            ("distinct selections (every request executes)",
                             distinct_selection)):  # fmt: skip
             qps = throughput(agent.port, make, 8, 10.0)
             rows.append((f"8 clients, Navigation, {name}", f"{qps:.0f} requests/s"))
+            if make is navigation_text:
+                record("clients_8", qps)
         rows.append(("server RSS after all of the above", f"{agent.rss_kib() / 1024:.1f} MiB"))
         time.sleep(8)  # the idle trimmer (6 s quiet) gives back what the burst freed
         rows.append(("server RSS 8 s later, idle", f"{agent.rss_kib() / 1024:.1f} MiB"))

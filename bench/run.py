@@ -1,6 +1,9 @@
 """Run every benchmark once and write docs/PERFORMANCE.md.
 
-    sudo ./bench/run [--repeat N] [--quick]
+    sudo ./bench/run [--repeat N] [--quick] [--budget-only]
+
+The Budget table comes first: each line of the performance budget (bench/budget.py) against
+what this run measured; the run exits non-zero when one does not hold.
 
 Each benchmark creates its own kernel objects (owned by this process, freed at exit), compares
 against bpftool in the same run where a comparison exists, and reports medians and min–max.
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.budget import record, table
 from bench.measure import Summary, peak_rss_kib, time_calls, time_interleaved, time_processes
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
 from bench.poll import bench_big, bench_small, distinct_selection, throughput
@@ -92,6 +96,7 @@ def bench_cli_list(repeat: int) -> list[Row]:
         [sys.executable, "-c", "import devagent.cli"],
     ]
     ours, launcher, tool, floor, imports = time_interleaved(commands, max(15, 3 * repeat))
+    record("cli_ratio", max(ours.median, launcher.median) / tool.median)
     ours_rss, tool_rss, floor_rss = (
         Summary.of([float(peak_rss_kib(argv)) for _ in range(3)])
         for argv in (commands[0], commands[2], commands[3])
@@ -360,15 +365,54 @@ def write_report(sections: dict[str, list[Row]], args: argparse.Namespace) -> st
     return "\n".join(lines)
 
 
+def budget_only(args: argparse.Namespace) -> dict[str, list[Row]]:
+    """Just the benchmarks the budget's lines read (~3 minutes): for checking a change."""
+    sections: dict[str, list[Row]] = {"Machine": machine()}
+    polls = 20
+    ui_polls = bench_small(polls)
+    fds = many_programs(1000)
+    sections["UI polls"] = ui_polls + bench_big(1000, polls)
+    sections["CLI listing with 1000 programs loaded"] = bench_cli_list(args.repeat)
+    for fd in fds:
+        fd.close()
+    return sections
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="runs per whole-process timing")
     parser.add_argument("--quick", action="store_true", help="smaller objects, for a smoke run")
+    parser.add_argument(
+        "--budget-only",
+        action="store_true",
+        help="run only what the budget reads and print it (docs/PERFORMANCE.md is left alone)",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "PERFORMANCE.md"))
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run: needs root (it creates eBPF maps and programs)")
     raise_fd_limit()
+    if args.budget_only:
+        sections = budget_only(args)
+        rows, ok = table()
+        print(write_report({"Budget": rows, **sections}, args))
+        sys.exit(0 if ok else 1)
+    sections = all_benchmarks(args)
+    rows, ok = table()
+    sections = {"Machine": sections.pop("Machine"), "Budget": rows, **sections}
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps(sections, indent=1))
+    report = write_report(sections, args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report + "\n")
+    print(report)
+    if not ok:
+        sys.exit("bench/run: a budget line does not hold (see the Budget table)")
+
+
+def all_benchmarks(args: argparse.Namespace) -> dict[str, list[Row]]:
     scale = 10 if args.quick else 1
     sections: dict[str, list[Row]] = {"Machine": machine()}
     print("dump benchmarks ...", file=sys.stderr)
@@ -403,14 +447,7 @@ def main() -> None:
     ] = bench_ui(programs, args.repeat)
     for fd in fds:
         fd.close()
-    results = ROOT / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "latest.json").write_text(json.dumps(sections, indent=1))
-    report = write_report(sections, args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report + "\n")
-    print(report)
+    return sections
 
 
 if __name__ == "__main__":
