@@ -284,8 +284,8 @@ def cpu_ms(func: Callable[[], object], count: int) -> tuple[float, float]:
 def bench_live(programs: int, repeat: int) -> list[Row]:
     """The live view's refresh (issue 11's target: walk + rates <= 20 ms CPU with 1000
     programs), in process, and a server's CPU while a client watches rates and after."""
-    from devagent.bpf.counters import CounterReader
     from devagent.bpf.iter.walkers import CounterSource, walkers
+    from devagent.bpf.run_counters import CounterReader
     from devagent.cli.top.local import LocalSource
     from devagent.model.history import History
 

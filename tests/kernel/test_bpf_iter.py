@@ -14,8 +14,7 @@ from contextlib import suppress
 import pytest
 
 from devagent.bpf.btf import parse_btf
-from devagent.bpf.counters import CounterReader
-from devagent.bpf.counting import EntryCounter
+from devagent.bpf.entry_counts import EntryCounter
 from devagent.bpf.errors import BPFError, NotFound
 from devagent.bpf.features import DEGRADED, probe_features
 from devagent.bpf.handles import Fd, iter_map_ids
@@ -28,6 +27,7 @@ from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
 from devagent.bpf.objects import map_info, program_info
 from devagent.bpf.progs import load_program, return_imm
 from devagent.bpf.replay import replay
+from devagent.bpf.run_counters import CounterReader
 from devagent.model.inventory import Inventory
 from devagent.model.map_fill import map_fill
 from devagent.model.snapshot import take_snapshot

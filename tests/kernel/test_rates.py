@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from devagent.bpf.counters import CounterReader
+from devagent.bpf.run_counters import CounterReader
 from devagent.model.history import History
 from devagent.model.rates import compute_rates
 from devagent.model.sampler import THREAD_NAME, WatchedSampler

@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from devagent.bpf.counters import ProgramCounters
+from devagent.bpf.run_counters import ProgramCounters
 from devagent.model.history import History
 from devagent.model.rates import compute_rates
 

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..bpf.counters import ProgramCounters
+from ..bpf.run_counters import ProgramCounters
 from .rates import Rates, compute_rates, id_index, program_rate
 
 DEFAULT_CAPACITY = 301

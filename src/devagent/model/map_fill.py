@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..bpf.counting import EntryCounter
+from ..bpf.entry_counts import EntryCounter
 from ..bpf.errors import BPFError
 from ..bpf.map_types import can_list, is_always_full
 from .settings import DEFAULT_MAP_ENTRIES_BUDGET

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..bpf.counters import ProgramCounters
+from ..bpf.run_counters import ProgramCounters
 
 NS_PER_SECOND = 1_000_000_000
 

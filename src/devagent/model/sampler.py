@@ -20,9 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from ..bpf.counters import ProgramCounters
 from ..bpf.errors import BPFError
 from ..bpf.iter.walkers import CounterSource
+from ..bpf.run_counters import ProgramCounters
 from .history import History, StatsSeries
 from .rates import Rates
 from .stats_mode import StatsProbe, StatsStatus

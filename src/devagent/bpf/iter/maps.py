@@ -117,7 +117,7 @@ class MapIterator:
         """Compare one pass against bpf(): every map listed by GET_NEXT_ID before and after
         it is in the pass with its type, and small hash maps hold as many entries as their
         count says when read entry by entry just before or just after (they may change)."""
-        from ..counting import EntryCounter
+        from ..entry_counts import EntryCounter
         from ..objects import list_maps
 
         def infos() -> dict[int, tuple[int, int | None]]:

@@ -23,11 +23,11 @@ from array import array
 from dataclasses import dataclass
 
 from ..btf import Btf
-from ..counters import CounterReader, ProgramCounters
 from ..errors import BPFError
 from ..handles import Fd
 from ..insns import ADD, DW, JEQ, JLT, JNE, SUB, W
 from ..maps import create_map
+from ..run_counters import CounterReader, ProgramCounters
 from .asm import (
     R0,
     R1,

@@ -15,8 +15,8 @@ from typing import Any
 
 from ..btf import Btf, parse_btf
 from ..btf.types import BTFError
-from ..counters import CounterReader, ProgramCounters
 from ..errors import BPFError
+from ..run_counters import CounterReader, ProgramCounters
 from .frame import IteratorUnavailable
 from .maps import MapIterator, MapReading
 from .programs import ProgramIterator, Reading
