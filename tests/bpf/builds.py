@@ -12,4 +12,7 @@ BUILDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "inspect.bpf.o": ("inspect.bpf.c", ("-mcpu=v3",)),
     # For kernels before 5.17 (no bpf_loop) and 5.12 (no atomics with fetch).
     "inspect-compat.bpf.o": ("inspect.bpf.c", ("-mcpu=v3", "-DDEVAGENT_COMPAT")),
+    # A socket filter slow enough (a bpf_loop) to test the bounds of long test runs.
+    "slow.bpf.o": ("slow.bpf.c", ()),
+    "slow-compat.bpf.o": ("slow.bpf.c", ("-DDEVAGENT_COMPAT",)),
 }

@@ -185,16 +185,16 @@ def test_pin_map_confined_to_bpf_dir(writer: PhydevServer, own_maps: OwnMaps) ->
         "../escape": "must not contain '..'",
         "sub/../../escape": "must not contain '..'",
         "/etc/phydev-pin": "outside the bpffs directory",
-        "t_hash": "already exists: pins are never overwritten",
-        "missing/dir/pin": "does not exist",
+        f"{root}/t_hash": "already exists: pins are never overwritten",
+        f"{root}/missing/dir/pin": "does not exist",
         "": "empty",
     }
     for path, says in refusals.items():
         err = run(writer, PIN, id=map_id, path=path)
         assert err is not None and says in err, (path, err)
     assert not os.path.exists("/etc/phydev-pin") and not os.path.exists(f"{root}/../escape")
-    assert run(writer, PIN, id=map_id, path="array_pin") is None
-    assert run(writer, PIN, id=map_id, path=f"{root}/array_pin_abs") is None
+    assert run(writer, PIN, id=map_id, path=f"{root}/array_pin") is None
+    assert run(writer, PIN, id=map_id, path=f"{root}//./array_pin_abs") is None
     for pin in ("array_pin", "array_pin_abs"):
         with open_pinned(f"{root}/{pin}") as fd:
             from devagent.bpf.objects import map_info
@@ -202,6 +202,19 @@ def test_pin_map_confined_to_bpf_dir(writer: PhydevServer, own_maps: OwnMaps) ->
             assert map_info(fd).id == map_id
     shown = bpftool_json("map", "show", "pinned", f"{root}/array_pin")
     assert isinstance(shown, dict) and shown["id"] == map_id
+
+
+def test_pin_map_refuses_relative_paths(writer: PhydevServer, own_maps: OwnMaps) -> None:
+    """A relative path was pinned under --bpf_dir; the Go agent refused it (a path relative
+    to what?): refused, naming the problem, and nothing is created anywhere."""
+    root = own_maps.bpf_dir
+    before = sorted(os.listdir(root))
+    for path in ("rel_pin", "./rel_pin", "sub/rel_pin", "t_hash"):
+        err = run(writer, PIN, id=own_maps.id("t_array"), path=path)
+        assert err is not None and f"pin path {path!r} is relative" in err, (path, err)
+        assert f"such as '{os.path.join(root, path)}'" in err and "nothing was pinned" in err
+    assert sorted(os.listdir(root)) == before
+    assert not os.path.lexists("rel_pin")  # nor in the test's (or the server's) working dir
 
 
 def test_writes_disabled_by_default(own_agent: PhydevServer, own_maps: OwnMaps) -> None:
@@ -237,7 +250,7 @@ def test_kernel_refusals_name_the_real_cause(writer: PhydevServer, own_maps: Own
     from devagent.bpf.names import MAP_TYPE_IDS
     from devagent.bpf.objects import map_info
 
-    err = run(writer, PIN, id=own_maps.id("t_array"), path="with.dot")
+    err = run(writer, PIN, id=own_maps.id("t_array"), path=f"{own_maps.bpf_dir}/with.dot")
     assert err is not None and "bpffs does not allow '.' in names ('with.dot')" in err
     assert "run as root" not in err
     err = run(writer, UPDATE, mapId=own_maps.id("t_array"), key="4", value="1",

@@ -139,6 +139,9 @@ def test_bad_stats_arguments_are_errors(live_agent: PhydevServer) -> None:
     assert status == 200 and "seconds must be positive" in body["errors"][0]["message"]
     status, body = post(live_agent, "{ programStats(ids: [999999999]) { id points { time } } }")
     assert body["data"]["programStats"] == [{"id": 999999999, "points": []}]
+    # An explicit null stands for the default window, not an internal error.
+    status, body = post(live_agent, "{ programStats(ids: [999999999], seconds: null) { id } }")
+    assert status == 200 and body == {"data": {"programStats": [{"id": 999999999}]}}, body
 
 
 def sampler_threads(besides: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:

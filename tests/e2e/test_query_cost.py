@@ -3,13 +3,17 @@ at once while a bystander keeps its latency; what does run is stopped by its dea
 client leaving or by SIGTERM, and gives its memory back; the log stays short.
 
 The objects: 20 programs that all use the same 8 maps (so programs { maps { programs ...
-fans out 160-fold every two levels) and a 20k-entry hash map, in a private bpffs.
+fans out 160-fold every two levels) and a 20k-entry hash map, in a private bpffs. And the
+other way round: on a host crowded with 5000 programs and 5000 maps, every query of the web
+UI and of `phydev top --agent` still fits the default limits.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import socket
 import statistics
 import threading
@@ -17,12 +21,27 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from tests.conftest import PhydevServer
+from devagent.api import build_schema
+from devagent.api.http import select_operation
+from devagent.api.limits import CostMeter, parse_query
+from devagent.api.list_sizes import ListSizes
+from devagent.bpf.handles import Fd
+from devagent.bpf.maps import create_map, possible_cpus
+from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
+from devagent.bpf.objects import map_info, program_info
+from devagent.bpf.progs import load_program, return_imm
+from devagent.cli.top.remote import top_query
+from devagent.model.inventory import Inventory
+from devagent.model.settings import Settings
+from tests.conftest import BpffsMount, PhydevServer, require_kernel
 from tests.e2e.conftest import Fanout
 from tests.e2e.test_graphql_server import NAVIGATION
+from tests.e2e.ui_queries import ui_operations, variables_for
 
 
 def attacks(big_id: int) -> dict[str, str]:
@@ -39,8 +58,10 @@ def attacks(big_id: int) -> dict[str, str]:
     return {"fragments": fragments, "nesting": nesting, "aliases": aliases, "repeated": repeated}
 
 
-def post(url: str, query: str, timeout: float = 120) -> tuple[int, dict[str, object]]:
-    body = json.dumps({"query": query}).encode()
+def post(
+    url: str, query: str, timeout: float = 120, variables: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"query": query, "variables": variables}).encode()
     req = urllib.request.Request(url + "/query", data=body,
                                  headers={"Content-Type": "application/json"})  # fmt: skip
     try:
@@ -135,6 +156,24 @@ def test_a_bystander_keeps_its_latency_during_attacks(agent: PhydevServer, fanou
     print(report)
     assert percentile(stormy, 99) < 2.0, report
     assert statistics.median(stormy) < 0.5, report
+
+
+def test_float_variables_cost_what_their_ints_cost(agent: PhydevServer, fanout: Fanout) -> None:
+    """Issue 21: `limit: 10000.0` or `id: 7909.0` in the variables was measured as no entries
+    at all while graphql-core runs it as 10000: a query refused with 10000 ran with 10000.0
+    (and, measured cheap, skipped the lane that lets two costly requests run at once)."""
+    pages = " ".join(f"p{i}: entries(limit: $n) {{ key value }}" for i in range(10))
+    query = "query($id: Int!, $n: Int) { map(id: $id) { " + pages + " } }"
+    as_ints = {"id": fanout.big_id, "n": 10_000}
+    status, refused = post(agent.url, query, variables=as_ints)
+    assert status == 400 and "the limit is 200000" in refused["errors"][0]["message"], refused
+    for floats in ({"n": 10_000.0}, {"id": float(fanout.big_id)}):
+        assert post(agent.url, query, variables={**as_ints, **floats}) == (400, refused)
+    # What graphql-core refuses is refused with its own message, as before.
+    status, body = post(agent.url, query, variables={**as_ints, "n": 10_000.5})
+    message = body["errors"][0]["message"]
+    assert "data" not in body or body["data"] is None, body
+    assert "Int cannot represent non-integer value: 10000.5" in message, body
 
 
 NO_COST_LIMIT = str(10**30)
@@ -265,7 +304,7 @@ def test_client_mistakes_log_one_short_line_each(fanout: Fanout) -> None:
     ("body", "says"),
     [(b'{"query": "{ maps { id } }", "operationName": "\\ud800"}', "no low surrogate"),
      (b'{"query": "{ maps { id } }", "variables": ' + b'{"a": ' * 100_000 + b"1"
-      + b"}" * 100_001, "depth limit exceeded"),
+      + b"}" * 100_001, "depth( limit)? exceeded"),  # orjson >= 3.10 / 3.9.15's words
      (b'{"query": "{ maps { id } }", "operationName": 5}', "operationName must be a string")],
 )  # fmt: skip
 def test_malformed_requests_are_400_with_a_message(
@@ -279,6 +318,106 @@ def test_malformed_requests_are_400_with_a_message(
         urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 400
     message = json.loads(err.value.read())["errors"][0]["message"]
-    assert says in message, message
+    assert re.search(says, message), message
     assert post(agent.url, "{ maps { id } }")[0] == 200
     assert "Traceback" not in agent.output()
+
+
+# ---------------------------------------------------------------- the UI's own queries
+
+CROWD = 5000  # programs, each using its own map
+VISIBLE_ROWS = 560 // 28 + 2 * 8  # what the programs table renders (ui/components.js)
+
+
+@dataclass
+class Crowd:
+    program_ids: list[int]
+    map_id: int  # a per-CPU array of 1000 entries, used by the first program
+    fds: list[Fd]
+
+
+@pytest.fixture
+def crowd() -> Iterator[Crowd]:
+    """CROWD socket filters, each using its own map (one-entry arrays but the first), owned
+    by this process: closing the fds frees them all."""
+    require_kernel()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    fds: list[Fd] = []
+    try:
+        started = time.monotonic()
+        fds.append(create_map(MAP_TYPE_IDS["PerCPUArray"], 4, 8, 1000, name="crowd_m0"))
+        fds += [create_map(MAP_TYPE_IDS["Array"], 4, 8, 1, name=f"crowd_m{i}")
+                for i in range(1, CROWD)]  # fmt: skip
+        maps = list(fds)
+        socket_filter = PROG_TYPE_IDS["SocketFilter"]
+        fds += [load_program(socket_filter, return_imm(0, (m.fd,)), name=f"crowd_p{i}")
+                for i, m in enumerate(maps)]  # fmt: skip
+        print(f"{2 * CROWD} objects made in {time.monotonic() - started:.2f} s")
+        yield Crowd([program_info(p).id for p in fds[CROWD:]], map_info(maps[0]).id, fds)
+    finally:
+        for fd in fds:
+            fd.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def ui_values(crowd: Crowd) -> dict[str, object]:
+    """Variables of the UI's operations, by where they are used (see ui_queries): the first
+    program and its map, the biggest entries page and the rows the programs table shows."""
+    program, map_id = crowd.program_ids[0], crowd.map_id
+    key = {"key": "00000000", "keyFormat": "HEX"}
+    return {
+        "program.id": program, "programStats.ids[]": program, "instructions.kind": "XLATED",
+        "programStats.ids": crowd.program_ids[:VISIBLE_ROWS],
+        "connectedGraph.from": program, "connectedGraph.fromType": "PROGRAM",
+        "map.id": map_id, "entries.offset": 0, "entries.limit": 500,
+        "entries.keyFormat": "HEX", "entries.valueFormat": "HEX",
+        **{f"entryPosition.{k}": v for k, v in key.items()},
+        **{f"{m}.mapId": map_id for m in ("updateMapValue", "deleteMapValues", "createMapValue")},
+        **{f"{m}.{k}": v for m in ("updateMapValue", "deleteMapValues", "createMapValue")
+           for k, v in key.items()},
+        "updateMapValue.cpu": 0, "updateMapValue.value": "1", "deleteMapValues.keys": ["00"],
+        "updateMapValue.valueFormat": "NUMBER", "createMapValue.valueFormat": "NUMBER",
+        "createMapValue.values": ["1"], "pinMap.id": map_id, "pinMap.path": "/crowd",
+    }  # fmt: skip
+
+
+def test_every_ui_and_top_query_fits_the_default_limits_on_a_crowded_host(crowd: Crowd) -> None:
+    """With 5000 programs and 5000 maps, every operation of the web UI (read from its
+    scripts) and of `phydev top --agent` is answered under the default limits. Issue 21: a
+    program's page asked for about 3342471 values with 1000 programs (its one-program
+    history was weighed as every program's), and the programs list's sparklines failed.
+    Mutations are sent too: writes are off, so each answers with its `error` field set."""
+    mount = BpffsMount()
+    server = PhydevServer(bpf_dir=str(mount.path))
+    try:
+        server.wait_ready(timeout=60)
+        values = ui_values(crowd)
+        operations = [(str(op), op.text, variables_for(op.text, values)) for op in ui_operations()]
+        selected = crowd.program_ids[0]
+        operations += [("top", top_query(None), {}),
+                       ("top, a program selected", top_query(selected), {})]  # fmt: skip
+        limit = Settings().max_query_cost
+        meter = CostMeter(build_schema(), Settings().max_entries_limit)
+        sizes = ListSizes.of(Inventory(str(mount.path)).snapshot(), possible_cpus())
+        report, failed = [], []
+        for name, text, variables in operations:
+            document = parse_query(text)
+            operation = select_operation(document, None)
+            assert operation is not None
+            cost = meter.measure(document, operation, variables, sizes).cost
+            started = time.monotonic()
+            status, body = post(server.url, text, variables=variables)
+            took = time.monotonic() - started
+            errors = body.get("errors")
+            report.append(f"{name}: cost {cost}, HTTP {status} in {took * 1e3:.0f} ms")
+            if status != 200 or errors or "data" not in body:
+                failed.append(f"{name}: HTTP {status} {errors}")
+        print("\n".join(report))
+        assert not failed, f"over the default limits (cost {limit}) or failing:\n" + "\n".join(
+            failed
+        )
+    finally:
+        _, output = server.stop()
+        mount.close()
+    assert "Traceback" not in output

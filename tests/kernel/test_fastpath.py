@@ -271,3 +271,47 @@ def test_comment_variants_are_answered_and_syntax_errors_refused(
     for _ in range(2):
         status, body = endpoint.respond({"query": navigation.replace("{ id", "{ 1a")}, False)
         assert status == 400 and b"Syntax Error" in body
+
+
+@pytest.mark.parametrize(
+    ("args", "variables"),
+    [
+        ("", {}),
+        ("(includeAgentOwn: false)", {}),
+        ("(includeAgentOwn: true)", {}),
+        ("(includeAgentOwn: null)", {}),
+        ("(includeAgentOwn: $x)", {"x": False}),
+        ("(includeAgentOwn: $x)", {"x": None}),
+    ],
+)
+def test_the_agent_own_filter_takes_the_plan(
+    packet_fixture: PacketFixture, args: str, variables: dict[str, Any]
+) -> None:
+    """The lists' optional Boolean argument, given or left to its default, is answered by
+    the plan as graphql-core answers it (an argument the plan did not cover would send every
+    UI poll to graphql-core), over a snapshot holding iterators of its own."""
+    from devagent.bpf.iter.walkers import Walkers
+
+    iterators = Walkers()
+    iterators.start()
+    try:
+        if iterators.programs is None:
+            pytest.skip(f"the iterators cannot be loaded here: {iterators.problems}")
+        inventory = Inventory(packet_fixture.bpf_dir, max_age=3600, iterators=iterators)
+        ctx = RequestContext(Settings(bpf_dir=packet_fixture.bpf_dir), inventory,
+                             EntryPager(inventory), inventory.snapshot())  # fmt: skip
+        decl = "($x: Boolean)" if "$x" in args else ""
+        query = (f"query Q{decl} {{ programs{args} {{ id name agentOwn }} "
+                 f"maps{args} {{ id agentOwn }} links{args} {{ id agentOwn }} }}")  # fmt: skip
+        fast = FastPath(SCHEMA, RULES)
+        ours, theirs = both(fast, ctx, {"query": query, "variables": variables})
+        assert ours is not None and fast.answered == 1
+        assert orjson.dumps(ours) == theirs
+        own = iterators.own_ids()
+        listed = {p["id"]: p["agentOwn"] for p in ours["data"]["programs"]}
+        if "false" in args or variables.get("x") is False:
+            assert not own.programs & listed.keys() and not any(listed.values())
+        else:
+            assert all(listed[i] for i in own.programs)
+    finally:
+        iterators.close()

@@ -183,7 +183,8 @@ def as_list(value: object) -> list[dict[str, object]]:
 def test_progs_list_matches_bpftool(packet_fixture: PacketFixture) -> None:
     packet_fixture.pump(5)
     before = {p["id"]: p for p in as_list(bpftool_json("prog", "show"))}
-    header, rows = table_rows(run_phydev("inspect", "progs", "list").stdout)
+    # --show-agent: bpftool lists the iterators of phydev processes running meanwhile too
+    header, rows = table_rows(run_phydev("inspect", "progs", "list", "--show-agent").stdout)
     after = {p["id"]: p for p in as_list(bpftool_json("prog", "show"))}
 
     assert header == ["ID", "Name", "Type", "Tag", "RunCount", "RunTime", "AvgRunTime"]
@@ -207,7 +208,8 @@ def test_progs_list_matches_bpftool(packet_fixture: PacketFixture) -> None:
 
 def test_progs_list_json_matches_bpftool(packet_fixture: PacketFixture) -> None:
     before = bpftool_by_id("prog")
-    ours = {p["id"]: p for p in json.loads(run_phydev("inspect", "progs", "list", "--json").stdout)}
+    listed = run_phydev("inspect", "progs", "list", "--json", "--show-agent").stdout
+    ours = {p["id"]: p for p in json.loads(listed)}
     after = bpftool_by_id("prog")
     own = packet_fixture.obj.prog_ids.values()
     for prog_id in stable_ids(ours, before, after, own):
@@ -232,7 +234,8 @@ def test_progs_list_json_matches_bpftool(packet_fixture: PacketFixture) -> None:
 
 def test_maps_list_matches_bpftool(packet_fixture: PacketFixture) -> None:
     before = bpftool_by_id("map")
-    result = run_phydev("inspect", "maps", "list", "--bpf_dir", packet_fixture.bpf_dir)
+    result = run_phydev("inspect", "maps", "list", "--bpf_dir", packet_fixture.bpf_dir,
+                        "--show-agent")  # fmt: skip
     after = bpftool_by_id("map")
     header, rows = table_rows(result.stdout)
     assert header == [
@@ -278,7 +281,8 @@ def test_links_list_matches_bpftool(
     link_fixture: LinkFixture, packet_fixture: PacketFixture
 ) -> None:
     before = bpftool_by_id("link")
-    out = run_phydev("inspect", "links", "list", "--json", "--bpf_dir", packet_fixture.bpf_dir)
+    out = run_phydev("inspect", "links", "list", "--json", "--bpf_dir", packet_fixture.bpf_dir,
+                     "--show-agent")  # fmt: skip
     ref: dict[int, dict[str, Any]] = bpftool_by_id("link")
     ours = {link["id"]: link for link in json.loads(out.stdout)}
     stable_ids(ours, before, ref, [link_fixture.xdp_link_id, link_fixture.cgroup_link_id])

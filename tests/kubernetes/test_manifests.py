@@ -165,8 +165,9 @@ def test_prometheusrule_carries_rules_yml_and_promtool_accepts_it(
 
 
 def test_daemonset_is_a_least_privilege_node_agent(rendered: list[dict[str, Any]]) -> None:
-    """What the README promises of the DaemonSet: host PID, the node's bpffs and BTF,
-    capabilities instead of privileged, probes on /healthz and /readyz, the token from a
+    """What the README promises of the DaemonSet: host PID, the node's bpffs (read-only, as
+    the agent does not write there without --allow-writes) and BTF, capabilities instead of
+    privileged, probes on /healthz and /readyz, the token from a
     Secret, the node name exposed, requests and limits; the Service headless, the
     ServiceMonitor scraping with the token."""
     pod = by_kind(rendered, "DaemonSet")["spec"]["template"]["spec"]
@@ -175,6 +176,11 @@ def test_daemonset_is_a_least_privilege_node_agent(rendered: list[dict[str, Any]
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     paths = {v["name"]: v.get("hostPath", {}).get("path") for v in pod["volumes"]}
     assert paths[mounts["/sys/fs/bpf"]["name"]] == "/sys/fs/bpf"
+    # The agent writes to the bpffs only for mutations (pinMap), which need --allow-writes.
+    if "--allow-writes" not in c["args"]:
+        assert mounts["/sys/fs/bpf"].get("readOnly") is True, "mount the bpffs read-only"
+    # Not Bidirectional: that needs a privileged container, and mounts nothing back anyway.
+    assert mounts["/sys/fs/bpf"].get("mountPropagation", "None") in ("HostToContainer", "None")
     assert paths[mounts["/sys/kernel/btf"]["name"]] == "/sys/kernel/btf"
     sec = c["securityContext"]
     assert sec["privileged"] is False and sec["capabilities"]["drop"] == ["ALL"]
@@ -184,6 +190,8 @@ def test_daemonset_is_a_least_privilege_node_agent(rendered: list[dict[str, Any]
     env = {e["name"]: e for e in c["env"]}
     assert env["DEVAGENT_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": "devagent-auth", "key": "token"}  # fmt: skip
+    # Never in args: the container's command line is readable by every user on the node.
+    assert not any(a.startswith("--auth-token") and a != "--auth-token-file" for a in c["args"])
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert {"cpu", "memory"} <= set(c["resources"]["requests"])
     assert "memory" in c["resources"]["limits"]

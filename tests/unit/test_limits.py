@@ -22,7 +22,7 @@ from devagent.api.list_sizes import ListSizes, MapGeometry
 
 SIZES = ListSizes(
     programs=100, maps=200, links=10, maps_per_program=8, programs_per_map=3,
-    links_per_program=1, pins_per_object=2, cpus=4,
+    links_per_program=1, pins_per_object=2, flags_per_map=3, cpus=4,
     any_map=MapGeometry(per_cpu=True, max_entries=1 << 20),
     by_id={7: MapGeometry(False, 1000), 8: MapGeometry(True, 16)},
 )  # fmt: skip

@@ -4,7 +4,7 @@ and the request's budget (deadline, cancellation, answer bytes; see api.budget).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.inventory import Inventory
 from ..model.rates import Rates
@@ -13,6 +13,9 @@ from ..model.settings import Settings
 from ..model.snapshot import Snapshot
 from .budget import RequestBudget
 from .entries import EntryPager
+
+if TYPE_CHECKING:
+    from .test_run_lane import TestRunLane
 
 
 @dataclass
@@ -29,6 +32,8 @@ class RequestContext:
     sampler: WatchedSampler | None = None
     # The latest rates, fetched once per request by the first field that needs them.
     rates: tuple[Rates | None] | None = None
+    # The server's bound on test runs at once (api.test_run); None: no bound (tests' contexts).
+    test_runs: TestRunLane | None = None
 
     @property
     def snapshot(self) -> Snapshot:

@@ -11,12 +11,13 @@ order (~4 ms for that Navigation). Nothing is kept between requests but the plan
 
 Covered: query operations made of fields (aliases, repeated fields, inline and named
 fragments on the same type), root-field arguments given as literals or variables (Int and
-enum), `__typename` below the root. Anything else (directives, introspection, arguments below
-the root, abstract types, enum outputs) has no plan, and a value the plan cannot answer as
-graphql-core would (a null in a non-null field, a leaf its scalar refuses, an error below the
-root) makes `run` answer None: the caller then executes with graphql-core, which gives the
-same answer or the errors. A root field whose resolver raises, the common failure (an id that
-does not exist), is answered here as graphql-core answers it: no resolver runs twice then.
+enum; Boolean, also left to its default), `__typename` below the root. Anything else
+(directives, introspection, arguments below the root, abstract types, enum outputs) has no
+plan, and a value the plan cannot answer as graphql-core would (a null in a non-null field, a
+leaf its scalar refuses, an error below the root) makes `run` answer None: the caller then
+executes with graphql-core, which gives the same answer or the errors. A root field whose
+resolver raises, the common failure (an id that does not exist), is answered here as
+graphql-core answers it: no resolver runs twice then.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    BooleanValueNode,
     DocumentNode,
     EnumValueNode,
     FieldNode,
@@ -48,17 +50,26 @@ from graphql import (
     GraphQLString,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    Undefined,
     VariableNode,
     located_error,
     print_ast,
     specified_rules,
     validate,
 )
+from graphql.execution import values as _graphql_values
 
 from .nodes import InfoField, NodeAttr
+
+# graphql-core 3.3 keeps an SDL default as a literal, coerced when used; 3.2 keeps the value
+# itself in GraphQLArgument.default_value.
+_coerce_default_value: Callable[[Any], Any] | None = getattr(
+    _graphql_values, "coerce_default_value", None
+)
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 Complete = Callable[[Any, Any], Any]  # (resolved value, info) -> response value
@@ -290,7 +301,8 @@ def _default_resolver(name: str) -> Callable[[Any, Any], Any]:
 
 
 def _argument(node: Any, variables: dict[str, Any], defaults: dict[str, Any]) -> Any:
-    """A root argument's value, from a literal or a variable (Int and enum literals only)."""
+    """A root argument's value, from a literal or a variable (Int, Boolean, enum and null
+    literals only)."""
     if isinstance(node, VariableNode):
         name = node.name.value
         if name in variables:
@@ -300,28 +312,54 @@ def _argument(node: Any, variables: dict[str, Any], defaults: dict[str, Any]) ->
         raise Unsupported("missing variable")
     if isinstance(node, IntValueNode):
         return int(node.value)
+    if isinstance(node, BooleanValueNode):
+        return node.value
+    if isinstance(node, NullValueNode):
+        return None
     if isinstance(node, EnumValueNode):
         return node.value
     raise Unsupported("argument kind")
+
+
+def _default(definition: Any) -> Any:
+    """The value graphql-core passes for an argument not given: its schema default
+    (Undefined when it has none). graphql-core 3.3 keeps an SDL default as a literal,
+    3.2 as the value."""
+    if _coerce_default_value is None:
+        return definition.default_value
+    return _coerce_default_value(definition)
 
 
 def _root_args(
     field: Any, node: FieldNode, variables: dict[str, Any], defaults: dict[str, Any]
 ) -> dict[str, Any]:
     """The arguments of a root field as graphql-core passes them (by their Python names);
-    only non-null Int and enum arguments, given, are covered."""
+    non-null Int and enum arguments, given, and Boolean ones, given (true, false, null) or
+    left to a Boolean default, are covered."""
     given = {arg.name.value: arg.value for arg in node.arguments or ()}
     if set(given) - set(field.args):
         raise Unsupported("unknown argument")
     args: dict[str, Any] = {}
     for name, definition in field.args.items():
+        nullable = not isinstance(definition.type, GraphQLNonNull)
+        kind = definition.type if nullable else definition.type.of_type
         if name not in given:
-            if isinstance(definition.type, GraphQLNonNull) or definition.default_value is not None:
-                raise Unsupported("missing argument or default")
+            if not nullable:
+                raise Unsupported("missing argument")
+            default = _default(definition)
+            if default is Undefined:
+                continue
+            if kind is not GraphQLBoolean or type(default) is not bool:
+                raise Unsupported("default of an argument other than Boolean")
+            args[definition.out_name or name] = default
             continue
         value = _argument(given[name], variables, defaults)
-        kind = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else None
-        if kind is GraphQLInt:
+        if kind is GraphQLBoolean:
+            if type(value) is not bool and not (nullable and value is None):
+                raise Unsupported("Boolean argument")
+        elif nullable:
+            raise Unsupported("argument type")
+        elif kind is GraphQLInt:
             if type(value) is not int or not INT_MIN <= value <= INT_MAX:
                 raise Unsupported("Int argument")
         elif isinstance(kind, GraphQLEnumType):

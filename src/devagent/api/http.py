@@ -42,8 +42,9 @@ from .entries import EntryPager
 from .error_log import ErrorLog
 from .fastpath import FastPath
 from .limits import CostMeter, QueryRefused, check_cost, parse_query
-from .list_sizes import ListSizes
+from .list_sizes import HistoryBound, ListSizes
 from .response_cache import ResponseCache, cache_key
+from .test_run_lane import TestRunLane
 
 # Ariadne would log each error with its traceback and source excerpt: ErrorLog does it.
 _ARIADNE_LOG = logging.getLogger("devagent.graphql.ariadne")
@@ -137,12 +138,13 @@ class GraphQLEndpoint:
         # there is graphql-core's own rules, as for graphql_sync below (cost is checked
         # before both).
         self.fastpath = FastPath(schema, [])
-        self.meter = CostMeter(schema, settings.max_entries_limit)
+        self.meter = CostMeter(schema, settings.max_entries_limit, HistoryBound.of(sampler))
         self.errors = ErrorLog()
         self.responses = ResponseCache()
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
         self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
+        self.test_runs = TestRunLane()
 
     def list_sizes(self, snapshot: Snapshot) -> ListSizes:
         """The list sizes of a snapshot, computed once per snapshot."""
@@ -170,8 +172,9 @@ class GraphQLEndpoint:
         """Run one operation synchronously (called in a worker thread); errors are logged
         through ErrorLog. QueryAborted goes through to the caller."""
         ctx = RequestContext(
-            self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
-        )
+            self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler,
+            test_runs=self.test_runs,
+        )  # fmt: skip
         seen: list[GraphQLError] = []
 
         def keep(error: GraphQLError, _debug: bool = False) -> dict[str, Any]:

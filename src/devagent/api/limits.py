@@ -4,7 +4,10 @@ The cost is an estimate of how many values the answer holds: every selected fiel
 and what is selected below a list field counts once per item the list can have. List sizes
 come from the request's snapshot (how many programs and maps there are, how many maps a
 program uses at most, ...), from an `entries` field's `limit` argument (bounded by the map's
-max_entries), and from the schema for introspection. Aliases count each time: `a: maps {...}
+max_entries), from `programStats`'s `ids` and `seconds` (bounded by the readings the server
+keeps) and from the schema for introspection. Arguments and variables are read as execution
+coerces them (graphql-core's own functions): `limit: 10000.0` in the variables runs as 10000,
+so it costs what 10000 costs. Aliases count each time: `a: maps {...}
 b: maps {...}` runs twice. A fragment is measured once per definition (and list context) and
 reused wherever it is spread, so measuring is linear in the document, never an expansion.
 
@@ -36,16 +39,14 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValueNode,
-    VariableNode,
     parse,
 )
+from graphql.execution.values import get_argument_values, get_variable_values
 
 from ..bpf.features import ROW_COUNT as FEATURE_ROWS
-from .list_sizes import PROCESS_GUESS, ListSizes, MapGeometry
+from .list_sizes import PROCESS_GUESS, HistoryBound, ListSizes, MapGeometry
 
 MAX_TOKENS = 20_000
 MAX_FRAGMENTS = 100
@@ -85,9 +86,11 @@ class Measure:
 @dataclass(frozen=True)
 class _Where:
     """What a selection set is measured under: the map its entries belong to (None: any
-    map, whose geometry is read from the snapshot only if entries are selected)."""
+    map, whose geometry is read from the snapshot only if entries are selected), and the
+    points of each series below a `programStats` (from its `seconds`)."""
 
     map: MapGeometry | None
+    points: int = 0
 
     def geometry(self, sizes: ListSizes) -> MapGeometry:
         return self.map if self.map is not None else sizes.any_map
@@ -113,8 +116,10 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("Map", "programs"): lambda s, w, a, m: s.programs_per_map,
     ("Map", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Map", "owners"): lambda s, w, a, m: PROCESS_GUESS,
-    ("Map", "flagNames"): lambda s, w, a, m: 32,
+    ("Map", "flagNames"): lambda s, w, a, m: s.flags_per_map,
     ("Map", "entries"): lambda s, w, a, m: _entries(w.geometry(s), a("limit"), m),
+    ("Query", "programStats"): lambda s, w, a, m: _series(s, a("ids"), a("seconds")),
+    ("ProgramStatsSeries", "points"): lambda s, w, a, m: w.points,
     ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.geometry(s).per_cpu else 0,
     ("Link", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Link", "owners"): lambda s, w, a, m: PROCESS_GUESS,
@@ -128,6 +133,14 @@ def _entries(geometry: MapGeometry, limit: Any, max_limit: int) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= max_limit:
         return 0  # refused by the resolver without reading anything
     return min(limit, geometry.max_entries)
+
+
+def _series(sizes: ListSizes, ids: Any, seconds: Any) -> int:
+    """Series of `programStats`: one per id asked for (every program for null), none when
+    the resolver refuses `seconds`."""
+    if not isinstance(seconds, int) or seconds <= 0:
+        return 0
+    return sizes.programs if ids is None else len(ids)
 
 
 def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
@@ -163,9 +176,12 @@ def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
 class CostMeter:
     """Measures operations of one schema against the list sizes of one snapshot."""
 
-    def __init__(self, schema: GraphQLSchema, max_entries_limit: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, max_entries_limit: int, history: HistoryBound | None = None
+    ) -> None:
         self.schema = schema
         self.max_entries_limit = max_entries_limit
+        self.history = history or HistoryBound()
         self.introspection = _introspection_sizes(schema)
 
     def measure(
@@ -184,22 +200,37 @@ class CostMeter:
             raise QueryRefused(
                 f"the document defines {len(fragments)} fragments; the limit is {MAX_FRAGMENTS}"
             )
-        walk = _Walk(self, fragments, _variables(operation, variables), sizes)
+        walk = _Walk(self, fragments, _variables(self.schema, operation, variables), sizes)
         root = self.schema.get_root_type(operation.operation)
         return walk.selection_set(operation.selection_set, root, _ANY_MAP, 0)
 
 
 def _variables(
-    operation: OperationDefinitionNode, given: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """Variable values as given, else their defaults when those are integer literals."""
-    values: dict[str, Any] = {}
+    schema: GraphQLSchema, operation: OperationDefinitionNode, given: Mapping[str, Any] | None
+) -> Any:
+    """The variables as execution coerces them, by graphql-core's get_variable_values
+    (`10000.0` is the Int 10000, `5` for a list is `[5]`, defaults of any literal kind are
+    filled in), in the form its get_argument_values takes (a dict in graphql-core 3.2,
+    VariableValues in 3.3).
+
+    Each variable is coerced alone and one that does not coerce is left out, as if not
+    given: graphql-core refuses the request then, with its own message, and the rest is
+    still measured (the cost never depends on which of its checks graphql-core runs first,
+    nor on api.fastpath, which reads the raw values and runs only what they coerce to)."""
+    inputs = dict(given or {})
+    values: Any = get_variable_values(schema, [], {})
     for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if given and name in given:
-            values[name] = given[name]
-        elif isinstance(definition.default_value, IntValueNode):
-            values[name] = int(definition.default_value.value)
+        try:
+            one: Any = get_variable_values(schema, [definition], inputs)
+        except RecursionError:
+            continue
+        if isinstance(one, list):
+            continue  # graphql-core's errors: it answers them itself
+        if isinstance(values, dict):
+            values.update(one)
+        else:
+            values.sources.update(one.sources)
+            values.coerced.update(one.coerced)
     return values
 
 
@@ -217,7 +248,7 @@ class _Walk:
         self,
         meter: CostMeter,
         fragments: dict[str, FragmentDefinitionNode],
-        variables: dict[str, Any],
+        variables: Any,
         sizes: ListSizes,
     ) -> None:
         self.meter = meter
@@ -228,12 +259,18 @@ class _Walk:
         self.names: dict[str, Counter[str]] = {}
         self.active: set[str] = set()  # fragments being measured (cycles: graphql-core says)
 
-    def value(self, node: ValueNode | None) -> Any:
-        if isinstance(node, IntValueNode):
-            return int(node.value)
-        if isinstance(node, VariableNode):
-            return self.variables.get(node.name.value)
-        return None if node is None else getattr(node, "value", None)
+    def arguments(self, field_def: Any, node: FieldNode) -> dict[str, Any] | None:
+        """The field's arguments as its resolver gets them (graphql-core's own coercion of
+        literals and variables, defaults filled in), by schema name; None when execution
+        would refuse them: the field is then an error and nothing below it runs."""
+        if field_def is None or not field_def.args:
+            return {}
+        try:
+            values = get_argument_values(field_def, node, self.variables)
+        except (GraphQLError, RecursionError):
+            return None
+        out = {name: arg.out_name or name for name, arg in field_def.args.items()}
+        return {name: values[key] for name, key in out.items() if key in values}
 
     def response_names(self, selection_set: SelectionSetNode) -> Counter[str]:
         """How often each response name is selected in this set, fragments flattened (each
@@ -305,25 +342,33 @@ class _Walk:
         name = node.name.value
         schema = self.meter.schema
         type_: Any
+        field_def: Any = None
         if name in ("__schema", "__type"):
             type_, is_list = schema.type_map["__Schema" if name == "__schema" else "__Type"], False
         else:
             fields = parent.fields if isinstance(parent, GraphQLObjectType) else {}
             field_def = fields.get(name)
             type_, is_list = _named(field_def.type) if field_def is not None else (None, False)
-        args = {a.name.value: a.value for a in node.arguments or ()}
+        args = self.arguments(field_def, node)
+
+        def arg(n: str) -> Any:
+            return None if args is None else args.get(n)
+
         parent_name = getattr(parent, "name", "")
         if parent_name == "Query" and name == "map":
-            map_id = self.value(args.get("id"))
+            map_id = arg("id")
             geometry = self.sizes.by_id.get(map_id) if isinstance(map_id, int) else None
             where = _Where(geometry or MapGeometry(False, 0))
+        elif parent_name == "Query" and name == "programStats":
+            where = _Where(where.map, self.meter.history.points(arg("seconds")))
         elif name in ("maps",):
             where = _ANY_MAP
         items = 1
         if is_list:
             size = _LISTS.get((parent_name, name))
-            if size is not None:
-                arg = lambda n: self.value(args.get(n))  # noqa: E731
+            if args is None:
+                items = 0  # a field error: its resolver does not run
+            elif size is not None:
                 items = size(self.sizes, where, arg, self.meter.max_entries_limit)
             else:
                 items = self.meter.introspection.get(

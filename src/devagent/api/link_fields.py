@@ -21,6 +21,7 @@ def _detail(key: str) -> InfoField:
 
 link_type.set_field("id", NodeAttr("id"))
 link_type.set_field("error", NodeAttr("error"))
+link_type.set_field("agentOwn", NodeAttr("agent_own"))
 for _field, _key in {
     "attachType": "attach_type",
     "cgroupId": "cgroup_id",

@@ -1,16 +1,22 @@
 """How long each list of the schema can be, for the cost analysis in `limits`.
 
 Sizes come from the request's snapshot and are computed on first use: a query that selects
-only program ids is measured without reading every program's maps, links and pins.
+only program ids is measured without reading every program's maps, links and pins. The
+points of a `programStats` series come from the server's history (HistoryBound).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..model.history import DEFAULT_CAPACITY
 from ..model.inventory import Snapshot
+
+if TYPE_CHECKING:
+    from ..model.sampler import WatchedSampler
 
 # Lists whose length is not in the snapshot without walking /proc: a generous guess.
 PROCESS_GUESS = 8
@@ -25,6 +31,29 @@ class MapGeometry:
 
 
 @dataclass(frozen=True)
+class HistoryBound:
+    """How many points a `programStats` series holds: one reading every `interval` s over
+    the `seconds` asked for, at most the `kept` readings of the history. The first two
+    readings come closer together (the sampler's quick start), hence the two extra."""
+
+    interval: float = 1.0
+    kept: int = DEFAULT_CAPACITY
+
+    @classmethod
+    def of(cls, sampler: WatchedSampler | None) -> HistoryBound:
+        """The bound of the server's own sampler (the defaults without one)."""
+        if sampler is None:
+            return cls()
+        return cls(sampler.interval, sampler.history.capacity)
+
+    def points(self, seconds: Any) -> int:
+        """Points in the last `seconds` (0 for what the resolver refuses: seconds <= 0)."""
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            return 0
+        return min(self.kept, math.ceil(seconds / self.interval) + 2)
+
+
+@dataclass(frozen=True)
 class ListSizes:
     """How long each list of the schema can be, taken from one snapshot."""
 
@@ -35,6 +64,7 @@ class ListSizes:
     programs_per_map: int
     links_per_program: int
     pins_per_object: int
+    flags_per_map: int  # the most map_flags bits set: each is one name in flagNames
     cpus: int
     any_map: MapGeometry  # the largest of all maps: for maps not known by id
     by_id: Mapping[int, MapGeometry]
@@ -71,6 +101,7 @@ _FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
         map(len, [*s.pins.programs.values(), *s.pins.maps.values(), *s.pins.links.values()]),
         default=0,
     ),
+    "flags_per_map": lambda s: max((m.flags.bit_count() for m in s.maps.values()), default=0),
     "by_id": _geometry,
     "any_map": lambda s: _largest(_geometry(s).values()),
 }

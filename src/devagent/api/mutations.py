@@ -189,14 +189,21 @@ def resolve_delete(_: None, info: Any, **args: Any) -> dict[str, Any]:
 
 
 def confined_pin_path(bpf_dir: str, path: str) -> str:
-    """The absolute pin path for `path` (relative to bpf_dir, or absolute inside it), refused
-    if it leaves bpf_dir, uses `..`, lacks a parent directory or already exists."""
+    """The pin path for `path`, absolute inside bpf_dir; refused if it is relative (the Go
+    agent refused it, and whether it meant bpf_dir or the server's working directory is a
+    guess), leaves bpf_dir, uses `..`, lacks a parent directory or already exists."""
     if not path or "\0" in path:
         raise Refused("pin path is empty or contains a NUL byte")
     if ".." in path.split("/"):
         raise Refused(f"pin path {path!r} must not contain '..'")
+    if not os.path.isabs(path):
+        like = os.path.join(bpf_dir, path)
+        raise Refused(
+            f"pin path {path!r} is relative: give an absolute path inside the bpffs "
+            f"directory {bpf_dir}, such as {like!r}; nothing was pinned"
+        )
     root = os.path.realpath(bpf_dir)
-    full = os.path.normpath(path if os.path.isabs(path) else os.path.join(root, path))
+    full = os.path.normpath(path)
     parent = os.path.realpath(os.path.dirname(full))
     if parent != root and not parent.startswith(root + os.sep):
         raise Refused(f"pin path {path!r} is outside the bpffs directory {bpf_dir}")
@@ -250,8 +257,9 @@ def _ran(ctx: RequestContext, prog_id: int) -> None:
 def resolve_test_run(
     _: None, info: Any, programId: int, dataIn: str, repeat: int | None = None
 ) -> dict[str, Any]:
-    """BPF_PROG_TEST_RUN of a program on hex `dataIn`, `repeat` times (default 1)."""
-    from ..bpf.replay import ReplayError, replay
+    """BPF_PROG_TEST_RUN of a program on hex `dataIn`, `repeat` times (default 1), bounded by
+    the query timeout (api.test_run)."""
+    from .test_run import run_test
 
     ctx = request_context(info)
     if not ctx.settings.allow_writes:
@@ -261,16 +269,6 @@ def resolve_test_run(
     except ValueError:
         return {"error": f"dataIn must be hex (an even number of 0-9a-f digits): {dataIn[:40]!r}"}
     try:
-        result = replay(programId, data, 1 if repeat is None else repeat)
-    except NotFound:
-        return {"error": f"program {programId} not found"}
-    except (ReplayError, BPFError) as exc:
-        return {"error": str(exc)}
+        return run_test(ctx, programId, data, 1 if repeat is None else repeat)
     finally:
         _ran(ctx, programId)
-    return {
-        "retval": result.retval,
-        "durationNs": result.duration_ns,
-        "dataOut": result.data_out.hex(),
-        "error": None,
-    }

@@ -57,6 +57,9 @@ _PARTS: dict[str, Callable[[Snapshot], Any]] = {
     "links": lambda s: s.links,
     "link_errors": lambda s: s.link_errors,
     "pinned_maps": lambda s: s.pins.maps,
+    "agent_programs": lambda s: s.agent_programs,
+    "agent_maps": lambda s: s.agent_maps,
+    "agent_links": lambda s: s.agent_links,
 }
 
 
@@ -107,6 +110,11 @@ class ProgramNode:
     def error(self) -> str | None:
         return self._parts.program_errors.get(self.id)  # type: ignore[no-any-return]
 
+    @property
+    def agent_own(self) -> bool:
+        """Whether it is one of the agent's own programs (bpf.agent_objects)."""
+        return self.id in self._parts.agent_programs
+
 
 class MapNode:
     """A map of the request's snapshot (see ProgramNode)."""
@@ -124,6 +132,11 @@ class MapNode:
     @property
     def error(self) -> str | None:
         return self._parts.map_errors.get(self.id)  # type: ignore[no-any-return]
+
+    @property
+    def agent_own(self) -> bool:
+        """Whether it is the agent's own map (bpf.agent_objects)."""
+        return self.id in self._parts.agent_maps
 
     @property
     def is_pinned(self) -> bool:
@@ -147,6 +160,11 @@ class LinkNode:
     @property
     def error(self) -> str | None:
         return self._parts.link_errors.get(self.id)  # type: ignore[no-any-return]
+
+    @property
+    def agent_own(self) -> bool:
+        """Whether the link attaches one of the agent's own programs."""
+        return self.id in self._parts.agent_links
 
 
 def program_nodes(ctx: RequestContext, ids: Iterable[int] | None = None) -> list[ProgramNode]:

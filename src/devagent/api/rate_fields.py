@@ -78,8 +78,10 @@ query_rates = QueryType()
 
 @query_rates.field("programStats")
 def resolve_program_stats(
-    _: None, info: Any, ids: list[int] | None = None, seconds: int = 300
+    _: None, info: Any, ids: list[int] | None = None, seconds: int | None = 300
 ) -> list[StatsSeries]:
+    if seconds is None:  # an explicit null: the schema's default is what it stands for
+        seconds = 300
     if seconds <= 0:
         raise BadArgument(f"seconds must be positive (got {seconds})")
     return _sampler(request_context(info)).series(ids, seconds)

@@ -7,7 +7,7 @@ Resolvers only read the request's snapshot (api.context); objects are passed bet
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ariadne import EnumType, ObjectType, QueryType
 
@@ -36,6 +36,7 @@ from .rate_fields import RATE_BINDABLES
 from .server_info import server_query
 
 DEFAULT_ENTRIES_LIMIT = 32
+N = TypeVar("N", ProgramNode, MapNode, LinkNode)
 
 
 # ---------------------------------------------------------------- Query
@@ -44,8 +45,9 @@ query = QueryType()
 
 
 @query.field("programs")
-def resolve_programs(_: None, info: Any) -> list[ProgramNode]:
-    return program_nodes(request_context(info))
+def resolve_programs(_: None, info: Any, includeAgentOwn: bool | None = True) -> list[ProgramNode]:
+    nodes = program_nodes(request_context(info))
+    return nodes if includeAgentOwn is not False else _without_agent_own(nodes)
 
 
 @query.field("program")
@@ -56,8 +58,9 @@ def resolve_program(_: None, info: Any, id: int) -> ProgramNode:
 
 
 @query.field("maps")
-def resolve_maps(_: None, info: Any) -> list[MapNode]:
-    return map_nodes(request_context(info))
+def resolve_maps(_: None, info: Any, includeAgentOwn: bool | None = True) -> list[MapNode]:
+    nodes = map_nodes(request_context(info))
+    return nodes if includeAgentOwn is not False else _without_agent_own(nodes)
 
 
 @query.field("map")
@@ -68,8 +71,15 @@ def resolve_map(_: None, info: Any, id: int) -> MapNode:
 
 
 @query.field("links")
-def resolve_links(_: None, info: Any) -> list[LinkNode]:
-    return link_nodes(request_context(info))
+def resolve_links(_: None, info: Any, includeAgentOwn: bool | None = True) -> list[LinkNode]:
+    nodes = link_nodes(request_context(info))
+    return nodes if includeAgentOwn is not False else _without_agent_own(nodes)
+
+
+def _without_agent_own(nodes: list[N]) -> list[N]:
+    """The nodes that are not the agent's own (`includeAgentOwn: false`; null, like the
+    default, lists every one)."""
+    return [n for n in nodes if not n.agent_own]
 
 
 @query.field("link")
@@ -117,6 +127,7 @@ for _name, _getter in _PROGRAM_FIELDS.items():
 program.set_field("type", InfoField("prog", lambda p: p.type_name, "UnspecifiedProgram"))
 program.set_field("id", NodeAttr("id"))
 program.set_field("error", NodeAttr("error"))
+program.set_field("agentOwn", NodeAttr("agent_own"))
 
 
 @program.field("verifierLog")
@@ -208,6 +219,7 @@ for _name, _getter in _MAP_FIELDS.items():
 map_type.set_field("type", InfoField("map", lambda m: m.type_name, "UnspecifiedMap"))
 map_type.set_field("id", NodeAttr("id"))
 map_type.set_field("error", NodeAttr("error"))
+map_type.set_field("agentOwn", NodeAttr("agent_own"))
 
 
 map_type.set_field("isPinned", NodeAttr("is_pinned"))  # every poll asks: inlined by the plan

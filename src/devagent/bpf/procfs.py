@@ -64,9 +64,10 @@ def iter_pids() -> Iterator[int]:
 
 
 def read_comm(pid: int) -> str:
-    """The process's command name, '' if it exited."""
+    """The process's command name, '' if it exited. Any process may name itself any bytes
+    (prctl PR_SET_NAME): what is not UTF-8 comes back as \\xNN escapes, never an error."""
     try:
-        with open(f"/proc/{pid}/comm") as f:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="backslashreplace") as f:
             return f.read().rstrip("\n")
     except OSError:
         return ""

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
+from .auth_token import auth_token_options, resolve_auth_token
 from .options import (
     OBJECT_ID,
     bpf_dir_option,
@@ -22,6 +23,7 @@ from .options import (
     listen_option,
     no_program_iterator_option,
     public_url_origins,
+    show_agent_option,
 )
 from .prog_commands import dump_command, run_command
 
@@ -90,31 +92,37 @@ def links(bpf_dir: str | None) -> None:
 
 @progs.command("list")
 @json_option
-def progs_list(as_json: bool) -> None:
-    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
+@show_agent_option
+def progs_list(as_json: bool, show_agent: bool) -> None:
+    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime. The agent's own
+    iterator programs are left out unless --show-agent."""
     from .listings import list_programs
 
-    list_programs(as_json)
+    list_programs(as_json, show_agent)
 
 
 @maps.command("list")
 @bpf_dir_option
 @json_option
-def maps_list(bpf_dir: str, as_json: bool) -> None:
-    """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
+@show_agent_option
+def maps_list(bpf_dir: str, as_json: bool, show_agent: bool) -> None:
+    """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries. The
+    agent's own map is left out unless --show-agent."""
     from .listings import list_maps
 
-    list_maps(bpf_dir, as_json)
+    list_maps(bpf_dir, as_json, show_agent)
 
 
 @links.command("list")
 @bpf_dir_option
 @json_option
-def links_list(bpf_dir: str, as_json: bool) -> None:
-    """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
+@show_agent_option
+def links_list(bpf_dir: str, as_json: bool, show_agent: bool) -> None:
+    """One line per link: ID Type ProgramID Attach (the per-type attach details). The links
+    of the agent's own iterators are left out unless --show-agent."""
     from .listings import list_links
 
-    list_links(bpf_dir, as_json)
+    list_links(bpf_dir, as_json, show_agent)
 
 
 @links.command("show")
@@ -253,19 +261,14 @@ def _port_from_env() -> int:
     show_default=True,
     callback=listen_option,
     help="Address to listen on. The default (all interfaces) matches the Go agent; anyone who "
-    "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token.",
+    "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token-file.",
 )
 @click.option(
     "--allow-writes",
     is_flag=True,
     help="Allow GraphQL mutations (map updates, deletes, pins). Off by default.",
 )
-@click.option(
-    "--auth-token",
-    envvar="DEVAGENT_AUTH_TOKEN",
-    default=None,
-    help="Require 'Authorization: Bearer TOKEN' on /query and /metrics (env DEVAGENT_AUTH_TOKEN).",
-)
+@auth_token_options("Require 'Authorization: Bearer TOKEN' on /query and /metrics")
 @click.option(
     "--cors-origin",
     multiple=True,
@@ -316,6 +319,7 @@ def server(
     listen: str,
     allow_writes: bool,
     auth_token: str | None,
+    auth_token_file: str | None,
     cors_origin: tuple[str, ...],
     allowed_host: tuple[str, ...],
     public_url: tuple[str, ...],
@@ -332,6 +336,7 @@ def server(
     from ..model.etm import EtmRuleError, parse_rules
     from ..model.settings import DEFAULT_MAP_ENTRIES_BUDGET, Settings
 
+    auth_token = resolve_auth_token(auth_token, auth_token_file)
     try:
         rules = parse_rules(etm)
     except EtmRuleError as exc:
@@ -339,7 +344,7 @@ def server(
     if "*" in cors_origin and not auth_token:
         raise click.BadParameter(
             "'*' lets every web page call the agent: allowed only together with --auth-token "
-            "(or name the origins to allow)",
+            "or --auth-token-file (or name the origins to allow)",
             param_hint="--cors-origin",
         )
     prefix = "/" + path_prefix.strip("/") + "/" if path_prefix.strip("/") else "/"
@@ -356,7 +361,7 @@ def server(
             DEFAULT_MAP_ENTRIES_BUDGET if map_entries_budget is None else map_entries_budget
         ),
         allow_writes=allow_writes,
-        auth_token=auth_token or None,
+        auth_token=auth_token,
         cors_origins=cors_origin,
         allowed_hosts=allowed_host,
         public_origins=public_origins,

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TypeVar
 
+    from ..bpf.info import LinkInfo, MapInfo, ProgramInfo
+
     T = TypeVar("T")
+    K = TypeVar("K", ProgramInfo, MapInfo, LinkInfo)
 
 
 def show_listing(
@@ -34,40 +37,70 @@ def show_listing(
     write_out(table(header, rows))
 
 
-def list_programs(as_json: bool) -> None:
-    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime."""
+def agent_own(
+    kind: str, items: Sequence[K | ObjectError], show_agent: bool
+) -> tuple[Sequence[K | ObjectError], frozenset[int]]:
+    """(the items to list, the ids of the agent's own among them): those are left out unless
+    `show_agent` (bpf.agent_objects: the iterators of phydev processes on this host; this
+    process loads none)."""
+    from ..bpf.agent_objects import mark_listing
+
+    own = mark_listing(kind, items)
+    if show_agent or not own:
+        return items, own
+    return [x for x in items if x.id not in own], own
+
+
+def with_agent_own(
+    to_json: Callable[[K], dict[str, object]], own: frozenset[int]
+) -> Callable[[K], dict[str, object]]:
+    """`to_json` with the object's `agentOwn` (as GraphQL's field) added."""
+    return lambda x: {**to_json(x), "agentOwn": x.id in own}
+
+
+def list_programs(as_json: bool, show_agent: bool = False) -> None:
+    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime (the agent's own
+    only with `show_agent`)."""
     from ..bpf.objects import list_programs as read
     from .listing import PROG_HEADER, program_cells, program_json
 
     with kernel_errors():
-        items = read()
-    show_listing(items, PROG_HEADER, program_cells, program_json, as_json)
+        items, own = agent_own("program", read(), show_agent)
+    show_listing(items, PROG_HEADER, program_cells, with_agent_own(program_json, own), as_json)
 
 
-def list_maps(bpf_dir: str, as_json: bool) -> None:
+def list_maps(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
     from ..bpf.objects import list_maps as read
     from ..bpf.pins import scan_pins
     from .listing import MAP_HEADER, map_cells, map_json
 
     with kernel_errors():
-        items = read()
+        items, own = agent_own("map", read(), show_agent)
         pins = scan_pins(bpf_dir)
+
+    def to_json(m: MapInfo) -> dict[str, object]:
+        return map_json(m, pins)
+
     show_listing(
-        items, MAP_HEADER, lambda m: map_cells(m, pins), lambda m: map_json(m, pins), as_json
+        items, MAP_HEADER, lambda m: map_cells(m, pins), with_agent_own(to_json, own), as_json
     )
 
 
-def list_links(bpf_dir: str, as_json: bool) -> None:
+def list_links(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
     from ..bpf.objects import list_links as read
     from ..bpf.pins import scan_pins
     from .listing import LINK_HEADER, link_cells, link_json
 
     with kernel_errors():
-        items = read()
+        items, own = agent_own("link", read(), show_agent)
         pins = scan_pins(bpf_dir)
-    show_listing(items, LINK_HEADER, link_cells, lambda x: link_json(x, pins), as_json)
+
+    def to_json(link: LinkInfo) -> dict[str, object]:
+        return link_json(link, pins)
+
+    show_listing(items, LINK_HEADER, link_cells, with_agent_own(to_json, own), as_json)
 
 
 def list_features(bpf_dir: str, as_json: bool) -> None:

@@ -14,7 +14,7 @@ from .output import emit_json, fail, kernel_errors
 __all__ = [
     "DEFAULT_BPF_DIR", "OBJECT_ID", "bpf_dir_option", "cors_origins_option", "emit_json", "fail",
     "group_bpf_dir_option", "host_root_option", "json_option", "kernel_errors", "limit_options",
-    "listen_option", "no_program_iterator_option",
+    "listen_option", "no_program_iterator_option", "show_agent_option",
 ]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,6 +153,18 @@ def no_program_iterator_option(func: F) -> F:
         "loading the agent's two iterator programs (phydev_walk, phydev_maps), which read "
         "every program's run counters and every map's id in one pass each.",
     )(func)
+
+
+SHOW_AGENT_HELP = (
+    "Also show the agent's own objects, hidden by default: the iterator programs "
+    "(phydev_walk, phydev_maps), their links and map (phydev_cpus) that a phydev server or "
+    "`phydev top` on this host loads to read the kernel."
+)
+
+
+def show_agent_option(func: F) -> F:
+    """`--show-agent` (listings, top): the agent's own objects are hidden without it."""
+    return click.option("--show-agent", is_flag=True, help=SHOW_AGENT_HELP)(func)
 
 
 def host_root_option(func: F) -> F:

@@ -1,4 +1,4 @@
-"""The listings without click: `phydev inspect progs|maps|links list [--json]`.
+"""The listings without click: `phydev inspect progs|maps|links list [--json] [--show-agent]`.
 
 These are the commands scripts run in loops and people run to glance at a host; bpftool
 answers them in a few ms. Importing click (and with it typing, inspect, ...) costs more than
@@ -19,17 +19,18 @@ def run(argv: list[str]) -> bool:
     if len(argv) < 3 or argv[0] != "inspect" or argv[2] != "list":
         return False
     rest = argv[3:]
-    if any(arg != "--json" for arg in rest) or len(rest) > 1:
+    if any(arg not in ("--json", "--show-agent") for arg in rest) or len(set(rest)) < len(rest):
         return False
-    as_json = bool(rest)
+    as_json, show_agent = "--json" in rest, "--show-agent" in rest
     kind = argv[1]
     if kind not in ("progs", "maps", "links"):
         return False
     from . import listings
 
     if kind == "progs":
-        listings.list_programs(as_json)
+        listings.list_programs(as_json, show_agent)
     else:
         bpf_dir = os.environ.get("BPF_DIR") or DEFAULT_BPF_DIR
-        (listings.list_maps if kind == "maps" else listings.list_links)(bpf_dir, as_json)
+        listing = listings.list_maps if kind == "maps" else listings.list_links
+        listing(bpf_dir, as_json, show_agent)
     return True

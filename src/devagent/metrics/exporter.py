@@ -29,6 +29,7 @@ from ..model.snapshot import Snapshot
 from .columns import ColumnRenderer
 from .families import (
     RunStatsProbe,
+    agent_object_family,
     contract_families,
     feature_family,
     map_families,
@@ -76,6 +77,7 @@ class DevAgentCollector:
                     *map_families(snap, exports, map_memlocks(snap), map_fill(snap, self._budget)),
                     *(owner_families(snap) if self._owner_labels else []),
                     feature_family(self.inventory.features()),
+                    agent_object_family(snap),
                 ]
             )
         )

@@ -193,6 +193,30 @@ def feature_family(features: Sequence[Feature]) -> Metric:
     return info
 
 
+def agent_object_family(snap: Snapshot) -> Metric:
+    """devagent_ebpf_agent_object_info: one series per program and map that is the agent's
+    own (its iterators, bpf.agent_objects), so that dashboards and alerts can leave them out:
+    `devagent_ebpf_prog_run_count unless on(id) devagent_ebpf_agent_object_info{kind="program"}`.
+    A separate family rather than a label on the others: the contract's gauges keep their
+    label sets exactly (CONTRACT.md section 4), and a new label on every series of the other
+    families would start new series for every object and break joins written on their
+    labels."""
+    info = InfoMetricFamily(
+        "devagent_ebpf_agent_object",
+        "An eBPF program or map that the agent itself loaded to read the kernel (its "
+        "iterators, of this or another phydev process); kind is program or map",
+        labels=["kind", "id", "name"],
+    )
+    programs, maps = snap.programs, snap.maps
+    for prog_id in sorted(snap.agent_programs):
+        if prog_id in programs:
+            info.add_metric(["program", str(prog_id), programs[prog_id].name], {})
+    for map_id in sorted(snap.agent_maps):
+        if map_id in maps:
+            info.add_metric(["map", str(map_id), maps[map_id].name], {})
+    return info
+
+
 OWNER_LABELS = [
     "comm", "cgroup", "systemd_unit", "container_id", "container_runtime", "pod_uid", "pod_name",
     "pod_namespace",

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..bpf import handles, objects
+from ..bpf.agent_objects import Holders
 from ..bpf.errors import BPFError
 from ..bpf.features import Feature, probe_features
 from ..bpf.info import MapInfo, ProgramInfo
@@ -117,6 +118,9 @@ class Inventory:
         self.host_root = host_root
         # Full names and metadata, kept per loaded program across snapshots (model.identity).
         self.identities = ProgramIdentities()
+        # Which objects other phydev processes hold, judged once per object (the agent's
+        # own iterators, bpf.agent_objects).
+        self.agent_holders = Holders()
         self.max_age = max_age
         self.max_cached_maps = max_cached_maps
         self._clock = clock
@@ -183,6 +187,7 @@ class Inventory:
             pins=walked(self.pin_scanner.scan),
             memlocks=self.map_infos.memlocks,
             kernel_counts=kernel_counts,
+            own_objects=self.iterators.own_ids,
         )
 
     def _count_walk(self) -> None:
@@ -204,6 +209,7 @@ class Inventory:
                     self._clock(),
                     identities=self.identities,
                     workloads=WorkloadResolver(self.host_root),
+                    holders=self.agent_holders,
                 )
             return snap
 

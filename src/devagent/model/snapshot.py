@@ -20,6 +20,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..bpf import cgroups, handles, objects, procfs, tasks
+from ..bpf.agent_objects import (
+    NONE,
+    Holders,
+    ObjectIds,
+    agent_links,
+    agent_maps,
+    agent_programs,
+)
 from ..bpf.errors import NotFound
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex, scan_pins
@@ -107,6 +115,9 @@ class Sources:
     # Entry counts the kernel keeps (hash maps), by map id, from the same pass as map_ids
     # (bpf.iter.maps); empty where maps are walked with bpf().
     kernel_counts: Callable[[], dict[int, int]] = dict
+    # The ids of the objects this process loaded for itself (bpf.iter.walkers.own_ids):
+    # the agent's own, exactly; others' are found by bpf.agent_objects.
+    own_objects: Callable[[], ObjectIds] = lambda: NONE
 
 
 def read_memlocks(maps: dict[int, MapInfo]) -> dict[int, int]:
@@ -146,9 +157,11 @@ class Snapshot:
         *,
         identities: ProgramIdentities | None = None,
         workloads: WorkloadResolver | None = None,
+        holders: Holders | None = None,
     ) -> None:
         """`identities` carries full names and metadata over from earlier snapshots;
-        `workloads` says where processes run (see model.workloads)."""
+        `workloads` says where processes run (see model.workloads); `holders` keeps which
+        objects phydev processes hold across snapshots (bpf.agent_objects)."""
         self.taken_at = time.monotonic() if taken_at is None else taken_at
         self.identities = identities or ProgramIdentities()
         self.workloads = workloads or WorkloadResolver()
@@ -169,6 +182,14 @@ class Snapshot:
         self._owners = _Lazy(procfs.scan_owners)
         self._tasks = _Lazy(tasks.scan_tasks)
         self._cgroups = _Lazy(lambda: _cgroup_paths(links.get()[0]))
+        own, held = _Lazy(sources.own_objects), holders or Holders()
+        agent = self._agent_programs = _Lazy(
+            lambda: agent_programs(programs.get()[0], own.get(), held)
+        )
+        self._agent_maps = _Lazy(lambda: agent_maps(maps.get()[0], own.get(), held))
+        self._agent_links = _Lazy(
+            lambda: agent_links(links.get()[0], own.get(), held, agent.get().__contains__)
+        )
         self._memos: dict[object, _Shared[object]] = {}
         self._memo_lock = threading.Lock()
 
@@ -254,6 +275,22 @@ class Snapshot:
     def program_links(self) -> dict[int, tuple[int, ...]]:
         """Program id -> ids of the links attaching it."""
         return self._program_links.get()
+
+    @property
+    def agent_programs(self) -> frozenset[int]:
+        """Ids of the agent's own programs (its iterators, of this or another phydev
+        process; see bpf.agent_objects), read once."""
+        return self._agent_programs.get()
+
+    @property
+    def agent_maps(self) -> frozenset[int]:
+        """Ids of the agent's own maps (see agent_programs)."""
+        return self._agent_maps.get()
+
+    @property
+    def agent_links(self) -> frozenset[int]:
+        """Ids of the agent's own links: those attaching its programs."""
+        return self._agent_links.get()
 
     def memo(self, key: object, compute: Callable[[], T]) -> T:
         """`compute()` once per snapshot and key, shared by every caller (a scrape and a UI

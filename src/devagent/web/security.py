@@ -12,6 +12,12 @@ read and rewrite kernel maps. Here, in this order:
   (browsers always send Origin on cross-site POSTs and preflights).
 - Token: /query and /metrics need `Authorization: Bearer TOKEN` when a token is set,
   compared as UTF-8 bytes in constant time.
+
+Before all of these (SingleHeaders, outermost): a request with two Host, Origin or
+Authorization lines gets 400. The checks read one copy; `Host: evil.example` followed by
+`Host: 127.0.0.1` was served, and a foreign first Origin or a wrong first token was ignored
+for the last, while a proxy or the browser may have meant the first. RFC 9112 (3.2) requires
+the 400 for Host.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,6 +44,8 @@ ANY_ORIGIN = "*"
 # loopback (browsers resolve them without DNS), the others are Debian's /etc/hosts names.
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Headers that decide access, so a request may carry each once (names as in ASGI: lower case).
+SINGLE_HEADERS = {b"host": "Host", b"origin": "Origin", b"authorization": "Authorization"}
 
 
 def normalise_origin(text: str) -> str:
@@ -155,6 +164,35 @@ def host_allowed(host_header: str | None, settings: Settings) -> bool:
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message}]}, status_code=status, headers=headers)
+
+
+def repeated_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The name of the first of SINGLE_HEADERS that `headers` (ASGI's lower-case names, so
+    `host` and `HOST` are one name) carry twice, or None."""
+    seen = set()
+    for name, _ in headers:
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return SINGLE_HEADERS[name]
+            seen.add(name)
+    return None
+
+
+class SingleHeaders:
+    """ASGI middleware refusing repeated Host, Origin and Authorization with 400 (see the
+    module docstring). It wraps the whole app (web.server), outside the CORS middleware,
+    which answers preflights by itself, so that no path or method skips it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (name := repeated_header(scope["headers"])) is not None:
+            response = _refusal(400, f"more than one {name} header: send it once",
+                                {"Connection": "close"})  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class Guard:

@@ -21,6 +21,7 @@ from ..bpf.features import Feature
 from ..model.settings import Settings
 from .app import create_app
 from .connections import protocol_class
+from .security import SingleHeaders
 
 
 class ServeError(Exception):
@@ -112,8 +113,8 @@ def banner(settings: Settings) -> str:
     lines += [f"  public URL          {o}{settings.path_prefix}" for o in settings.public_origins]
     if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:  # noqa: S104 a test, not a bind
         lines.append(
-            "  warning: listening on all interfaces without --auth-token: anyone who can "
-            "reach this port can read your eBPF state"
+            "  warning: listening on all interfaces without a token (--auth-token-file): "
+            "anyone who can reach this port can read your eBPF state"
         )
     return "\n".join(lines)
 
@@ -190,7 +191,7 @@ def serve(settings: Settings) -> None:
     if not settings.skip_welcome:
         print(banner(settings), flush=True)
     config = uvicorn.Config(
-        app,
+        SingleHeaders(app),
         host=settings.listen,
         port=settings.port,
         log_level="warning",

@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 
 from .. import _sys
 from .._sys import Cmd
+from ..agent_objects import ObjectIds
 from ..btf import Btf
 from ..btf.types import Kind
 from ..errors import BPFError
@@ -111,8 +112,21 @@ def checked(iterator: C) -> C:
     return iterator
 
 
+def _ids_of(prog: Fd, link: Fd) -> ObjectIds:
+    """The ids of an iterator's program and link: how every view tells them from the
+    user's objects (bpf.agent_objects)."""
+    from ..objects import link_info, program_info
+
+    try:
+        return ObjectIds(programs=frozenset((program_info(prog.fd).id,)),
+                         links=frozenset((link_info(link.fd).id,)))  # fmt: skip
+    except BPFError as exc:
+        raise IteratorUnavailable(f"cannot read the ids of its program and link: {exc}") from exc
+
+
 class LoadedIterator:
-    """An iterator program and its link; each `read_bytes()` is one pass (any thread)."""
+    """An iterator program and its link; each `read_bytes()` is one pass (any thread).
+    `own_ids`: the ids of the two."""
 
     def __init__(self, code: bytes, attach_func: str, attach_id: int, name: str) -> None:
         try:
@@ -127,6 +141,11 @@ class LoadedIterator:
             self._prog.close()
             raise IteratorUnavailable(f"cannot attach {name}: {exc}") from exc
         self.name = name
+        try:
+            self.own_ids = _ids_of(self._prog, self._link)
+        except BaseException:
+            self.close()
+            raise
 
     def read_bytes(self) -> bytes:
         """The records of one pass over every object."""

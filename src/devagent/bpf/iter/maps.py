@@ -16,6 +16,7 @@ from array import array
 from contextlib import suppress
 from dataclasses import dataclass
 
+from ..agent_objects import MAPS_PROGRAM_NAME
 from ..btf import Btf
 from ..errors import BPFError
 from ..info import MapInfo
@@ -49,7 +50,7 @@ from .frame import (
     record_words,
 )
 
-PROGRAM_NAME = "phydev_maps"
+PROGRAM_NAME = MAPS_PROGRAM_NAME
 RECORD = struct.Struct("=IIq")  # id, type, kernel's entry count
 # Maps counted entry by entry to check the iterator's counts when it is loaded.
 _CHECKED_MAPS, _CHECKED_MAX_ENTRIES = 64, 1 << 16
@@ -97,6 +98,7 @@ class MapIterator:
 
     def __init__(self, loaded: LoadedIterator) -> None:
         self._loaded = loaded
+        self.own_ids = loaded.own_ids
 
     @classmethod
     def open(cls, btf: Btf) -> MapIterator:

@@ -22,11 +22,13 @@ import struct
 from array import array
 from dataclasses import dataclass
 
+from ..agent_objects import CPUS_MAP_NAME, WALK_PROGRAM_NAME, ObjectIds
 from ..btf import Btf
 from ..errors import BPFError
 from ..handles import Fd
 from ..insns import ADD, DW, JEQ, JLT, JNE, SUB, W
 from ..maps import create_map
+from ..objects import map_info
 from ..run_counters import CounterReader, ProgramCounters
 from .asm import (
     R0,
@@ -65,8 +67,8 @@ from .frame import (
     record_words,
 )
 
-PROGRAM_NAME = "phydev_walk"
-MAP_NAME = "phydev_cpus"
+PROGRAM_NAME = WALK_PROGRAM_NAME
+MAP_NAME = CPUS_MAP_NAME
 RECORD = struct.Struct("=IIQQQ")  # id, used maps, run_cnt, run_time_ns, recursion_misses
 _PERCPU_ARRAY = 6
 
@@ -180,6 +182,7 @@ class ProgramIterator:
 
     def __init__(self, loaded: LoadedIterator, cpus_map: Fd) -> None:
         self._loaded, self._map = loaded, cpus_map
+        self.own_ids = loaded.own_ids | ObjectIds(maps=frozenset((map_info(cpus_map).id,)))
 
     @classmethod
     def open(cls, btf: Btf) -> ProgramIterator:
@@ -196,7 +199,13 @@ class ProgramIterator:
         except BaseException:
             cpus_map.close()
             raise
-        return checked(cls(loaded, cpus_map))
+        try:
+            iterator = cls(loaded, cpus_map)
+        except BaseException:
+            loaded.close()
+            cpus_map.close()
+            raise
+        return checked(iterator)
 
     def read(self) -> Reading:
         """Every loaded program's id, used-map count and counters, in ascending id order."""

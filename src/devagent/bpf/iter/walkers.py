@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..agent_objects import NONE, ObjectIds
 from ..btf import Btf, parse_btf
 from ..btf.types import BTFError
 from ..errors import BPFError
@@ -60,6 +61,16 @@ class Walkers:
         if on_problem is not None:
             for kind, problem in self.problems.items():
                 on_problem(f"{kind} are walked with bpf() calls: {problem}")
+
+    def own_ids(self) -> ObjectIds:
+        """The ids of the programs, links and map this process's iterators loaded (none
+        before `start()` or once closed): the agent's own objects, exactly
+        (bpf.agent_objects)."""
+        ids = NONE
+        for iterator in (self.programs, self.maps):
+            if iterator is not None:
+                ids = ids | iterator.own_ids
+        return ids
 
     def report(self) -> dict[str, str | None]:
         """Per iterator ("programs", "maps"): None while this process uses it, else why not

@@ -3,8 +3,13 @@
 Refreshes run in a worker thread (kernel reads or an HTTP request must not freeze the
 screen); the screen shows the latest frame, sorted and filtered as the user asked.
 Keys: 1-9 or a click on a header sort by that column (again: reverse), s/r next column /
-reverse, / filter (name, type, owner), p pause, Enter or a click select a program (detail
-pane), Esc close, q quit.
+reverse, / filter (name, type, owner), a show or hide the agent's own programs, p pause,
+Enter or a click select a program (detail pane), Esc close, q quit.
+
+Text from the kernel or an agent reaches the widgets as rich.text.Text (view, plain): a
+process named `[/]` must not end the view with a MarkupError. A refresh that fails shows
+its error in the status line and the view keeps polling; a crash (a bug) ends the view
+with a non-zero exit status (run_app returns Textual's return code).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Sparkline, Static
 
-from .frame import Detail, Frame, Header, Row, Source, SourceError
+from .frame import Detail, Frame, Header, Row, Source, SourceError, shown_rows
+from .plain import printable
 from .view import COLUMNS, cell_texts, detail_text, filter_rows, header_lines, sort_rows
 
 
@@ -45,6 +51,7 @@ class TopApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("p", "pause", "Pause"),
+        Binding("a", "toggle_agent", "Agent's own"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "next_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse"),
@@ -52,8 +59,15 @@ class TopApp(App[None]):
         *(Binding(str(n), f"sort({n - 1})", show=False) for n in range(1, len(COLUMNS) + 1)),
     ]
 
-    def __init__(self, source: Source, interval: float = 1.0, count: int | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        interval: float = 1.0,
+        count: int | None = None,
+        show_agent: bool = False,
+    ) -> None:
         super().__init__()
+        self.show_agent = show_agent  # the agent's own programs shown (`a` toggles)
         self.source = source
         self.interval = interval
         self.count = count
@@ -146,11 +160,15 @@ class TopApp(App[None]):
         arrow = "▼" if self.sort_reverse else "▲"
         parts = [f"sorted by {COLUMNS[self.sort_column]} {arrow}"]
         if self.filter_text:
-            parts.append(f"filter: {self.filter_text}")
+            parts.append(f"filter: {printable(self.filter_text)}")
+        hidden = 0 if self.show_agent or not self.frame else len(self.frame.rows) - len(
+            shown_rows(self.frame.rows, False))  # fmt: skip
+        if hidden:
+            parts.append(f"{hidden} of the agent's own hidden (a: show)")
         if self.paused:
             parts.append("PAUSED")
         if self.error:
-            parts.append(f"error: {self.error}")
+            parts.append(f"error: {printable(self.error, 300)}")
         return " · ".join(parts)
 
     def show_header(self) -> None:
@@ -160,7 +178,7 @@ class TopApp(App[None]):
         self.query_one("#header", Static).update(text)
 
     def visible_rows(self) -> list[Row]:
-        rows = self.frame.rows if self.frame else []
+        rows = shown_rows(self.frame.rows, self.show_agent) if self.frame else []
         return sort_rows(filter_rows(rows, self.filter_text), self.sort_column, self.sort_reverse)
 
     def show_rows(self) -> None:
@@ -221,6 +239,11 @@ class TopApp(App[None]):
         self.show_detail(None)
         self.fetch()  # the detail comes with the next frame: get it now
 
+    def action_toggle_agent(self) -> None:
+        self.show_agent = not self.show_agent
+        self.show_header()
+        self.show_rows()
+
     def action_pause(self) -> None:
         self.paused = not self.paused
         self.show_header()
@@ -250,7 +273,12 @@ class TopApp(App[None]):
             self.show_detail(None)
 
 
-def run_app(source: Source, interval: float, count: int | None = None) -> None:
+def run_app(
+    source: Source, interval: float, count: int | None = None, show_agent: bool = False
+) -> int:
     """Run the full-screen view until the user quits, a signal ends it, or `count` frames
-    have been shown."""
-    TopApp(source, interval, count).run()
+    have been shown. Returns the exit status: Textual prints an exception that ended the
+    app once the screen is restored, and returns normally with return code 1."""
+    app = TopApp(source, interval, count, show_agent)
+    app.run()
+    return app.return_code or 0

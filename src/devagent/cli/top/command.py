@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option
+from ..auth_token import auth_token_options, resolve_auth_token
+from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option, show_agent_option
 
 
 @click.command()
@@ -41,11 +42,24 @@ from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option
     "this host.",
 )
 @click.option(
-    "--auth-token",
-    envvar="DEVAGENT_AUTH_TOKEN",
-    default=None,
-    help="Token for --agent (env DEVAGENT_AUTH_TOKEN).",
+    "--agent-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --agent: give up on a refresh whose answer is not complete after SECONDS "
+    "(the whole request, however slowly the bytes come).",
 )
+@click.option(
+    "--max-answer-bytes",
+    type=click.IntRange(min=1),
+    default=64 << 20,
+    show_default=True,
+    metavar="N",
+    help="With --agent: refuse an answer longer than N bytes (64 MiB by default).",
+)
+@auth_token_options("Token for --agent")
+@show_agent_option
 @bpf_dir_option
 def top(
     interval: float,
@@ -54,26 +68,33 @@ def top(
     no_enable_stats: bool,
     no_program_iterator: bool,
     agent: str | None,
+    agent_timeout: float,
+    max_answer_bytes: int,
     auth_token: str | None,
+    auth_token_file: str | None,
+    show_agent: bool,
     bpf_dir: str,
 ) -> None:
     """Live view: which eBPF programs run how often and what CPU they cost, right now.
 
     One row per program (events/s, average ns per run, CPU % of one core, recursion
     misses/s), a header with the host's totals, and a detail pane with sparklines, links,
-    owners and maps. Keys: 1-9 or click a header to sort, / filter, p pause, Enter details,
-    q quit. Unless the kernel.bpf_stats_enabled sysctl is on, top holds a BPF_ENABLE_STATS
-    fd while it runs (the sysctl is never changed).
+    owners and maps. Keys: 1-9 or click a header to sort, / filter, a show or hide the
+    agent's own programs (hidden unless --show-agent), p pause, Enter details, q quit.
+    Unless the kernel.bpf_stats_enabled sysctl is on, top holds a BPF_ENABLE_STATS fd while
+    it runs (the sysctl is never changed).
     """
     from .frame import SourceError
     from .run import make_source, run_top
 
+    auth_token = resolve_auth_token(auth_token, auth_token_file)
     with kernel_errors():
         try:
             source = make_source(
-                agent, auth_token, bpf_dir, interval, not no_enable_stats, not no_program_iterator
-            )
-            run_top(source, interval, count, as_json)
+                agent, auth_token, bpf_dir, interval, not no_enable_stats, not no_program_iterator,
+                agent_timeout=agent_timeout, max_answer_bytes=max_answer_bytes,
+            )  # fmt: skip
+            run_top(source, interval, count, as_json, show_agent)
         except SourceError as exc:
             click.echo(f"phydev top: {exc}", err=True)
             sys.exit(1)

@@ -36,6 +36,13 @@ class Row:
     avg_run_time_ns: float | None
     cpu_percent: float | None
     recursion_misses_per_second: float | None
+    agent_own: bool = False  # one of the agent's own iterators (bpf.agent_objects)
+
+
+def shown_rows(rows: list[Row], show_agent: bool) -> list[Row]:
+    """The rows to show: the agent's own programs only with `show_agent` (--show-agent, or
+    the `a` key of the full-screen view)."""
+    return rows if show_agent else [r for r in rows if not r.agent_own]
 
 
 @dataclass(frozen=True)

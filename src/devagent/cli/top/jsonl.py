@@ -7,11 +7,12 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .frame import Frame, Source
+from .frame import Frame, Source, shown_rows
 
 
-def frame_json(frame: Frame) -> dict[str, Any]:
-    """The documented shape: time (RFC 3339, UTC), interval (s), programs and totals."""
+def frame_json(frame: Frame, show_agent: bool = False) -> dict[str, Any]:
+    """The documented shape: time (RFC 3339, UTC), interval (s), programs and totals. The
+    agent's own programs are left out unless `show_agent` (totals are the host's)."""
     return {
         "time": datetime.fromtimestamp(frame.wall_time, tz=timezone.utc).isoformat(),
         "interval": frame.interval,
@@ -24,8 +25,9 @@ def frame_json(frame: Frame) -> dict[str, Any]:
                 "avgRunTimeNs": r.avg_run_time_ns,
                 "cpuPercent": r.cpu_percent,
                 "recursionMissesPerSecond": r.recursion_misses_per_second,
+                "agentOwn": r.agent_own,
             }
-            for r in frame.rows
+            for r in shown_rows(frame.rows, show_agent)
         ],
         "total": {
             "cpuPercent": frame.header.cpu_percent,
@@ -34,7 +36,7 @@ def frame_json(frame: Frame) -> dict[str, Any]:
     }
 
 
-def run_json(source: Source, interval: float, count: int | None) -> None:
+def run_json(source: Source, interval: float, count: int | None, show_agent: bool = False) -> None:
     """Print `count` lines (forever if None), one per interval. The first reading only sets
     the baseline, so every printed line has rates (null only for programs that appeared
     during its interval)."""
@@ -47,6 +49,6 @@ def run_json(source: Source, interval: float, count: int | None) -> None:
     while count is None or printed < count:
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
-        out.write(orjson.dumps(frame_json(source.refresh())) + b"\n")
+        out.write(orjson.dumps(frame_json(source.refresh(), show_agent)) + b"\n")
         out.flush()
         printed += 1

@@ -148,4 +148,5 @@ def _row(snap: Snapshot, prog_id: int, rates: Rates | None) -> Row:
         rate.avg_run_time_ns,
         rate.cpu_percent,
         rate.recursion_misses_per_second,
+        prog_id in snap.agent_programs,
     )

@@ -3,27 +3,33 @@
 The query asks for the host, every program with its rates (the agent samples while we ask,
 see model.sampler) and, when a program is selected, its detail and history in the same
 request. The token goes in `Authorization: Bearer`.
+
+What comes back is not trusted: the request is bounded in time and size (fetch), the JSON in
+depth (orjson stops at 1024 levels), and its shape is checked while the frame is built
+(answer). Whatever goes wrong is one SourceError of one line, which the JSON mode prints
+before it exits 1 and the full-screen view shows in its status line.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any
 
-from ...model.stats_mode import owner_label
-from .frame import Detail, Frame, Header, MapLine, Row, SourceError
+from . import answer
+from .answer import NAME_FIELD, Node, ShapeError
+from .fetch import TooBig, TooSlow, post
+from .frame import Frame, SourceError
+from .plain import printable
 
-# The GraphQL field top shows as a program's name: the kernel's where nothing was cut, else
-# the BTF name of the main function (the same rule as the local view).
-NAME_FIELD = "fullName"
+TIMEOUT = 10.0  # seconds for a whole request: --agent-timeout
+MAX_BYTES = 64 << 20  # bytes of one answer: --max-answer-bytes
 
 PROGRAM_FIELDS = (
     f"id {NAME_FIELD} type attachPoint owners {{ pid comm }} "
-    "eventsPerSecond avgRunTimeNs cpuPercent recursionMissesPerSecond"
+    "eventsPerSecond avgRunTimeNs cpuPercent recursionMissesPerSecond agentOwn"
 )
 HOST_FIELDS = (
     "hostname kernelRelease cpuCount statsMode statsDescription programCount mapCount "
@@ -47,43 +53,83 @@ def top_query(selected: int | None, seconds: int = 300) -> str:
     return f"query Top {{ host {{ {HOST_FIELDS} }} programs {{ {PROGRAM_FIELDS} }}{detail} }}"
 
 
-class RemoteSource:
-    """Frames of the agent at `url` (e.g. http://host:8080, with or without /query)."""
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n} bytes"
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0) -> None:
+
+class RemoteSource:
+    """Frames of the agent at `url` (e.g. http://host:8080, with or without /query). Each
+    request ends within `timeout` seconds and reads at most `max_bytes` of answer."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float = TIMEOUT,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         base = url.rstrip("/")
         # Only HTTP(S): urllib would also open file: and ftp: URLs.
         if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
-            raise SourceError(f"--agent {url}: not an http:// or https:// URL")
+            raise SourceError(f"--agent {printable(url)}: not an http:// or https:// URL")
         self.endpoint = base if base.endswith("/query") else base + "/query"
         self.token = token
         self.timeout = timeout
+        self.max_bytes = max_bytes
         self.selected: int | None = None
         self._last: float | None = None
 
-    def query(self, text: str) -> dict[str, Any]:
-        """POST one operation; SourceError names what went wrong."""
+    def _fail(self, what: str) -> SourceError:
+        return SourceError(f"the agent at {printable(self.endpoint)} {printable(what, 300)}")
+
+    def _post(self, text: str) -> bytearray:
+        """The answer's bytes; SourceError names what went wrong."""
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(  # noqa: S310 http(s) only, checked in __init__
-            self.endpoint, data=json.dumps({"query": text}).encode(), headers=headers
-        )
+        body = json.dumps({"query": text}).encode()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310 as above
-                body = json.loads(resp.read())
+            return post(self.endpoint, body, headers, seconds=self.timeout,
+                        max_bytes=self.max_bytes)  # fmt: skip
+        except TooBig:
+            raise self._fail(
+                f"answered more than {_size(self.max_bytes)} (--max-answer-bytes)"
+            ) from None
+        except (TooSlow, TimeoutError):
+            raise self._fail(
+                f"gave no complete answer within {self.timeout:g} s (--agent-timeout)"
+            ) from None
         except urllib.error.HTTPError as err:
             hint = " (wrong or missing --auth-token?)" if err.code in (401, 403) else ""
-            raise SourceError(f"{self.endpoint}: HTTP {err.code} {err.reason}{hint}") from None
+            raise self._fail(f"answered HTTP {err.code} {err.reason}{hint}") from None
+        except http.client.RemoteDisconnected:
+            raise self._fail("closed the connection without answering") from None
+        except http.client.IncompleteRead:
+            raise self._fail("sent an answer cut short") from None
+        except http.client.HTTPException as err:
+            raise self._fail(f"answered something that is not HTTP ({err!r})") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise SourceError(f"cannot reach {self.endpoint}: {reason}") from None
-        except ValueError:
-            raise SourceError(f"{self.endpoint}: the answer is not JSON") from None
-        if not isinstance(body, dict) or body.get("errors") or not body.get("data"):
-            errors = body.get("errors") if isinstance(body, dict) else body
-            raise SourceError(f"{self.endpoint}: {errors}")
-        return dict(body["data"])
+            raise SourceError(
+                f"cannot reach {printable(self.endpoint)}: {printable(str(reason), 300)}"
+            ) from None
+
+    def query(self, text: str) -> Node:
+        """POST one operation: its `data`, checked to be an object."""
+        import orjson
+
+        try:
+            body = orjson.loads(self._post(text))
+        except orjson.JSONDecodeError as err:
+            raise self._fail(f"answered something that is not JSON ({err})") from None
+        if not isinstance(body, dict):
+            raise self._fail("answered an unexpected shape: the answer is not an object")
+        if body.get("errors"):
+            raise self._fail(f"answered with an error: {answer.error_text(body['errors'])}")
+        try:
+            return Node(body.get("data"), "")
+        except ShapeError as err:
+            raise self._fail(f"answered an unexpected shape: {err}") from None
 
     def refresh(self) -> Frame:
         try:
@@ -94,57 +140,14 @@ class RemoteSource:
             self.selected = None  # the selected program is gone: show the rest
             data = self.query(top_query(None))
         now = time.monotonic()
+        try:
+            header, rows = answer.header(data), answer.rows(data)
+            detail = answer.detail(data) if self.selected is not None else None
+        except ShapeError as err:
+            raise self._fail(f"answered an unexpected shape: {err}") from None
         interval = None if self._last is None else now - self._last
         self._last = now
-        h = data["host"]
-        header = Header(
-            h["hostname"], h["kernelRelease"], h["cpuCount"], h["statsMode"],
-            h["statsDescription"] + " (remote agent)", h["programCount"], h["mapCount"],
-            h["linkCount"], h["cpuPercent"], h["hostCpuPercent"], h["eventsPerSecond"],
-        )  # fmt: skip
-        rows = [_row(p) for p in data["programs"]]
-        detail = None
-        if self.selected is not None:
-            detail = _detail(data["detail"], data.get("stats") or [])
         return Frame(time.time(), interval, header, rows, detail)
 
     def close(self) -> None:
         """Nothing is held."""
-
-
-def _owner(p: dict[str, Any]) -> str:
-    owners = p.get("owners") or []
-    return owner_label(owners[0]["comm"] or "", owners[0]["pid"]) if owners else "-"
-
-
-def _row(p: dict[str, Any]) -> Row:
-    return Row(
-        p["id"], p.get(NAME_FIELD) or "", p["type"], p.get("attachPoint") or "-", _owner(p),
-        p.get("eventsPerSecond"), p.get("avgRunTimeNs"), p.get("cpuPercent"),
-        p.get("recursionMissesPerSecond"),
-    )  # fmt: skip
-
-
-def _detail(node: dict[str, Any], stats: list[dict[str, Any]]) -> Detail:
-    points = stats[0]["points"] if stats else []
-    attach = node.get("attachPoint")
-    return Detail(
-        id=node["id"],
-        name=node.get(NAME_FIELD) or "",
-        type=node["type"],
-        events_history=[p["eventsPerSecond"] for p in points],
-        cpu_history=[p["cpuPercent"] for p in points],
-        links=[attach] if attach else [],
-        owners=[owner_label(o["comm"] or "", o["pid"]) for o in node.get("owners") or []],
-        maps=[
-            MapLine(
-                m["id"],
-                m["name"] or "",
-                m["type"],
-                m["usedEntries"],
-                m["maxEntries"] or 0,
-                None if m["memlockBytes"] is None else int(m["memlockBytes"]),
-            )
-            for m in node.get("maps") or []
-        ],
-    )

@@ -1,5 +1,6 @@
 """The body of `phydev top`: pick the source and the output, and make every way out (q,
-end of --count, SIGINT, SIGTERM) close the source, which releases the stats fd."""
+end of --count, SIGINT, SIGTERM, a crash) close the source, which releases the stats fd.
+A crash of the full-screen view exits with its non-zero status, never 0."""
 
 from __future__ import annotations
 
@@ -29,11 +30,18 @@ def make_source(
     interval: float,
     enable_stats: bool,
     program_iterator: bool = True,
+    agent_timeout: float | None = None,
+    max_answer_bytes: int | None = None,
 ) -> Source:
     if agent:
-        from .remote import RemoteSource
+        from . import remote
 
-        return RemoteSource(agent, token)
+        return remote.RemoteSource(
+            agent,
+            token,
+            timeout=agent_timeout or remote.TIMEOUT,
+            max_bytes=max_answer_bytes or remote.MAX_BYTES,
+        )
     from .local import LocalSource
 
     if program_iterator:
@@ -48,15 +56,18 @@ def make_source(
     return source
 
 
-def run_top(source: Source, interval: float, count: int | None, as_json: bool) -> None:
-    """Run until done; the source is closed on every path out."""
+def run_top(
+    source: Source, interval: float, count: int | None, as_json: bool, show_agent: bool = False
+) -> None:
+    """Run until done; the source is closed on every path out. The agent's own programs
+    are shown only with `show_agent` (the full-screen view toggles them with `a`)."""
     try:
         if as_json or not sys.stdout.isatty():
             previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
             try:
                 from .jsonl import run_json
 
-                run_json(source, interval, count)
+                run_json(source, interval, count, show_agent)
             except Stop:
                 pass
             except BrokenPipeError:
@@ -68,10 +79,12 @@ def run_top(source: Source, interval: float, count: int | None, as_json: bool) -
         else:
             from .app import run_app
 
-            run_app(source, interval, count)
+            status = run_app(source, interval, count, show_agent)
             # The screen is gone; a refresh still running in a worker thread must not keep
             # the process alive. Should exiting take longer than this, say where it is stuck
             # (stderr) and leave anyway: the kernel closes the stats fd with the process.
             faulthandler.dump_traceback_later(EXIT_GRACE, exit=True)
+            if status:
+                raise SystemExit(status)  # a crash: Textual has printed its traceback
     finally:
         source.close()

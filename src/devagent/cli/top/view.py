@@ -1,9 +1,15 @@
 """Text of the top screen (no Textual here): columns, cells, header lines, the detail pane,
-sorting and filtering. Pure functions of a Frame, so they are tested without a terminal."""
+sorting and filtering. Pure functions of a Frame, so they are tested without a terminal.
+
+Names, owners, attach points and host fields come from the kernel, /proc or a remote agent:
+they go out through `plain` (escaped, never parsed as markup)."""
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from .frame import Detail, Header, Row
+from .plain import printable, shown
 
 COLUMNS = ["ID", "Name", "Type", "Attach", "Owner", "Events/s", "Avg ns", "CPU %", "RecMiss/s"]
 _TEXT_COLUMNS = {"ID": "id", "Name": "name", "Type": "type", "Attach": "attach", "Owner": "owner"}
@@ -20,17 +26,18 @@ def number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def cell_texts(row: Row) -> list[str]:
+def cell_texts(row: Row) -> list[Text]:
+    """The row's cells as Text: a str cell would be parsed as Rich markup by the table."""
     return [
-        str(row.id),
-        row.name,
-        row.type,
-        row.attach,
-        row.owner,
-        number(row.events_per_second),
-        number(row.avg_run_time_ns, 0),
-        number(row.cpu_percent, 2),
-        number(row.recursion_misses_per_second),
+        shown(str(row.id)),
+        shown(row.name),
+        shown(row.type),
+        shown(row.attach),
+        shown(row.owner),
+        shown(number(row.events_per_second)),
+        shown(number(row.avg_run_time_ns, 0)),
+        shown(number(row.cpu_percent, 2)),
+        shown(number(row.recursion_misses_per_second)),
     ]
 
 
@@ -38,9 +45,10 @@ def header_lines(h: Header) -> list[str]:
     cpu = "-" if h.cpu_percent is None else f"{h.cpu_percent:.2f}% of one core"
     host_cpu = "" if h.host_cpu_percent is None else f" ({h.host_cpu_percent:.2f}% of the host)"
     return [
-        f"{h.hostname}  kernel {h.kernel_release}  {h.cpu_count} CPUs  "
+        f"{printable(h.hostname)}  kernel {printable(h.kernel_release)}  {h.cpu_count} CPUs  "
         f"programs {h.programs}  maps {h.maps}  links {h.links}",
-        f"eBPF CPU {cpu}{host_cpu}  events/s {number(h.events_per_second)}  stats: {h.stats_text}",
+        f"eBPF CPU {cpu}{host_cpu}  events/s {number(h.events_per_second)}  "
+        f"stats: {printable(h.stats_text)}",
     ]
 
 
@@ -72,19 +80,20 @@ def detail_text(detail: Detail | None, prog_id: int) -> tuple[str, str]:
     latest_events = next((v for v in reversed(detail.events_history) if v is not None), None)
     latest_cpu = next((v for v in reversed(detail.cpu_history) if v is not None), None)
     title = (
-        f"{detail.id} {detail.name} ({detail.type})   events/s {number(latest_events)}   "
+        f"{detail.id} {printable(detail.name)} ({printable(detail.type)})   "
+        f"events/s {number(latest_events)}   "
         f"CPU {number(latest_cpu, 2)} %   history {len(detail.events_history)} readings"
     )
     lines = [
-        "attached: " + (", ".join(detail.links) or "-"),
-        "owners:   " + (", ".join(detail.owners) or "-"),
+        "attached: " + (", ".join(printable(link) for link in detail.links) or "-"),
+        "owners:   " + (", ".join(printable(owner) for owner in detail.owners) or "-"),
         "maps:" if detail.maps else "maps:     -",
     ]
     for m in detail.maps:
         entries = "?" if m.entries is None else str(m.entries)
         memlock = "-" if m.memlock_bytes is None else f"{m.memlock_bytes / 1024:,.1f} KiB"
         lines.append(
-            f"  {m.id:>6} {m.name:<16} {m.type:<14} entries {entries:>7} / {m.max_entries:<7} "
-            f"memlock {memlock}"
+            f"  {m.id:>6} {printable(m.name):<16} {printable(m.type):<14} "
+            f"entries {entries:>7} / {m.max_entries:<7} memlock {memlock}"
         )
     return title, "\n".join(lines)

@@ -143,12 +143,68 @@ export function useTableState(defaultSort, defaultDesc) {
   return { filter: query.get("q") || "", sortKey, desc, onSort };
 }
 
-/** The filter box above a big table, and how many rows pass it. */
-export function FilterBar({ what, placeholder, filter, shown, total }) {
+/** The filter box above a big table, how many rows pass it, and `children` (toggles). */
+export function FilterBar({ what, placeholder, filter, shown, total, children }) {
   return html`<div class="toolbar">
     <input type="search" placeholder=${placeholder} aria-label=${`filter ${what}`}
       value=${filter} onInput=${(e) => setQuery({ q: e.currentTarget.value })}/>
     ${total === null ? null : html`<span class="muted" data-testid="count"
       >${shown} of ${total} ${what}</span>`}
+    ${children}
   </div>`;
+}
+
+// The agent's own objects (the iterator programs a phydev server or `phydev top` loads to
+// read the kernel, their links and map: `agentOwn` in GraphQL) are left out of lists and
+// rankings unless the user asks for them. The choice is kept for this browser and shared by
+// every page.
+const SHOW_AGENT_KEY = "phydev.showAgentOwn";
+const showAgentListeners = new Set();
+
+function storedShowAgent() {
+  try {
+    return localStorage.getItem(SHOW_AGENT_KEY) === "1";
+  } catch (_) {
+    return false;  // storage refused (privacy settings): hidden, as by default
+  }
+}
+
+/** [whether the agent's own objects are shown, a function to change that everywhere]. */
+export function useShowAgent() {
+  const [show, setShow] = useState(storedShowAgent);
+  useEffect(() => {
+    const update = () => setShow(storedShowAgent());
+    showAgentListeners.add(update);
+    return () => showAgentListeners.delete(update);
+  }, []);
+  const change = (value) => {
+    try {
+      if (value) localStorage.setItem(SHOW_AGENT_KEY, "1");
+      else localStorage.removeItem(SHOW_AGENT_KEY);
+    } catch (_) { /* kept for this page only */ }
+    showAgentListeners.forEach((fn) => fn());
+    setShow(value);
+  };
+  return [show, change];
+}
+
+/** The rows to show: without the agent's own objects unless `show`. */
+export function withoutAgentOwn(rows, show) {
+  return show ? rows : rows.filter((r) => !r.agentOwn);
+}
+
+/** The visible switch: "show the agent's own objects (N)". */
+export function AgentToggle({ show, onChange, rows }) {
+  const count = rows ? rows.filter((r) => r.agentOwn).length : null;
+  return html`<label class="agent-toggle" data-testid="agent-toggle"
+      title="the iterator programs, links and map that phydev itself loads to read the kernel">
+    <input type="checkbox" checked=${show}
+      onChange=${(e) => onChange(e.currentTarget.checked)}/>
+    show the agent's own objects${count === null ? "" : ` (${count})`}</label>`;
+}
+
+/** A mark next to an object's title when it is one of the agent's own. */
+export function AgentBadge({ obj }) {
+  return obj && obj.agentOwn ? html` <span class="badge agent" data-testid="agent-badge"
+    title="loaded by phydev itself to read the kernel">the agent's own</span>` : null;
 }

@@ -5,11 +5,11 @@
 
 export const PROGRAMS_LIST = `query Programs {
   programs { id error name type tag runCount runTime eventsPerSecond cpuPercent avgRunTimeNs
-             attachPoint }
+             attachPoint agentOwn }
 }`;
 
 export const MAPS_LIST = `query Maps {
-  maps { id error name type flagNames keySize valueSize maxEntries isPinned isPerCPU }
+  maps { id error name type flagNames keySize valueSize maxEntries isPinned isPerCPU agentOwn }
 }`;
 
 // How full each map is costs the server a read of every map (within its budget) and of

@@ -2,23 +2,32 @@
 // owners; each opens the connected graph around it.
 import { html } from "../lib.js";
 import { useQuery } from "../api.js";
-import { Link, Loader, ObjLink } from "../components.js";
+import {
+  AgentToggle, Link, Loader, ObjLink, useShowAgent, withoutAgentOwn,
+} from "../components.js";
 
 const QUERY = `query Links {
-  links { id error type attachType interfaceName cgroupPath netfilterHook details pins
+  links { id error type attachType interfaceName cgroupPath netfilterHook details pins agentOwn
           program { id name type } owners { pid comm } }
 }`;
 
 export function Links() {
   const state = useQuery(QUERY, {}, [], 5000);
+  const [showAgent, setShowAgent] = useShowAgent();
   return html`<section>
     <h1>Links</h1>
-    <${Loader} state=${state} what="links">${(data) => data.links.length === 0
-      ? html`<p class="muted">No bpf links on this host.</p>` : html`
+    <${Loader} state=${state} what="links">${(data) => html`<div class="toolbar">
+      <${AgentToggle} show=${showAgent} onChange=${setShowAgent} rows=${data.links}/></div>
+      <${LinkTable} links=${withoutAgentOwn(data.links, showAgent)}/>`}</${Loader}>
+  </section>`;
+}
+
+function LinkTable({ links }) {
+  return links.length === 0 ? html`<p class="muted">No bpf links on this host.</p>` : html`
       <table class="grid" data-testid="links"><thead><tr><th>link</th><th>type</th>
         <th>attach type</th><th>program</th><th>where</th><th>pins</th><th>owners</th>
         <th></th></tr></thead>
-      <tbody>${data.links.map((l) => html`<tr data-key=${l.id}>
+      <tbody>${links.map((l) => html`<tr data-key=${l.id}>
         <td>${l.id}</td>
         <td>${l.error ? html`<span class="error-text">${l.error}</span>` : l.type}</td>
         <td>${l.attachType || ""}</td>
@@ -28,6 +37,5 @@ export function Links() {
         <td>${l.pins.join(", ")}</td>
         <td>${l.owners.map((o) => `${o.comm || "?"} (${o.pid})`).join(", ")}</td>
         <td><${Link} to=${`graph/link/${l.id}`}>graph</${Link}></td>
-      </tr>`)}</tbody></table>`}</${Loader}>
-  </section>`;
+      </tr>`)}</tbody></table>`;
 }

@@ -2,7 +2,7 @@
 // the entries browser (pages/entries.js).
 import { html, useState } from "../lib.js";
 import { gql, useQuery } from "../api.js";
-import { ErrorBox, Facts, FillBar, Link, Loader, ObjLink } from "../components.js";
+import { AgentBadge, ErrorBox, Facts, FillBar, Link, Loader, ObjLink } from "../components.js";
 import { bytes, num, yesNo } from "../format.js";
 import { Owners } from "./program.js";
 import { Entries, ReadOnlyNote } from "./entries.js";
@@ -10,7 +10,7 @@ import { Entries, ReadOnlyNote } from "./entries.js";
 const QUERY = `query MapPage($id: Int!) {
   serverInfo { allowWrites writesDisabledReason possibleCpus bpfDir }
   map(id: $id) {
-    id error name type flags flagNames isPinned pins keySize valueSize maxEntries entriesCount
+    id error agentOwn name type flags flagNames isPinned pins keySize valueSize maxEntries entriesCount
     usedEntries fillRatio memlockBytes isPerCPU isLookupSupported btfId btfKeyTypeId
     btfValueTypeId frozen
     programs { id name type }
@@ -31,7 +31,8 @@ export function MapPage({ id }) {
 
 function Details({ m, server, reload }) {
   return html`
-    <h1>Map ${m.name || "(no name)"} <span class="muted">#${m.id}</span></h1>
+    <h1>Map ${m.name || "(no name)"} <span class="muted">#${m.id}</span
+      ><${AgentBadge} obj=${m}/></h1>
     <p><${Link} to=${`graph/map/${m.id}`}>connected graph</${Link}></p>
     ${m.error ? html`<${ErrorBox} error=${{ message: m.error }} what="kernel"/>` : null}
     <div class="two-col">
@@ -72,8 +73,11 @@ function PinForm({ m, server, reload }) {
     event.preventDefault();
     setStatus({ busy: true });
     try {
+      // pinMap takes only absolute paths (a relative one is refused): a name typed here is
+      // one under the server's bpfDir.
+      const full = path.startsWith("/") ? path : `${server.bpfDir.replace(/\/+$/, "")}/${path}`;
       const data = await gql(`mutation PinMap($id: Int!, $path: String!) {
-        pinMap(id: $id, path: $path) { error } }`, { id: m.id, path });
+        pinMap(id: $id, path: $path) { error } }`, { id: m.id, path: full });
       if (data.pinMap.error) { setStatus({ error: data.pinMap.error }); return; }
       await reload();
       setStatus({ ok: `pinned at ${path}` });

@@ -5,7 +5,8 @@ import { html, useMemo } from "../lib.js";
 import { useQuery } from "../api.js";
 import { MAPS_FILL, MAPS_LIST } from "../queries.js";
 import {
-  ErrorBox, FillBar, FilterBar, Link, Loader, VirtualTable, filterRows, sortRows, useTableState,
+  AgentToggle, ErrorBox, FillBar, FilterBar, Link, Loader, VirtualTable, filterRows, sortRows,
+  useShowAgent, useTableState, withoutAgentOwn,
 } from "../components.js";
 import { bytes, num } from "../format.js";
 
@@ -36,20 +37,24 @@ const COLUMNS = [
 
 export function Maps() {
   const { filter, sortKey, desc, onSort } = useTableState("id", false);
+  const [showAgent, setShowAgent] = useShowAgent();
   const list = useQuery(MAPS_LIST, {}, [], 5000);
+  const all = list.data ? list.data.maps : null;
+  const listed = all ? withoutAgentOwn(all, showAgent) : null;
   const fill = useQuery(MAPS_FILL, {}, [], 5000);
   const rows = useMemo(() => {
-    if (!list.data) return [];
+    if (!listed) return [];
     const numbers = new Map((fill.data ? fill.data.maps : []).map((m) => [m.id, m]));
-    const merged = list.data.maps.map((m) => ({ usedEntries: null, fillRatio: null,
+    const merged = listed.map((m) => ({ usedEntries: null, fillRatio: null,
       memlockBytes: null, ...m, ...numbers.get(m.id) }));
     const shown = filterRows(merged, COLUMNS, filter);
     return sortRows(shown, COLUMNS.find((c) => c.key === sortKey), desc);
-  }, [list.data, fill.data, filter, sortKey, desc]);
+  }, [list.data, fill.data, filter, sortKey, desc, showAgent]);
   return html`<section>
     <h1>Maps</h1>
     <${FilterBar} what="maps" placeholder="filter: id, name, type, flags…" filter=${filter}
-      shown=${rows.length} total=${list.data ? list.data.maps.length : null}/>
+      shown=${rows.length} total=${listed ? listed.length : null}>
+      <${AgentToggle} show=${showAgent} onChange=${setShowAgent} rows=${all}/></${FilterBar}>
     <${ErrorBox} error=${fill.error} what="fill numbers"/>
     <${Loader} state=${list} what="maps">${() => html`
       <${VirtualTable} testid="maps" rows=${rows} columns=${COLUMNS} rowKey=${(m) => m.id}

@@ -2,14 +2,16 @@
 // most CPU right now and the fullest maps. Refreshed every 2 s.
 import { html } from "../lib.js";
 import { useQuery } from "../api.js";
-import { Facts, FillBar, Link, Loader, ObjLink } from "../components.js";
+import {
+  AgentToggle, Facts, FillBar, Link, Loader, ObjLink, useShowAgent, withoutAgentOwn,
+} from "../components.js";
 import { bytes, num, pct, rate } from "../format.js";
 
 const QUERY = `query Overview {
   host { hostname kernelRelease cpuCount statsMode statsDescription programCount mapCount
          linkCount memlockBytes cpuPercent hostCpuPercent eventsPerSecond }
-  programs { id name type cpuPercent eventsPerSecond avgRunTimeNs attachPoint }
-  maps { id name type maxEntries usedEntries fillRatio memlockBytes }
+  programs { id name type cpuPercent eventsPerSecond avgRunTimeNs attachPoint agentOwn }
+  maps { id name type maxEntries usedEntries fillRatio memlockBytes agentOwn }
 }`;
 
 // The kernel's feature table is probed once when the agent starts: asked once per visit.
@@ -21,13 +23,16 @@ const TOP = 10;
 
 export function Overview() {
   const state = useQuery(QUERY, {}, [], 2000);
+  const [showAgent, setShowAgent] = useShowAgent();
   return html`<section>
     <h1>Overview</h1>
     <${Loader} state=${state} what="the overview">${(data) => html`
       <${HostFacts} host=${data.host}/>
+      <div class="toolbar"><${AgentToggle} show=${showAgent} onChange=${setShowAgent}
+        rows=${[...data.programs, ...data.maps]}/></div>
       <div class="two-col">
-        <${TopPrograms} programs=${data.programs}/>
-        <${FullestMaps} maps=${data.maps}/>
+        <${TopPrograms} programs=${withoutAgentOwn(data.programs, showAgent)}/>
+        <${FullestMaps} maps=${withoutAgentOwn(data.maps, showAgent)}/>
       </div>`}</${Loader}>
     <${KernelFeatures}/>
   </section>`;

@@ -2,14 +2,14 @@
 // (links, perf-event tasks), who holds it, the maps it uses, and charts of its rates.
 import { html } from "../lib.js";
 import { useQuery } from "../api.js";
-import { ErrorBox, Facts, Link, Loader, ObjLink } from "../components.js";
+import { AgentBadge, ErrorBox, Facts, Link, Loader, ObjLink } from "../components.js";
 import { TimeChart } from "../chart.js";
 import { duration, num, pct, rate, yesNo } from "../format.js";
 import { Instructions } from "./instructions.js";
 
 const QUERY = `query ProgramPage($id: Int!) {
   program(id: $id) {
-    id error name fullName metadata { key value } type tag runTime runCount avgRunTime btfId verifierLog isPinned pins
+    id error agentOwn name fullName metadata { key value } type tag runTime runCount avgRunTime btfId verifierLog isPinned pins
     loadedAt uid xlatedSize jitedSize verifiedInsns recursionMisses gplCompatible
     eventsPerSecond cpuPercent avgRunTimeNs recursionMissesPerSecond attachPoint
     maps { id name type maxEntries fillRatio usedEntries }
@@ -35,7 +35,8 @@ export function Program({ id }) {
 
 function Details({ p }) {
   return html`
-    <h1>Program ${p.fullName || p.name || "(no name)"} <span class="muted">#${p.id}</span></h1>
+    <h1>Program ${p.fullName || p.name || "(no name)"} <span class="muted">#${p.id}</span
+      ><${AgentBadge} obj=${p}/></h1>
     <p><${Link} to=${`graph/program/${p.id}`}>connected graph</${Link}></p>
     ${p.error ? html`<${ErrorBox} error=${{ message: p.error }} what="kernel"/>` : null}
     <div class="two-col">

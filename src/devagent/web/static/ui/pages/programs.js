@@ -5,7 +5,8 @@ import { html, useMemo, useState } from "../lib.js";
 import { useQuery } from "../api.js";
 import { PROGRAMS_LIST } from "../queries.js";
 import {
-  ErrorBox, FilterBar, Loader, Link, Sparkline, VirtualTable, filterRows, sortRows, useTableState,
+  AgentToggle, ErrorBox, FilterBar, Loader, Link, Sparkline, VirtualTable, filterRows, sortRows,
+  useShowAgent, useTableState, withoutAgentOwn,
 } from "../components.js";
 import { num, pct, rate } from "../format.js";
 
@@ -43,7 +44,10 @@ function columns(history) {
 
 export function Programs() {
   const { filter, sortKey, desc, onSort } = useTableState("cpu", true);
+  const [showAgent, setShowAgent] = useShowAgent();
   const list = useQuery(LIST, {}, [], 2000);
+  const all = list.data ? list.data.programs : null;
+  const listed = all ? withoutAgentOwn(all, showAgent) : null;
   const [visible, setVisible] = useState([]);
   const stats = useQuery(visible.length ? STATS : null, { ids: visible }, [visible.join(",")],
     2000);
@@ -51,15 +55,15 @@ export function Programs() {
     .map((s) => [s.id, s.points])), [stats.data]);
   const cols = columns(history);
   const rows = useMemo(() => {
-    if (!list.data) return [];
-    const shown = filterRows(list.data.programs, cols, filter);
+    if (!listed) return [];
+    const shown = filterRows(listed, cols, filter);
     return sortRows(shown, cols.find((c) => c.key === sortKey), desc);
-  }, [list.data, filter, sortKey, desc]);
+  }, [list.data, filter, sortKey, desc, showAgent]);
   return html`<section>
     <h1>Programs</h1>
     <${FilterBar} what="programs" placeholder="filter: id, name, type, attach point, tag…"
-      filter=${filter} shown=${rows.length}
-      total=${list.data ? list.data.programs.length : null}/>
+      filter=${filter} shown=${rows.length} total=${listed ? listed.length : null}>
+      <${AgentToggle} show=${showAgent} onChange=${setShowAgent} rows=${all}/></${FilterBar}>
     <${ErrorBox} error=${stats.error} what="sparklines"/>
     <${Loader} state=${list} what="programs">${() => html`
       <${VirtualTable} testid="programs" rows=${rows} columns=${cols} rowKey=${(p) => p.id}
