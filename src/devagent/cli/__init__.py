@@ -3,7 +3,8 @@
 - `commands`: the command group and every command, with lean imports (the GraphQL/HTTP stack
   loads only for `server`);
 - `quick`: the listings run straight from argv, without click (fast starts);
-- `listings`, `listing`, `details`, `dump`: what the inspect commands print, as text or JSON;
+- `list_commands` (the listings' work), `list_rows` (their rows), `details`, `dump`: what the
+  inspect commands print, as text or JSON; `defaults`: defaults shared with the quick path;
 - `textfmt`: Go-compatible durations, booleans and tab-separated tables;
 - `prefetch`: runs the next kernel batch of a dump on a worker thread;
 - `top/`: `phydev top` (its click command is added to the group here).

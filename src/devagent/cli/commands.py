@@ -96,7 +96,7 @@ def links(bpf_dir: str | None) -> None:
 def progs_list(as_json: bool, show_agent: bool) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime. The agent's own
     iterator programs are left out unless --show-agent."""
-    from .listings import list_programs
+    from .list_commands import list_programs
 
     list_programs(as_json, show_agent)
 
@@ -108,7 +108,7 @@ def progs_list(as_json: bool, show_agent: bool) -> None:
 def maps_list(bpf_dir: str, as_json: bool, show_agent: bool) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries. The
     agent's own map is left out unless --show-agent."""
-    from .listings import list_maps
+    from .list_commands import list_maps
 
     list_maps(bpf_dir, as_json, show_agent)
 
@@ -120,7 +120,7 @@ def maps_list(bpf_dir: str, as_json: bool, show_agent: bool) -> None:
 def links_list(bpf_dir: str, as_json: bool, show_agent: bool) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details). The links
     of the agent's own iterators are left out unless --show-agent."""
-    from .listings import list_links
+    from .list_commands import list_links
 
     list_links(bpf_dir, as_json, show_agent)
 
@@ -202,7 +202,7 @@ def features(bpf_dir: str, as_json: bool) -> None:
     """What this kernel lets the agent do, probed now (as `bpftool feature probe`): each
     feature works, is degraded (and how the agent does without it) or is unavailable (and
     why), with the first kernel version that has it."""
-    from .listings import list_features
+    from .list_commands import list_features
 
     list_features(bpf_dir, as_json)
 

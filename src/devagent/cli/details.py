@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.names import map_flag_names
 from ..model.snapshot import Snapshot
-from .listing import link_json, map_json, program_json
+from .list_rows import link_json, map_json, program_json
 from .textfmt import go_bool, go_duration
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .options_defaults import DEFAULT_BPF_DIR
+from .defaults import DEFAULT_BPF_DIR
 from .output import emit_json, fail, kernel_errors
 
 __all__ = [

@@ -3,7 +3,7 @@
 These are the commands scripts run in loops and people run to glance at a host; bpftool
 answers them in a few ms. Importing click (and with it typing, inspect, ...) costs more than
 the listing itself, so these exact command lines are recognised here, from sys.argv, and
-run through the same functions the click commands call (cli.listings). Anything else, a
+run through the same functions the click commands call (cli.list_commands). Anything else, a
 `--help`, a `--bpf_dir` (click checks and warns about it) or a typo, goes to click.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .options_defaults import DEFAULT_BPF_DIR
+from .defaults import DEFAULT_BPF_DIR
 
 
 def run(argv: list[str]) -> bool:
@@ -25,12 +25,12 @@ def run(argv: list[str]) -> bool:
     kind = argv[1]
     if kind not in ("progs", "maps", "links"):
         return False
-    from . import listings
+    from . import list_commands
 
     if kind == "progs":
-        listings.list_programs(as_json, show_agent)
+        list_commands.list_programs(as_json, show_agent)
     else:
         bpf_dir = os.environ.get("BPF_DIR") or DEFAULT_BPF_DIR
-        listing = listings.list_maps if kind == "maps" else listings.list_links
+        listing = list_commands.list_maps if kind == "maps" else list_commands.list_links
         listing(bpf_dir, as_json, show_agent)
     return True

@@ -27,7 +27,7 @@ def show_listing(
 ) -> None:
     """Print a listing as a tab-separated table or a JSON array; an object that could not be
     read is an `ID<TAB>error` row (or `{"id", "error"}`), never a failure of the listing."""
-    from .listing import error_cells, error_json
+    from .list_rows import error_cells, error_json
     from .textfmt import table
 
     if as_json:
@@ -62,7 +62,7 @@ def list_programs(as_json: bool, show_agent: bool = False) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime (the agent's own
     only with `show_agent`)."""
     from ..bpf.objects import list_programs as read
-    from .listing import PROG_HEADER, program_cells, program_json
+    from .list_rows import PROG_HEADER, program_cells, program_json
 
     with kernel_errors():
         items, own = agent_own("program", read(), show_agent)
@@ -73,7 +73,7 @@ def list_maps(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:
     """One line per map: ID Name Type Flags IsPinned KeySize ValueSize MaxEntries."""
     from ..bpf.objects import list_maps as read
     from ..bpf.pins import scan_pins
-    from .listing import MAP_HEADER, map_cells, map_json
+    from .list_rows import MAP_HEADER, map_cells, map_json
 
     with kernel_errors():
         items, own = agent_own("map", read(), show_agent)
@@ -91,7 +91,7 @@ def list_links(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:
     """One line per link: ID Type ProgramID Attach (the per-type attach details)."""
     from ..bpf.objects import list_links as read
     from ..bpf.pins import scan_pins
-    from .listing import LINK_HEADER, link_cells, link_json
+    from .list_rows import LINK_HEADER, link_cells, link_json
 
     with kernel_errors():
         items, own = agent_own("link", read(), show_agent)
@@ -107,7 +107,7 @@ def list_features(bpf_dir: str, as_json: bool) -> None:
     """One line per feature: Feature Status Since Detail (devagent.bpf.features)."""
     from ..bpf.errors import PRIVILEGE_HINT, has_bpf_privileges
     from ..bpf.features import UNAVAILABLE, probe_features
-    from .listing import FEATURE_HEADER, feature_cells, feature_json
+    from .list_rows import FEATURE_HEADER, feature_cells, feature_json
     from .output import fail
 
     rows = probe_features(bpf_dir)
