@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import _sys
@@ -100,11 +102,18 @@ def replay_fd(
     return ReplayResult(retval, attr.duration, out.raw[: attr.data_size_out])
 
 
-def replay(prog_id: int, data: bytes, repeat: int = 1) -> ReplayResult:
-    """Run program `prog_id` `repeat` times on `data`; NotFound if there is no such program,
-    ReplayError when the kernel refuses the run (with the reason)."""
+@contextmanager
+def program_to_run(prog_id: int) -> Iterator[tuple[Fd, int]]:
+    """Program `prog_id` opened, with its type (what a test run's errors name); NotFound if
+    there is no such program. Shared by single runs and sliced runs (replay_slices)."""
     from .objects import program_info
 
     with open_program(prog_id) as fd:
-        prog_type = program_info(fd, prog_id).type
+        yield fd, program_info(fd, prog_id).type
+
+
+def replay(prog_id: int, data: bytes, repeat: int = 1) -> ReplayResult:
+    """Run program `prog_id` `repeat` times on `data`; NotFound if there is no such program,
+    ReplayError when the kernel refuses the run (with the reason)."""
+    with program_to_run(prog_id) as (fd, prog_type):
         return replay_fd(fd, prog_id, prog_type, data, repeat)

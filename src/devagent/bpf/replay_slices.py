@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BPFError
-from .handles import Fd, open_program
-from .replay import MAX_REPEAT, ReplayError, ReplayResult, replay_fd
+from .handles import Fd
+from .replay import MAX_REPEAT, ReplayError, ReplayResult, program_to_run, replay_fd
 
 SLICE_SECONDS = 0.1
 CALIBRATION_SECONDS = 0.01
@@ -158,9 +158,6 @@ def run_program_in_slices(
     on_slice: Progress | None = None,
 ) -> SlicedRun:
     """run_in_slices on program `prog_id`; NotFound if there is no such program."""
-    from .objects import program_info
-
-    with open_program(prog_id) as fd:
-        prog_type = program_info(fd, prog_id).type
+    with program_to_run(prog_id) as (fd, prog_type):
         return run_in_slices(fd, prog_id, prog_type, data, repeat, deadline=deadline,
                              should_stop=should_stop, on_slice=on_slice)  # fmt: skip
