@@ -15,15 +15,8 @@ import pytest
 from devagent.api import build_schema
 from devagent.api.http import select_operation
 from devagent.api.limits import CostMeter, parse_query
-from devagent.api.list_sizes import HistoryBound, ListSizes, MapGeometry
-
-SIZES = ListSizes(
-    programs=100, maps=200, links=10, maps_per_program=8, programs_per_map=3,
-    links_per_program=1, pins_per_object=2, flags_per_map=3, cpus=4,
-    any_map=MapGeometry(per_cpu=True, max_entries=1 << 20),
-    by_id={7: MapGeometry(False, 1000), 8: MapGeometry(True, 16)},
-)  # fmt: skip
-METER = CostMeter(build_schema(), max_entries_limit=10_000)
+from devagent.api.list_sizes import HistoryBound
+from tests.unit.test_limits import METER, SIZES  # the same host and meter
 
 
 def cost(query: str, variables: dict[str, Any] | None = None, meter: CostMeter = METER) -> int:
