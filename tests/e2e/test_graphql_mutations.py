@@ -84,7 +84,7 @@ def test_update_plain_map(writer: PhydevServer, own_maps: OwnMaps) -> None:
         ("1234567890", "HEX", "1", "NUMBER", None, "is 5 bytes, the field holds 4"),
         ("37", "NUMBER", "1", "NUMBER", 0, "cpu applies only to per-CPU maps"),
         ("37", "NUMBER", "x1", "NUMBER", None, "'x1' is not a decimal integer"),
-        ("37", "NUMBER", "1", "BTF", None, "BTF cannot be used to write entries"),
+        ("37", "NUMBER", "1", "BTF", None, "has no BTF type for its values"),
         ("toolongforfour", "STRING", "1", "NUMBER", None, "is 14 bytes, the field holds 4"),
     ],
 )

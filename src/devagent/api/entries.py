@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from ..bpf.info import MapInfo
 from ..bpf.map_types import can_list, is_always_full
 from ..bpf.maps import MapDump
-from ..model.codec import CodecError, Format, format_bytes, parse_text, sort_order
+from ..model.btf_fields import NumericField, numeric_fields
+from ..model.codec import CodecError, Format, bulk_format, format_bytes, parse_text, sort_order
+from ..model.entry_order import EntryView, OrderError, choose, field_totals, totals
 from ..model.inventory import Inventory
 from ..model.memory import later, release_free_memory
 
@@ -39,7 +41,7 @@ class EntriesError(ValueError):
 class _Read:
     at: float
     dump: MapDump
-    orders: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
+    orders: dict[object, npt.NDArray[np.intp]] = field(default_factory=dict)
 
 
 def _codec_format(name: str) -> Format:
@@ -56,6 +58,7 @@ class EntryPager:
         fresh_age: float = 1.0,
         paging_age: float = 30.0,
         max_maps: int = 4,
+        max_rendered: int = 200_000,
         clock: Callable[[], float] = time.monotonic,
         schedule: Callable[[float, Callable[[], None]], None] | None = None,
     ) -> None:
@@ -63,6 +66,7 @@ class EntryPager:
         self._fresh_age = fresh_age
         self._paging_age = paging_age
         self._max_maps = max_maps
+        self._max_rendered = max_rendered
         self._clock = clock
         self._lock = threading.Lock()
         self._reads: OrderedDict[int, _Read] = OrderedDict()
@@ -119,31 +123,92 @@ class EntryPager:
         key_format: str,
         value_format: str,
         charge: Callable[[int], None] | None = None,
+        view: EntryView | None = None,
     ) -> list[dict[str, Any]]:
-        """Entries [offset, offset+limit) in key order, formatted for GraphQL's MapEntry.
-        `charge` is told the answer bytes the page will take (about: hex text and JSON
-        punctuation) before any is formatted, and may refuse by raising."""
+        """Entries [offset, offset+limit) in key order, or in the order `view` asks for (by
+        value, a field, the per-CPU sum; the top N; keys matching a search), formatted for
+        GraphQL's MapEntry (`total`: the per-CPU sum). `charge` is told the answer bytes the
+        page will take (about: hex text and JSON punctuation) before any is formatted, and
+        may refuse by raising."""
         if not can_list(info):
             return []
         key_text = self._formatter(info, "key", key_format)
         value_text = self._formatter(info, "value", value_format)
         read = self._read(info.id, fresh=offset == 0)
         dump = read.dump
+        if view is None or view.is_plain:
+            order = self._order(read, key_format)
+        else:
+            order = self._view_order(info, read, key_format, view)
         if charge is not None:
-            entries = max(0, min(limit, dump.count - offset))
+            entries = max(0, min(limit, len(order) - offset))
             values = dump.ncpus if dump.per_cpu else 1
             charge(entries * (40 + 2 * dump.key_size + values * (4 + 2 * dump.value_size)))
-        order = self._order(read, key_format)
+        rows = order[offset : offset + limit]
+        sums = self._totals(info, dump, rows, value_format)
         page = []
-        for i in order[offset : offset + limit].tolist():
+        for n, i in enumerate(rows.tolist()):
             if dump.per_cpu:
                 value = None
                 cpu_values = [value_text(v) for v in dump.cpu_values(i)]
             else:
                 value = value_text(dump.value(i))
                 cpu_values = []
-            page.append({"key": key_text(dump.key(i)), "value": value, "cpuValues": cpu_values})
+            page.append({"key": key_text(dump.key(i)), "value": value,
+                         "cpuValues": cpu_values, "total": sums[n]})  # fmt: skip
         return page
+
+    def _totals(
+        self, info: MapInfo, dump: MapDump, rows: npt.NDArray[np.intp], value_format: str
+    ) -> list[str | None]:
+        """Each row's per-CPU sum as text: a number, or for BTF struct values the JSON of
+        each numeric field's sum; None for plain maps and values with no number."""
+        if not dump.per_cpu or not len(rows):
+            return [None] * len(rows)
+        fields = value_fields(info) if value_format == BTF else None
+        if fields and not (len(fields) == 1 and not fields[0].path):
+            import orjson
+
+            return [orjson.dumps(t).decode() for t in field_totals(dump, rows, fields)]
+        sums = totals(dump, rows)
+        return [None] * len(rows) if sums is None else [str(v) for v in sums]
+
+    def _view_order(
+        self, info: MapInfo, read: _Read, key_format: str, view: EntryView
+    ) -> npt.NDArray[np.intp]:
+        """Entry indexes as `view` asks (computed once per read and view)."""
+        cache_key = (key_format, view)
+        with self._lock:
+            order = read.orders.get(cache_key)
+        if order is not None:
+            return order
+        dump = read.dump
+        key_texts = None
+        if view.search:
+            if key_format == BTF and dump.count > self._max_rendered:
+                raise EntriesError(
+                    f"map {info.id} holds {dump.count} entries: a search through BTF keys "
+                    f"renders each one, and at most {self._max_rendered} are (search HEX, "
+                    "STRING or NUMBER keys instead, which need no rendering)"
+                )
+            key_texts = self._key_texts(info, dump, key_format)
+        fields = value_fields(info) if view.sort not in ("key", "value", "sum") else None
+        try:
+            order = choose(dump, view, self._order(read, key_format), fields=fields,
+                           key_texts=key_texts)  # fmt: skip
+        except OrderError as exc:
+            raise EntriesError(f"map {info.id}: {exc}") from None
+        with self._lock:
+            read.orders[cache_key] = order
+        return order
+
+    @staticmethod
+    def _key_texts(info: MapInfo, dump: MapDump, key_format: str) -> Callable[[], list[str]]:
+        if key_format != BTF:
+            fmt = Format(key_format)
+            return lambda: bulk_format(dump.keys, dump.count, dump.key_size, fmt)
+        render = btf_formatter(info, "key")
+        return lambda: [render(dump.key(i)) for i in range(dump.count)]
 
     def _order(self, read: _Read, key_format: str) -> npt.NDArray[np.intp]:
         """Entry indexes in the key order of `key_format` (sorted once per read)."""
@@ -231,3 +296,18 @@ def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:
     except BTFError as exc:
         raise EntriesError(f"map {info.id}: cannot render its {part}s by BTF: {exc}") from None
     return lambda data: orjson.dumps(render(data)).decode()
+
+
+def value_fields(info: MapInfo) -> list[NumericField] | None:
+    """The numeric fields of the map's BTF value type; None without BTF for its values."""
+    from ..bpf.btf.types import BTFError
+    from ..model.btf_entries import load_map_btf
+
+    type_id = info.btf_value_type_id or info.btf_vmlinux_value_type_id
+    btf = load_map_btf(info) if type_id else None
+    if btf is None:
+        return None
+    try:
+        return numeric_fields(btf, type_id)
+    except BTFError:
+        return None

@@ -19,6 +19,8 @@ from ..bpf.map_types import is_lookup_supported
 from ..bpf.maps import MapHandle
 from ..bpf.names import MAP_TYPE_IDS
 from ..bpf.pins import pin_object
+from ..model.btf_encode import BtfEncodeError, encode_json
+from ..model.btf_entries import load_map_btf
 from ..model.codec import CodecError, Format, format_bytes, parse_text
 from .context import RequestContext, request_context
 
@@ -30,7 +32,6 @@ WRITES_DISABLED = (
 _NO_DELETE_TYPES = frozenset(
     MAP_TYPE_IDS[n] for n in ("Array", "PerCPUArray", "ProgramArray", "ArrayOfMaps")
 )
-_NO_WRITE_FORMATS = ("BTF",)
 
 mutation = MutationType()
 
@@ -62,21 +63,54 @@ def _open(map_id: int) -> MapHandle:
     return handle
 
 
-def _fmt(name: str, what: str) -> Format:
-    if name in _NO_WRITE_FORMATS:
-        raise Refused(f"{what}: {name} cannot be used to write entries: use HEX, STRING or NUMBER")
-    return Format(name)
+def _fmt(name: str) -> Format | str:
+    """A codec format, or "BTF" (JSON encoded through the map's BTF type, model.btf_encode:
+    on the server, so the UI needs no copy of the type layout and ranges are checked)."""
+    return name if name == "BTF" else Format(name)
 
 
-def _parse(text: str, fmt: Format, size: int, what: str) -> bytes:
+def _parse(
+    text: str, fmt: Format | str, size: int, what: str, *, handle: MapHandle | None = None,
+    part: str = "value", base: bytes | None = None,
+) -> bytes:  # fmt: skip
     try:
-        return parse_text(text, fmt, size)
+        if isinstance(fmt, Format):
+            return parse_text(text, fmt, size)
     except CodecError as exc:
+        raise Refused(f"{what}: {exc}") from None
+    assert handle is not None  # noqa: S101 every BTF caller passes its map
+    return _parse_btf(handle, part, text, what, base)
+
+
+def _parse_btf(handle: MapHandle, part: str, text: str, what: str, base: bytes | None) -> bytes:
+    info = handle.info
+    type_id = info.btf_key_type_id if part == "key" else info.btf_value_type_id
+    btf = load_map_btf(info) if type_id else None
+    if btf is None:
+        raise Refused(f"{what}: map {info.id} has no BTF type for its {part}s: use HEX, "
+                      "STRING or NUMBER")  # fmt: skip
+    try:
+        return encode_json(btf, type_id, text, base)
+    except BtfEncodeError as exc:
         raise Refused(f"{what}: {exc}") from None
 
 
-def _key(handle: MapHandle, text: str, fmt: Format) -> bytes:
-    return _parse(text, fmt, handle.info.key_size, f"key {text!r}")
+def _key(handle: MapHandle, text: str, fmt: Format | str) -> bytes:
+    return _parse(text, fmt, handle.info.key_size, f"key {text!r}", handle=handle, part="key")
+
+
+def _current(handle: MapHandle, key: bytes, cpu: int | None) -> bytes | None:
+    """The value a BTF update writes its fields over: the entry's (that CPU's) bytes now;
+    None (zeros) when there is no such entry or CPU, which the update then reports."""
+    current = handle.lookup(key)
+    if current is None:
+        return None
+    if not handle.per_cpu:
+        return current
+    if cpu is None or not 0 <= cpu < handle.ncpus:
+        return None
+    slot = handle.slot_size
+    return current[cpu * slot : cpu * slot + handle.info.value_size]
 
 
 def _changed(ctx: RequestContext, map_id: int) -> None:
@@ -90,10 +124,12 @@ def resolve_update(_: None, info: Any, **args: Any) -> dict[str, Any]:
 
     def action() -> None:
         with _open(args["mapId"]) as handle:
-            key = _key(handle, args["key"], _fmt(args["keyFormat"], "keyFormat"))
-            vfmt = _fmt(args["valueFormat"], "valueFormat")
-            value = _parse(args["value"], vfmt, handle.info.value_size, f"value {args['value']!r}")
+            key = _key(handle, args["key"], _fmt(args["keyFormat"]))
+            vfmt = _fmt(args["valueFormat"])
             cpu = args.get("cpu")
+            value = _parse(args["value"], vfmt, handle.info.value_size,
+                           f"value {args['value']!r}", handle=handle,
+                           base=_current(handle, key, cpu) if vfmt == "BTF" else None)  # fmt: skip
             key_text = format_bytes(key, Format.HEX)
             if handle.per_cpu:
                 if cpu is None:
@@ -134,8 +170,8 @@ def resolve_create(_: None, info: Any, **args: Any) -> dict[str, Any]:
 
     def action() -> None:
         with _open(args["mapId"]) as handle:
-            key = _key(handle, args["key"], _fmt(args["keyFormat"], "keyFormat"))
-            vfmt = _fmt(args["valueFormat"], "valueFormat")
+            key = _key(handle, args["key"], _fmt(args["keyFormat"]))
+            vfmt = _fmt(args["valueFormat"])
             texts: list[str] = args["values"]
             want = handle.ncpus if handle.per_cpu else 1
             if len(texts) != want:
@@ -143,7 +179,8 @@ def resolve_create(_: None, info: Any, **args: Any) -> dict[str, Any]:
                 raise Refused(f"map {handle.info.id} is a {kind}: give exactly {want} "
                               f"value{'s' if want > 1 else ''}, got {len(texts)}")  # fmt: skip
             size = handle.info.value_size
-            values = [_parse(t, vfmt, size, f"value {i} {t!r}") for i, t in enumerate(texts)]
+            values = [_parse(t, vfmt, size, f"value {i} {t!r}", handle=handle)
+                      for i, t in enumerate(texts)]  # fmt: skip
             raw = b"".join(v.ljust(handle.slot_size, b"\0") for v in values)
             try:
                 handle.update(key, raw, BPF_NOEXIST)
@@ -166,7 +203,7 @@ def resolve_delete(_: None, info: Any, **args: Any) -> dict[str, Any]:
             if handle.info.type in _NO_DELETE_TYPES:
                 raise Refused(f"map {handle.info.id}: entries of {handle.info.type_name} maps "
                               "cannot be deleted")  # fmt: skip
-            kfmt = _fmt(args["keyFormat"], "keyFormat")
+            kfmt = _fmt(args["keyFormat"])
             keys = [_key(handle, text, kfmt) for text in args["keys"]]
             # A key given twice (maybe as two texts, "1" and "01") would be deleted by the
             # first and reported missing by the second, after the change: refused first.

@@ -14,9 +14,10 @@ from ariadne import EnumType, ObjectType, QueryType
 from ..bpf.errors import NotFound
 from ..bpf.map_types import can_list
 from ..bpf.names import map_flag_names
+from ..model.entry_order import SORT_KEY, EntryView
 from ..model.map_fill import map_fill, map_memlocks
 from .context import request_context
-from .entries import EntriesError
+from .entries import EntriesError, value_fields
 from .instructions import resolve_instructions
 from .link_fields import link_type
 from .nodes import (
@@ -303,6 +304,10 @@ def resolve_entries(
     limit: int | None = None,
     keyFormat: str = "HEX",
     valueFormat: str = "HEX",
+    sortBy: str | None = None,
+    descending: bool | None = None,
+    top: int | None = None,
+    keySearch: str | None = None,
 ) -> list[dict[str, Any]]:
     ctx = request_context(info)
     offset = 0 if offset is None else offset
@@ -314,8 +319,24 @@ def resolve_entries(
         raise EntriesError(f"limit {limit} is over the maximum of {maximum} entries per page")
     if node.map is None:
         return []
+    if top is not None and top < 0:
+        raise EntriesError(f"top must not be negative (got {top})")
+    view = EntryView(sortBy or SORT_KEY, descending, top, keySearch or None)
     charge = ctx.budget.charge if ctx.budget is not None else None
-    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge)
+    return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge, view)
+
+
+@map_type.field("valueFields")
+def resolve_value_fields(node: MapNode, info: Any) -> list[dict[str, Any]]:
+    if node.map is None:
+        return []
+    fields = value_fields(node.map) or []
+    return [
+        {"path": f.path, "typeName": f.type_name, "kind": f.kind, "bits": f.bits,
+         "signed": f.signed, "bitOffset": f.bit_offset, "minimum": str(f.minimum),
+         "maximum": str(f.maximum), "enumNames": list(f.enum_names)}
+        for f in fields
+    ]  # fmt: skip
 
 
 @map_type.field("entryPosition")
