@@ -22,7 +22,7 @@ from devagent.api.list_sizes import ListSizes, MapGeometry
 
 SIZES = ListSizes(
     programs=100, maps=200, links=10, maps_per_program=8, programs_per_map=3,
-    links_per_program=1, pins_per_object=2, flags_per_map=3, cpus=4,
+    links_per_program=1, attachments_per_program=2, pins_per_object=2, flags_per_map=3, cpus=4,
     any_map=MapGeometry(per_cpu=True, max_entries=1 << 20),
     by_id={7: MapGeometry(False, 1000), 8: MapGeometry(True, 16)},
 )  # fmt: skip
@@ -146,3 +146,12 @@ def test_sizes_read_only_what_the_measure_needs() -> None:
     assert operation is not None
     METER.measure(document, operation, None, sizes)
     assert "programs" in read
+
+
+def test_attachments_are_weighted_by_the_most_any_program_has() -> None:
+    # Program.attachments has one size of its own (model.attachments, exact per snapshot):
+    # without it the list would count as one item, and 200 cgroup attachments per program
+    # would go unmeasured.
+    assert measure("{ programs { attachments { kind target } } }") == Measure(
+        1 + 100 * (1 + 2 * 2), 3
+    )

@@ -110,6 +110,7 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("ConnectedGraph", "links"): lambda s, w, a, m: s.links,
     ("Program", "maps"): lambda s, w, a, m: s.maps_per_program,
     ("Program", "links"): lambda s, w, a, m: s.links_per_program,
+    ("Program", "attachments"): lambda s, w, a, m: s.attachments_per_program,
     ("Program", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Program", "tasks"): lambda s, w, a, m: PROCESS_GUESS,
     ("Program", "owners"): lambda s, w, a, m: PROCESS_GUESS,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..model.attachments import all_attachments
 from ..model.history import DEFAULT_CAPACITY
 from ..model.inventory import Snapshot
 
@@ -63,6 +64,7 @@ class ListSizes:
     maps_per_program: int
     programs_per_map: int
     links_per_program: int
+    attachments_per_program: int  # links, netlink, cgroup and perf-event ones (exact)
     pins_per_object: int
     flags_per_map: int  # the most map_flags bits set: each is one name in flagNames
     cpus: int
@@ -97,6 +99,9 @@ _FROM_SNAPSHOT: dict[str, Callable[[Snapshot], Any]] = {
     "maps_per_program": lambda s: max((len(p.map_ids) for p in s.programs.values()), default=0),
     "programs_per_map": lambda s: max(map(len, s.map_programs.values()), default=0),
     "links_per_program": lambda s: max(map(len, s.program_links.values()), default=0),
+    # Exact: the attachments are computed once per snapshot, and a query selecting them
+    # computes them right after anyway (model.attachments).
+    "attachments_per_program": lambda s: max(map(len, all_attachments(s).values()), default=0),
     "pins_per_object": lambda s: max(
         map(len, [*s.pins.programs.values(), *s.pins.maps.values(), *s.pins.links.values()]),
         default=0,

@@ -16,6 +16,7 @@ from ..bpf.map_types import can_list
 from ..bpf.names import map_flag_names
 from ..model.entry_order import SORT_KEY, EntryView
 from ..model.map_fill import map_fill, map_memlocks
+from .attachment_fields import program_attachments
 from .context import request_context
 from .entries import EntriesError, value_fields
 from .instructions import resolve_instructions
@@ -358,6 +359,7 @@ instruction_kind = EnumType("InstructionKind", {k: k for k in ("XLATED", "JITED"
 BINDABLES = [
     query,
     program,
+    program_attachments,
     map_type,
     link_type,
     owner_type,
