@@ -178,10 +178,43 @@ def test_nobody_watching_means_no_kernel_reads(packet_pump: PacketPump, tmp_path
     deadline = time.monotonic() + 5
     while sampler.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not sampler.running and not sampler_threads(earlier)
+    assert not sampler.running  # resting: the history is kept, nothing is read
     reads, walks = sampler.reads, inventory.walks
     time.sleep(1.0)
     assert (sampler.reads, inventory.walks) == (reads, walks)
+    sampler.stop()
+    assert not sampler_threads(earlier)
+
+
+def test_rate_history_survives_nobody_watching(packet_pump: PacketPump, tmp_path: Any) -> None:
+    """The UI promises five minutes of rate history: a real server sampling only while
+    watched (--watch-idle 1 s here, 60 by default) keeps the points taken before a pause
+    in which nobody asked, and adds new ones after it; the interval over the pause has no
+    rate (nobody sampled it), not an average posing as one."""
+    server = PhydevServer("--watch-idle", "1", bpf_dir=str(tmp_path))
+    pid = packet_pump.prog_id
+    query = f"{{ programStats(ids: [{pid}]) {{ points {{ time eventsPerSecond }} }} }}"
+    try:
+        server.wait_ready()
+        packet_pump.start(RATE)
+        for _ in range(10):  # watched for 4 s: readings 1 s apart
+            before = data(server, query)["programStats"][0]["points"]
+            time.sleep(0.4)
+        assert len(before) >= 3 and before[-1]["eventsPerSecond"] is not None
+        time.sleep(2.5)  # nobody asks: sampling stops after 1 s
+        after = data(server, query)["programStats"][0]["points"]
+        time.sleep(1.2)
+        after = data(server, query)["programStats"][0]["points"]
+    finally:
+        packet_pump.stop()
+        server.stop()
+    times = [p["time"] for p in after]
+    assert times[: len(before)] == [p["time"] for p in before]  # kept across the pause
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    pause = gaps.index(max(gaps)) + 1
+    assert max(gaps) >= 1.5 and len(after) - pause >= 2, times
+    assert after[pause]["eventsPerSecond"] is None
+    assert after[-1]["eventsPerSecond"] is not None
 
 
 def test_attach_points(live_agent: PhydevServer, link_fixture: LinkFixture) -> None:

@@ -81,7 +81,9 @@ def sampler_threads(besides: frozenset[threading.Thread] = frozenset()) -> list[
 
 def test_the_sampler_reads_only_while_watched(packet_pump: PacketPump) -> None:
     earlier = frozenset(sampler_threads())
-    sampler = WatchedSampler(History(), interval=0.2, idle_after=1.0, first_interval=0.1)
+    sampler = WatchedSampler(
+        History(), interval=0.2, idle_after=1.0, first_interval=0.1, keep_after_idle=2.0
+    )
     time.sleep(0.5)
     assert sampler.reads == 0 and not sampler_threads(earlier)  # nobody watched: nothing read
     packet_pump.start(RATE)
@@ -107,8 +109,48 @@ def test_the_sampler_reads_only_while_watched(packet_pump: PacketPump) -> None:
     deadline = time.monotonic() + 5
     while sampler.running and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not sampler.running and not sampler_threads(earlier)
+    assert not sampler.running
     reads = sampler.reads
-    assert len(sampler.history) == 0  # the memory went with the thread
+    assert len(sampler.history) >= 6  # kept while it can still be shown
     time.sleep(0.6)
     assert sampler.reads == reads  # nobody watches: no more readings
+    deadline = time.monotonic() + 5
+    while sampler.thread_alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # keep_after_idle after the last reading: the history and the thread are gone.
+    assert not sampler_threads(earlier) and len(sampler.history) == 0
+    assert sampler.reads == reads
+
+
+def test_the_history_outlives_a_pause(packet_pump: PacketPump) -> None:
+    """Rates taken before nobody watched stay in the series after sampling resumes; the
+    interval over the pause has no rate (nobody sampled it), the next ones have."""
+    sampler = WatchedSampler(
+        History(), interval=0.2, idle_after=0.5, first_interval=0.1, keep_after_idle=30.0
+    )
+    packet_pump.start(RATE)
+    try:
+        for _ in range(4):
+            sampler.watch()
+            time.sleep(0.2)
+        before = sampler.series([packet_pump.prog_id], 300)[0].points
+        assert len(before) >= 3 and before[-1].events_per_second is not None
+        deadline = time.monotonic() + 5
+        while sampler.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not sampler.running and sampler.thread_alive  # resting, history kept
+        reads = sampler.reads
+        time.sleep(0.5)
+        assert sampler.reads == reads
+        rates = sampler.latest_rates()  # waits for two new readings
+        assert rates is not None and rates.get(packet_pump.prog_id).events_per_second is not None
+        after = sampler.series([packet_pump.prog_id], 300)[0].points
+    finally:
+        packet_pump.stop()
+        sampler.stop()
+    gaps = [b.wall_time - a.wall_time for a, b in pairwise(after)]
+    pause = gaps.index(max(gaps)) + 1  # the first point after the pause
+    assert max(gaps) >= 0.5
+    assert [p.wall_time for p in after[: len(before)]] == [p.wall_time for p in before]
+    assert all(p.events_per_second is not None for p in after[1:pause])
+    assert after[pause].events_per_second is None and after[-1].events_per_second is not None

@@ -102,3 +102,23 @@ def test_series_of_programs_that_come_and_go() -> None:
     assert len(series[1].points) == 2 and series[9].points == []
     assert [p.events_per_second for p in series[2].points] == [None, 4.0]
     assert [s.id for s in history.series()] == [2]  # default: the latest reading's programs
+
+
+def test_rates_across_a_pause_are_unknown_and_the_window_ends_now() -> None:
+    """After sampling paused (nobody watched), the first new reading has no rate over the
+    pause; a window counted back from now leaves out readings older than it."""
+    history = History()
+    for t in range(3):
+        history.add(reading(t, {1: (10 * t, 10 * t, 0)}))
+    history.add(reading(100, {1: (5000, 5000, 0)}), after_pause=True)
+    history.add(reading(101, {1: (5010, 5010, 0)}))
+    points = history.series([1])[0].points
+    assert [p.events_per_second for p in points] == [None, 10.0, 10.0, None, 10.0]
+    assert history.latest_rates() == compute_rates(
+        reading(100, {1: (5000, 5000, 0)}), reading(101, {1: (5010, 5010, 0)})
+    )
+    history.add(reading(102, {1: (5020, 5020, 0)}))
+    history.add(reading(103, {1: (5030, 5030, 0)}), after_pause=True)
+    assert history.latest_rates().get(1).events_per_second is None
+    (late,) = history.series([1], seconds=300, now=1000.0 + 302)
+    assert [p.wall_time for p in late.points] == [1002.0, 1100.0, 1101.0, 1102.0, 1103.0]

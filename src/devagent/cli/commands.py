@@ -308,6 +308,15 @@ def _port_from_env() -> int:
     "owning process runs (comm, cgroup, systemd unit, container, pod), to join with the "
     "per-program metrics on id. Off by default (it walks /proc on every scrape).",
 )
+@click.option(
+    "--watch-idle",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop sampling program counters for rates when nobody has asked for them for this "
+    "long; the rate history (5 minutes) is kept across the pause.",
+)
 @limit_options
 def server(
     bpf_dir: str,
@@ -327,6 +336,7 @@ def server(
     no_program_iterator: bool,
     host_root: str,
     metrics_owner_labels: bool,
+    watch_idle: float,
     **limits: Any,
 ) -> None:
     """Serve GraphQL (/query; GraphiQL at /, the web UI at /ui/) and Prometheus metrics (/metrics).
@@ -369,6 +379,7 @@ def server(
         program_iterator=not no_program_iterator,
         host_root=host_root,
         metrics_owner_labels=metrics_owner_labels,
+        watch_idle_seconds=watch_idle,
         **limits,
     )
     from ..web.server import ServeError, serve

@@ -26,10 +26,12 @@ READING_OVERHEAD_BYTES = 400
 
 @dataclass(frozen=True)
 class Reading:
-    """One reading and whether run statistics were on when it was taken."""
+    """One reading, whether run statistics were on when it was taken, and whether it is the
+    first after sampling paused (rates over the pause are unknown: nobody sampled it)."""
 
     counters: ProgramCounters
     stats_enabled: bool
+    after_pause: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,12 @@ class History:
         self._lock = threading.Lock()
         self._latest_rates: Rates | None = None
 
-    def add(self, counters: ProgramCounters, stats_enabled: bool = True) -> None:
+    def add(
+        self, counters: ProgramCounters, stats_enabled: bool = True, *, after_pause: bool = False
+    ) -> None:
         """Append a reading (the oldest falls out when full)."""
         with self._lock:
-            self._readings.append(Reading(counters, stats_enabled))
+            self._readings.append(Reading(counters, stats_enabled, after_pause))
             self._latest_rates = None
 
     def clear(self) -> None:
@@ -98,15 +102,18 @@ class History:
                 self._latest_rates = _rates(before, after)
             return self._latest_rates
 
-    def series(self, ids: Iterable[int] | None = None, seconds: float = 300.0) -> list[StatsSeries]:
+    def series(
+        self, ids: Iterable[int] | None = None, seconds: float = 300.0, now: float | None = None
+    ) -> list[StatsSeries]:
         """Time series of the programs `ids` (default: those in the latest reading) over
-        the last `seconds`, one point per reading in which the program was present."""
+        the `seconds` before `now` (wall time; default: the latest reading's), one point per
+        reading in which the program was present."""
         with self._lock:
             readings = list(self._readings)
         if not readings:
             return [StatsSeries(i, []) for i in ids or ()]
         wanted = list(readings[-1].counters.ids) if ids is None else list(dict.fromkeys(ids))
-        since = readings[-1].counters.wall_time - seconds
+        since = (readings[-1].counters.wall_time if now is None else now) - seconds
         first = next(
             (k for k, r in enumerate(readings) if r.counters.wall_time >= since), len(readings)
         )
@@ -116,7 +123,7 @@ class History:
             after = readings[k].counters
             index = id_index(after)
             known = previous is not None and readings[k - 1].stats_enabled
-            known = known and readings[k].stats_enabled
+            known = known and readings[k].stats_enabled and not readings[k].after_pause
             for prog_id in wanted:
                 j = index.get(prog_id)
                 if j is None:
@@ -138,6 +145,5 @@ class History:
 
 
 def _rates(before: Reading, after: Reading) -> Rates:
-    return compute_rates(
-        before.counters, after.counters, before.stats_enabled and after.stats_enabled
-    )
+    known = before.stats_enabled and after.stats_enabled and not after.after_pause
+    return compute_rates(before.counters, after.counters, known)

@@ -3,8 +3,14 @@
 The server answers rates and history (Program.eventsPerSecond, Query.programStats, ...) from
 readings a WatchedSampler takes every `interval` seconds into a History. Asking for them
 counts as watching; when nobody has asked for `idle_after` seconds (60 by default) the
-sampling thread ends and the history is dropped, so an agent nobody watches reads nothing
-from the kernel and runs no thread: idle CPU stays at zero.
+sampler stops reading, so an agent nobody watches reads nothing from the kernel: idle CPU
+stays at zero.
+
+The history outlives a pause: the UI promises the last five minutes of rates, and a reader
+who comes back after two idle minutes still gets the three before them (rates across the
+pause are unknown, not averaged). The sampling thread rests, reading nothing, until the
+newest reading is `keep_after_idle` seconds old (the history's span by default); only then
+is the history dropped and the thread ended, so the memory goes back and no thread runs.
 
 A reading costs only what rates need (bpf.counters: ids and three counters per program),
 never a full walk of maps, links, pins or owners.
@@ -41,6 +47,7 @@ class WatchedSampler:
         interval: float = 1.0,
         idle_after: float = 60.0,
         first_interval: float = 0.25,
+        keep_after_idle: float | None = None,
         probe: StatsProbe | None = None,
         reader: Callable[[], Callable[[], ProgramCounters]] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -49,6 +56,10 @@ class WatchedSampler:
         self.interval = interval
         self.idle_after = idle_after
         self.first_interval = first_interval
+        # How long readings stay after sampling paused: as long as they can be shown.
+        self.keep_after_idle = (
+            self.history.capacity * interval if keep_after_idle is None else keep_after_idle
+        )
         self.probe = probe or StatsProbe()
         self._new_reader = reader or (lambda: CounterSource().read)
         self._clock = clock
@@ -56,8 +67,11 @@ class WatchedSampler:
         self._readings_changed = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a watcher came while the thread rests
+        self._resting = False
         self._last_watch = float("-inf")
         self._reads = 0
+        self._fresh = 0  # readings since sampling (re)started: rates need two
         self.last_error: str | None = None
 
     @property
@@ -67,19 +81,32 @@ class WatchedSampler:
 
     @property
     def running(self) -> bool:
+        """Whether it is sampling now (not resting after watchers left, not ended)."""
+        with self._lock:
+            return self._thread is not None and not self._resting
+
+    @property
+    def thread_alive(self) -> bool:
+        """Whether its thread is alive (sampling, or resting with the history kept)."""
         with self._lock:
             return self._thread is not None
 
     def watch(self, wait: float = 1.0) -> None:
         """Someone is watching: keep (or start) sampling for `idle_after` more seconds. If
-        the history has fewer than two readings, wait up to `wait` seconds for them."""
+        sampling only (re)starts now, wait up to `wait` seconds for two readings: rates
+        across the pause are unknown, so the latest rates need two new ones."""
         with self._lock:
             self._last_watch = self._clock()
             if self._thread is None and not self._stop.is_set():
+                self._fresh = 0
                 self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
                 self._thread.start()
+            elif self._resting:
+                self._resting = False
+                self._fresh = 0
+                self._wake.set()
             deadline = time.monotonic() + wait
-            while len(self.history) < 2 and self._thread is not None:
+            while self._fresh < 2 and self._thread is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -91,9 +118,10 @@ class WatchedSampler:
         return self.history.latest_rates()
 
     def series(self, ids: Iterable[int] | None, seconds: float) -> list[StatsSeries]:
-        """Time series from the history (watching, see `watch`)."""
+        """Time series of the last `seconds` from now, from the history (watching, see
+        `watch`)."""
         self.watch()
-        return self.history.series(ids, seconds)
+        return self.history.series(ids, seconds, now=time.time())
 
     def stats_status(self) -> StatsStatus:
         return self.probe.status()
@@ -101,6 +129,7 @@ class WatchedSampler:
     def stop(self) -> None:
         """End the sampling thread for good (server shutdown)."""
         self._stop.set()
+        self._wake.set()
         with self._lock:
             thread = self._thread
         if thread is not None:
@@ -109,6 +138,7 @@ class WatchedSampler:
     def _run(self) -> None:
         read = self._new_reader()
         next_at = self._clock()
+        after_pause = False
         while not self._stop.is_set():
             try:
                 counters = read()
@@ -118,23 +148,45 @@ class WatchedSampler:
                 log.warning("sampling program counters failed, stopping: %s", exc)
                 self._finish()
                 return
-            self.history.add(counters, enabled)
+            self.history.add(counters, enabled, after_pause=after_pause)
+            after_pause = False
             with self._lock:
                 self._reads += 1
+                self._fresh += 1
                 self._readings_changed.notify_all()
-                if self._clock() - self._last_watch >= self.idle_after:
-                    self._finish_locked()
+                idle = self._clock() - self._last_watch >= self.idle_after
+                self._resting = idle
+            if idle:
+                if not self._rest():
                     return
-            next_at += self.first_interval if len(self.history) < 2 else self.interval
+                after_pause = True
+                next_at = self._clock()
+                continue
+            next_at += self.first_interval if self._fresh < 2 else self.interval
             self._stop.wait(max(0.0, next_at - self._clock()))
         self._finish()
+
+    def _rest(self) -> bool:
+        """Nobody watches: read nothing until someone does (True: sample again) or the
+        history is too old to show (False: dropped, the thread ends)."""
+        self._wake.wait(self.keep_after_idle)
+        with self._lock:
+            self._wake.clear()
+            watched = self._clock() - self._last_watch < self.idle_after
+            if self._stop.is_set() or not watched:
+                self._finish_locked()
+                return False
+            self._resting = False
+            self._fresh = 0
+            return True
 
     def _finish(self) -> None:
         with self._lock:
             self._finish_locked()
 
     def _finish_locked(self) -> None:
-        """Nobody watches (or shutdown): drop the thread and the history it filled."""
+        """Nobody watched for long (or shutdown): drop the thread and the history it filled."""
         self._thread = None
+        self._resting = False
         self.history.clear()
         self._readings_changed.notify_all()
