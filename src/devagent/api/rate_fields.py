@@ -19,6 +19,7 @@ from ..model.map_fill import map_memlocks
 from ..model.program_labels import attach_labels, attach_summary
 from ..model.rates import ProgramRate, Rates
 from ..model.sampler import WatchedSampler
+from ..model.stats_hold import POLICIES, StatsHold
 from ..model.stats_mode import ENABLE_STATS_FD, OFF, SYSCTL
 from .context import RequestContext, request_context
 from .nodes import ProgramNode, program_nodes
@@ -115,8 +116,12 @@ host_type = ObjectType("Host")
 @query_rates.field("host")
 def resolve_host(_: None, info: Any) -> RequestContext:
     # Host fields resolve lazily from the context: counting memlock (one open per map) or
-    # asking for rates (watching) happens only for the fields a query selects.
-    return request_context(info)
+    # asking for rates (sampling) happens only for the fields a query selects. Asking for
+    # the host at all is a look at run statistics (the overview, `top --agent`): on demand,
+    # the stats fd is taken before any field says how statistics are collected.
+    ctx = request_context(info)
+    _stats_hold(ctx).watch()
+    return ctx
 
 
 def _summary(ctx: RequestContext, with_rates: bool) -> HostSummary:
@@ -155,6 +160,18 @@ for _name, _getter in {
     )
 
 
+def _stats_hold(ctx: RequestContext) -> StatsHold:
+    return _sampler(ctx).stats_hold
+
+
+for _name, _getter in {
+    "statsPolicy": lambda h: h.policy,
+    "statsHeld": lambda h: h.held,
+    "statsPolicyDescription": lambda h: h.describe(),
+}.items():
+    host_type.set_field(_name, lambda ctx, _info, g=_getter: g(_stats_hold(ctx)))
+
+
 @host_type.field("memlockBytes")
 def resolve_host_memlock(ctx: RequestContext, _info: Any) -> float:
     return float(sum(map_memlocks(ctx.snapshot).values()))
@@ -166,6 +183,7 @@ def resolve_host_features(ctx: RequestContext, _info: Any) -> list[Feature]:
 
 
 stats_mode = EnumType("StatsMode", {m: m for m in (SYSCTL, ENABLE_STATS_FD, OFF)})
+stats_policy = EnumType("StatsPolicy", {p: p for p in POLICIES})
 feature_status = EnumType("FeatureStatus", {s.upper(): s for s in STATUSES})
 
 RATE_BINDABLES = [
@@ -175,6 +193,7 @@ RATE_BINDABLES = [
     point_type,
     host_type,
     stats_mode,
+    stats_policy,
     feature_status,
 ]
 __all__ = ["RATE_BINDABLES", "StatsPoint"]

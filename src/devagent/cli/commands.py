@@ -207,7 +207,10 @@ def features(bpf_dir: str, as_json: bool) -> None:
     list_features(bpf_dir, as_json)
 
 
-def _port_from_env() -> int:
+def _port(given: int | None) -> int:
+    """--port, else env PORT (the Go agent's only way, kept), else 8080."""
+    if given is not None:
+        return given
     raw = os.environ.get("PORT", "8080")
     try:
         port = int(raw)
@@ -264,6 +267,12 @@ def _port_from_env() -> int:
     "can reach the port can read your eBPF state: prefer 127.0.0.1 or --auth-token-file.",
 )
 @click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="TCP port to listen on (default: env PORT, else 8080).",
+)
+@click.option(
     "--allow-writes",
     is_flag=True,
     help="Allow GraphQL mutations (map updates, deletes, pins). Off by default.",
@@ -294,10 +303,23 @@ def _port_from_env() -> int:
     "(same-origin) whatever Host the proxy sends, and the name is served. No header is trusted.",
 )
 @click.option(
-    "--enable-stats",
-    is_flag=True,
-    help="Hold a BPF_ENABLE_STATS fd while running, so run counts and run times move "
-    "without changing the kernel.bpf_stats_enabled sysctl.",
+    "--enable-stats/--no-enable-stats",
+    default=None,
+    envvar="DEVAGENT_ENABLE_STATS",
+    help="Run statistics (run counts and times) through a BPF_ENABLE_STATS fd, without "
+    "changing the kernel.bpf_stats_enabled sysctl: --enable-stats holds it while the server "
+    "runs, --no-enable-stats never takes it; by default it is held while someone watches "
+    "rates (UI, top --agent, GraphQL) and let go --stats-idle seconds after the last look "
+    "(env DEVAGENT_ENABLE_STATS=true/false).",
+)
+@click.option(
+    "--stats-idle",
+    type=click.FloatRange(min=0.1),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On demand (neither --enable-stats nor --no-enable-stats): let the stats fd go "
+    "when nobody has watched rates for this long.",
 )
 @no_program_iterator_option
 @host_root_option
@@ -326,13 +348,15 @@ def server(
     etm_max_entries: int,
     map_entries_budget: int | None,
     listen: str,
+    port: int | None,
     allow_writes: bool,
     auth_token: str | None,
     auth_token_file: str | None,
     cors_origin: tuple[str, ...],
     allowed_host: tuple[str, ...],
     public_url: tuple[str, ...],
-    enable_stats: bool,
+    enable_stats: bool | None,
+    stats_idle: float,
     no_program_iterator: bool,
     host_root: str,
     metrics_owner_labels: bool,
@@ -341,10 +365,11 @@ def server(
 ) -> None:
     """Serve GraphQL (/query; GraphiQL at /, the web UI at /ui/) and Prometheus metrics (/metrics).
 
-    The port comes from env PORT (default 8080).
+    The port comes from --port, else env PORT (default 8080).
     """
     from ..model.etm import EtmRuleError, parse_rules
     from ..model.settings import DEFAULT_MAP_ENTRIES_BUDGET, Settings
+    from ..model.stats_hold import policy_from_flag
 
     auth_token = resolve_auth_token(auth_token, auth_token_file)
     try:
@@ -362,7 +387,7 @@ def server(
     settings = Settings(
         bpf_dir=bpf_dir,
         listen=listen,
-        port=_port_from_env(),
+        port=_port(port),
         path_prefix=prefix,
         skip_welcome=skip_welcome,
         etm_rules=rules,
@@ -375,7 +400,8 @@ def server(
         cors_origins=cors_origin,
         allowed_hosts=allowed_host,
         public_origins=public_origins,
-        enable_stats=enable_stats,
+        stats_policy=policy_from_flag(enable_stats),
+        stats_idle_seconds=stats_idle,
         program_iterator=not no_program_iterator,
         host_root=host_root,
         metrics_owner_labels=metrics_owner_labels,

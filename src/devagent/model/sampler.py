@@ -31,6 +31,7 @@ from ..bpf.iter.walkers import CounterSource
 from ..bpf.run_counters import ProgramCounters
 from .history import History, StatsSeries
 from .rates import Rates
+from .stats_hold import NEVER, StatsHold
 from .stats_mode import StatsProbe, StatsStatus
 
 log = logging.getLogger("devagent.sampler")
@@ -49,6 +50,7 @@ class WatchedSampler:
         first_interval: float = 0.25,
         keep_after_idle: float | None = None,
         probe: StatsProbe | None = None,
+        stats_hold: StatsHold | None = None,
         reader: Callable[[], Callable[[], ProgramCounters]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -61,6 +63,9 @@ class WatchedSampler:
             self.history.capacity * interval if keep_after_idle is None else keep_after_idle
         )
         self.probe = probe or StatsProbe()
+        # The server's BPF_ENABLE_STATS fd: watching takes it when held on demand (none
+        # is ever taken without one: a sampler outside the server turns nothing on).
+        self.stats_hold = stats_hold or StatsHold(NEVER)
         self._new_reader = reader or (lambda: CounterSource().read)
         self._clock = clock
         self._lock = threading.Lock()
@@ -95,6 +100,7 @@ class WatchedSampler:
         """Someone is watching: keep (or start) sampling for `idle_after` more seconds. If
         sampling only (re)starts now, wait up to `wait` seconds for two readings: rates
         across the pause are unknown, so the latest rates need two new ones."""
+        self.stats_hold.watch()
         with self._lock:
             self._last_watch = self._clock()
             if self._thread is None and not self._stop.is_set():
@@ -124,6 +130,9 @@ class WatchedSampler:
         return self.history.series(ids, seconds, now=time.time())
 
     def stats_status(self) -> StatsStatus:
+        """How statistics are collected now. Asking counts as watching them: a hold on
+        demand takes its fd first, so the answer is what the asker is about to see."""
+        self.stats_hold.watch()
         return self.probe.status()
 
     def stop(self) -> None:

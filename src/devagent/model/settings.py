@@ -32,7 +32,12 @@ class Settings:
     # Origins (scheme://host[:port]) a reverse proxy serves the agent at (--public-url): pages
     # from them count as same-origin whatever Host the proxy sends, and their hosts are served.
     public_origins: tuple[str, ...] = ()
-    enable_stats: bool = False
+    # BPF_ENABLE_STATS (model.stats_hold): ON_DEMAND (held while someone watches, let go
+    # `stats_idle_seconds` after the last look; the CLI's default), ALWAYS (--enable-stats)
+    # or NEVER. NEVER here: an app made in-process (tests, embedding) turns on nothing
+    # process-wide unless told to.
+    stats_policy: str = "NEVER"
+    stats_idle_seconds: float = 300.0
     # Load the agent's program iterator (bpf.iter.programs): every program's run counters in one
     # read() instead of four bpf() calls per program.
     program_iterator: bool = True

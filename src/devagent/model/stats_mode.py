@@ -2,9 +2,10 @@
 
 run_cnt and run_time_ns move only while statistics are on: through the sysctl
 `kernel.bpf_stats_enabled=1`, or while some process holds a BPF_ENABLE_STATS fd (`phydev
-top` by default, `phydev server --enable-stats`, bpftop, ...). Rates are unknown while they
-are off. Finding other processes' fds means reading every /proc/PID/fd, so a StatsProbe
-keeps that answer for a while; the sysctl and our own fd are cheap and checked first.
+top` by default, `phydev server` while watched or always with --enable-stats, bpftop, ...).
+Rates are unknown while they are off. Finding other processes' fds means reading every
+/proc/PID/fd, so a StatsProbe keeps that answer for a while; the sysctl and our own fd are
+cheap and checked first.
 """
 
 from __future__ import annotations
@@ -68,11 +69,12 @@ def scan_stats_holders() -> tuple[str, ...]:
 
 class StatsProbe:
     """probe_stats, with the /proc scan for other processes' fds reused for `max_age`
-    seconds (the sysctl is read every time: it is one small file). Thread-safe."""
+    seconds (the sysctl is read every time: it is one small file). Thread-safe. `own_fd` is
+    fixed, or asked at every status (a server holding the fd on demand, model.stats_hold)."""
 
     def __init__(
         self,
-        own_fd: bool = False,
+        own_fd: bool | Callable[[], bool] = False,
         *,
         max_age: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -84,7 +86,8 @@ class StatsProbe:
         self._scanned: tuple[float, tuple[str, ...]] | None = None
 
     def status(self) -> StatsStatus:
-        return probe_stats(self.own_fd, self._holders)
+        own = self.own_fd() if callable(self.own_fd) else self.own_fd
+        return probe_stats(own, self._holders)
 
     def _holders(self) -> tuple[str, ...]:
         with self._lock:

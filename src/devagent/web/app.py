@@ -21,6 +21,7 @@ from ..model.inventory import Inventory
 from ..model.memory import IdleTrimmer, freeze_long_lived
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
+from ..model.stats_hold import StatsHold
 from ..model.stats_mode import StatsProbe
 from .pages import graphiql_page, page_headers, ui_page
 from .security import Guard
@@ -185,11 +186,14 @@ def create_app(
 
 
 def make_sampler(settings: Settings) -> WatchedSampler:
-    """The server's sampler of program counters (idle until someone asks for rates)."""
+    """The server's sampler of program counters (idle until someone asks for rates), with
+    its BPF_ENABLE_STATS fd held by --enable-stats' policy (model.stats_hold)."""
     interval = settings.sample_interval
+    hold = StatsHold(settings.stats_policy, settings.stats_idle_seconds)
     return WatchedSampler(
         History(capacity=int(settings.history_seconds / interval) + 1),
         interval=interval,
         idle_after=settings.watch_idle_seconds,
-        probe=StatsProbe(own_fd=settings.enable_stats),
+        probe=StatsProbe(own_fd=lambda: hold.held),
+        stats_hold=hold,
     )

@@ -97,6 +97,13 @@ def warn_about_bpf_dir(settings: Settings) -> None:
         )
 
 
+STATS_POLICY_WORDS = {
+    "ON_DEMAND": "on while someone watches (--enable-stats: always, --no-enable-stats: never)",
+    "ALWAYS": "always on (--enable-stats)",
+    "NEVER": "never turned on by this agent (--no-enable-stats)",
+}
+
+
 def banner(settings: Settings) -> str:
     """The start-up text: where to go, and what is (not) protected."""
     host = "localhost" if settings.listen in ("0.0.0.0", "::") else settings.listen  # noqa: S104 a test, not a bind
@@ -109,6 +116,7 @@ def banner(settings: Settings) -> str:
         f"  Prometheus metrics  {base}metrics",
         f"  writes              {'ENABLED' if settings.allow_writes else 'disabled'}",
         f"  auth token          {'required' if settings.auth_token else 'none'}",
+        f"  run statistics      {STATS_POLICY_WORDS.get(settings.stats_policy, '?')}",
     ]
     lines += [f"  public URL          {o}{settings.path_prefix}" for o in settings.public_origins]
     if settings.listen in ("0.0.0.0", "::") and not settings.auth_token:  # noqa: S104 a test, not a bind
@@ -169,7 +177,6 @@ def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
 
-    from ..bpf.stats import hold_stats
     from ..model.memory import freeze_long_lived, tune_allocator
 
     tune_allocator()
@@ -183,7 +190,8 @@ def serve(settings: Settings) -> None:
     warn_about_bpf_dir(settings)
     settings = fit_connections(settings)
     app = create_app(settings)
-    stats_fd, stats_problem = hold_stats() if settings.enable_stats else (None, None)
+    stats_hold = app.state.sampler.stats_hold
+    stats_problem = stats_hold.start()  # --enable-stats: from now on; on demand: when watched
     if stats_problem is not None:
         print(f"phydev: warning: --enable-stats: {stats_problem}", file=sys.stderr, flush=True)
     host = f"[{settings.listen}]" if ":" in settings.listen else settings.listen
@@ -236,7 +244,6 @@ def serve(settings: Settings) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         app.state.sampler.stop()
-        if stats_fd is not None:
-            stats_fd.close()
+        stats_hold.close()
     if not server.started:
         sys.exit(1)

@@ -6,9 +6,10 @@ import {
   AgentToggle, Facts, FillBar, Link, Loader, ObjLink, useShowAgent, withoutAgentOwn,
 } from "../components.js";
 import { bytes, num, pct, rate } from "../format.js";
+import { STATS_FIELDS, StatsMode } from "../stats.js";
 
 const QUERY = `query Overview {
-  host { hostname kernelRelease cpuCount statsMode statsDescription programCount mapCount
+  host { hostname kernelRelease cpuCount ${STATS_FIELDS} programCount mapCount
          linkCount memlockBytes cpuPercent hostCpuPercent eventsPerSecond }
   programs { id name type cpuPercent eventsPerSecond avgRunTimeNs attachPoint agentOwn }
   maps { id name type maxEntries usedEntries fillRatio memlockBytes agentOwn }
@@ -72,7 +73,6 @@ function KernelFeatures() {
 }
 
 function HostFacts({ host }) {
-  const statsClass = host.statsMode === "OFF" ? "badge warn" : "badge ok";
   return html`<div class="card" data-testid="host">
     <${Facts} rows=${[
       ["host", host.hostname, "hostname"],
@@ -82,8 +82,7 @@ function HostFacts({ host }) {
       ["maps", html`<${Link} to="maps">${num(host.mapCount)}</${Link}>`, "mapCount"],
       ["links", html`<${Link} to="links">${num(host.linkCount)}</${Link}>`, "linkCount"],
       ["map memory", bytes(host.memlockBytes), "memlockBytes"],
-      ["stats mode", html`<span class=${statsClass}>${host.statsMode}</span>
-        <span class="muted"> ${host.statsDescription}</span>`, "statsMode"],
+      ["stats mode", html`<${StatsMode} host=${host}/>`, "statsMode"],
       ["eBPF CPU", html`${pct(host.cpuPercent)} of one core
         <span class="muted">(${pct(host.hostCpuPercent)} of the host)</span>`, "cpuPercent"],
       ["events/s", rate(host.eventsPerSecond), "eventsPerSecond"],

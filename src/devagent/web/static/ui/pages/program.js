@@ -6,6 +6,7 @@ import { AgentBadge, ErrorBox, Facts, Link, Loader, ObjLink } from "../component
 import { TimeChart } from "../chart.js";
 import { duration, num, pct, rate, yesNo } from "../format.js";
 import { Instructions } from "./instructions.js";
+import { StatsNotice } from "../stats.js";
 
 const QUERY = `query ProgramPage($id: Int!) {
   program(id: $id) {
@@ -28,6 +29,7 @@ export function Program({ id }) {
   return html`<section>
     <${Loader} state=${state} what=${`program ${id}`}>${(data) => html`
       <${Details} p=${data.program}/>
+      <${StatsNotice}/>
       <${Charts} series=${data.programStats[0]}/>
       <${Instructions} id=${id}/>`}</${Loader}>
   </section>`;

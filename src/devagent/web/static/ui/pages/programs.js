@@ -9,6 +9,7 @@ import {
   useShowAgent, useTableState, withoutAgentOwn,
 } from "../components.js";
 import { num, pct, rate } from "../format.js";
+import { StatsNotice } from "../stats.js";
 
 const LIST = PROGRAMS_LIST;
 const STATS = `query ProgramSparklines($ids: [Int!]) {
@@ -64,6 +65,7 @@ export function Programs() {
     <${FilterBar} what="programs" placeholder="filter: id, name, type, attach point, tag…"
       filter=${filter} shown=${rows.length} total=${listed ? listed.length : null}>
       <${AgentToggle} show=${showAgent} onChange=${setShowAgent} rows=${all}/></${FilterBar}>
+    <${StatsNotice}/>
     <${ErrorBox} error=${stats.error} what="sparklines"/>
     <${Loader} state=${list} what="programs">${() => html`
       <${VirtualTable} testid="programs" rows=${rows} columns=${cols} rowKey=${(p) => p.id}
