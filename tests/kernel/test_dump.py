@@ -84,7 +84,7 @@ def test_dump_btf_equals_bpftool_formatted(packet_fixture: PacketFixture, name: 
 
 def test_dump_table_output(packet_fixture: PacketFixture) -> None:
     map_id = packet_fixture.obj.map_ids["lpm"]
-    out = run_phydev("inspect", "maps", "dump", str(map_id)).stdout.splitlines()
+    out = run_phydev("inspect", "maps", "dump", str(map_id), "--format", "hex").stdout.splitlines()
     assert out[0] == "Key\tValue"
     assert sorted(out[1:]) == sorted(["080000000a000000\t01000000", "18000000c0a80100\t02000000"])
     pcpu = packet_fixture.obj.map_ids["pcpu_counters"]
@@ -92,6 +92,26 @@ def test_dump_table_output(packet_fixture: PacketFixture) -> None:
     header, *rows = lines.splitlines()
     assert header.split("\t")[0] == "Key" and header.split("\t")[1] == "CPU0"
     assert [r.split("\t")[0] for r in rows] == ["0", "1"]
+
+
+def test_dump_defaults_to_btf_where_the_map_has_it(packet_fixture: PacketFixture) -> None:
+    """As bpftool does: a map with BTF for keys and values dumps decoded by default (--json
+    keeps hex, CONTRACT.md section 5); --key-format and --value-format set one part each."""
+    map_id = packet_fixture.obj.map_ids["lpm"]
+    default = run_phydev("inspect", "maps", "dump", str(map_id)).stdout
+    assert default == run_phydev("inspect", "maps", "dump", str(map_id), "--format", "btf").stdout
+    assert sorted(json.loads(line)["value"] for line in default.splitlines()) == [1, 2]
+    mixed = run_phydev("inspect", "maps", "dump", str(map_id), "--key-format", "hex",
+                       "--value-format", "number").stdout.splitlines()  # fmt: skip
+    assert mixed[0] == "Key\tValue"
+    assert sorted(mixed[1:]) == ["080000000a000000\t1", "18000000c0a80100\t2"]
+    both = run_phydev("inspect", "maps", "dump", str(map_id), "--json", "--format", "number",
+                      "--key-format", "hex").stdout  # fmt: skip
+    assert sorted((e["key"], e["value"]) for e in json.loads(both)) == [
+        ("080000000a000000", "1"), ("18000000c0a80100", "2")]  # fmt: skip
+    with create_map(MAP_TYPE_IDS["Hash"], 4, 4, 4, name="t_nobtf2") as fd:
+        plain = run_phydev("inspect", "maps", "dump", str(map_info(fd).id)).stdout
+        assert plain == "Key\tValue\n"  # no BTF: hex, as before
 
 
 def test_dump_errors_are_one_line(packet_fixture: PacketFixture) -> None:

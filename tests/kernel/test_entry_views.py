@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from devagent.api.entries import EntriesError, EntryPager, value_fields
+from devagent.api.entries import EntriesError, EntryPager
 from devagent.bpf.maps import MapHandle, create_map, possible_cpus
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import get_map, map_info
 from devagent.model.btf_encode import BtfEncodeError, encode_json
 from devagent.model.btf_entries import load_map_btf
+from devagent.model.btf_fields import map_value_fields as value_fields
 from devagent.model.btf_render import render
 from devagent.model.entry_order import EntryView
 from devagent.model.inventory import Inventory

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..bpf.info import MapInfo
 from ..bpf.map_types import can_list, is_always_full
 from ..bpf.maps import MapDump
-from ..model.btf_fields import NumericField, numeric_fields
+from ..model.btf_fields import map_value_fields as value_fields
 from ..model.codec import CodecError, Format, bulk_format, format_bytes, parse_text, sort_order
 from ..model.entry_order import EntryView, OrderError, choose, field_totals, totals
 from ..model.inventory import Inventory
@@ -296,18 +296,3 @@ def btf_formatter(info: MapInfo, part: str) -> Callable[[bytes], str]:
     except BTFError as exc:
         raise EntriesError(f"map {info.id}: cannot render its {part}s by BTF: {exc}") from None
     return lambda data: orjson.dumps(render(data)).decode()
-
-
-def value_fields(info: MapInfo) -> list[NumericField] | None:
-    """The numeric fields of the map's BTF value type; None without BTF for its values."""
-    from ..bpf.btf.types import BTFError
-    from ..model.btf_entries import load_map_btf
-
-    type_id = info.btf_value_type_id or info.btf_vmlinux_value_type_id
-    btf = load_map_btf(info) if type_id else None
-    if btf is None:
-        return None
-    try:
-        return numeric_fields(btf, type_id)
-    except BTFError:
-        return None

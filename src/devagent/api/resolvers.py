@@ -14,11 +14,12 @@ from ariadne import EnumType, ObjectType, QueryType
 from ..bpf.errors import NotFound
 from ..bpf.map_types import can_list
 from ..bpf.names import map_flag_names
+from ..model.btf_fields import map_value_fields as value_fields
 from ..model.entry_order import SORT_KEY, EntryView
 from ..model.map_fill import map_fill, map_memlocks
 from .attachment_fields import program_attachments
 from .context import request_context
-from .entries import EntriesError, value_fields
+from .entries import EntriesError
 from .instructions import resolve_instructions
 from .link_fields import link_type
 from .nodes import (

@@ -172,27 +172,69 @@ def maps_show(map_id: int, bpf_dir: str, host_root: str, as_json: bool) -> None:
     show_details("map", map_id, bpf_dir, host_root, as_json)
 
 
+_ENTRY_FORMATS = click.Choice(["hex", "string", "number", "btf"], case_sensitive=False)
+
+
 @maps.command("dump")
 @click.argument("map_id", type=OBJECT_ID, metavar="ID")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["hex", "string", "number", "btf"], case_sensitive=False),
-    default="hex",
-    show_default=True,
-    help="How keys and values are shown; btf decodes them through the map's BTF types, "
-    "as bpftool's 'formatted' output does.",
+    type=_ENTRY_FORMATS,
+    default=None,
+    help="How keys and values are shown (sets both); btf decodes them through the map's BTF "
+    "types, as bpftool's 'formatted' output does. Default: btf for each part the map has a "
+    "BTF type for, else hex; with --json always hex.",
 )
+@click.option("--key-format", type=_ENTRY_FORMATS, default=None,
+              help="How keys are shown (overrides --format for keys).")  # fmt: skip
+@click.option("--value-format", type=_ENTRY_FORMATS, default=None,
+              help="How values are shown (overrides --format for values).")  # fmt: skip
+@click.option(
+    "--sort",
+    "sort_by",
+    default=None,
+    metavar="FIELD|value|sum|key",
+    help="Order entries by the whole value as an unsigned number (value), the per-CPU sum "
+    "(sum; value means the same on per-CPU maps), a numeric field of the BTF value type "
+    "(packets, stats.bytes, counts[2]; per-CPU maps: its sum) or the key (the default). "
+    'Per-CPU maps sorted by value get a Total column ("total" in --json).',
+)
+@click.option("--desc/--asc", "descending", default=None,
+              help="Direction: greatest first (the default for --sort by value) or smallest "
+              "first (the default for key order).")  # fmt: skip
+@click.option("--top", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only the N greatest entries by the --sort order.")  # fmt: skip
+@click.option("--key", "key_search", default=None, metavar="TEXT",
+              help="Only keys whose text (in the key format) contains TEXT, any case.")  # fmt: skip
 @json_option
-def maps_dump(map_id: int, fmt: str, as_json: bool) -> None:
+def maps_dump(
+    map_id: int,
+    fmt: str | None,
+    key_format: str | None,
+    value_format: str | None,
+    sort_by: str | None,
+    descending: bool | None,
+    top: int | None,
+    key_search: str | None,
+    as_json: bool,
+) -> None:
     """Every entry of one map. With --json: one array of {"key", "value"} objects, or
-    {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape)."""
+    {"key", "values": [{"cpu", "value"}, ...]} for per-CPU maps (bpftool -j map dump shape).
+    --sort, --top and --key answer questions such as "the 5 busiest syscalls":
+    `phydev inspect maps dump ID --sort sum --top 5`."""
     from .dump import dump_map
     from .output import stdout_buffer, write_out
 
+    view = None
+    if sort_by or descending is not None or top is not None or key_search:
+        from ..model.entry_order import SORT_KEY, EntryView
+
+        view = EntryView(sort_by or SORT_KEY, descending, top, key_search or None)
     stdout_buffer()  # a closed stdout is refused before the map is read
     with kernel_errors():
-        write_out(dump_map(map_id, fmt.lower(), as_json))
+        write_out(dump_map(map_id, fmt and fmt.lower(), as_json, key_format=key_format,
+                           value_format=value_format, view=view))  # fmt: skip
 
 
 @inspect.command("features")

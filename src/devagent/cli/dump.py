@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from typing import TYPE_CHECKING
 
 from ..bpf.errors import BPFError
 from ..bpf.info import MapInfo
 from ..bpf.maps import MapDump, MapHandle
 from ..model.codec import Format, bulk_format, dump_json
 from .prefetch import Prefetcher
+
+if TYPE_CHECKING:  # model.entry_order (numpy, BTF) loads only for a sorted dump
+    from ..model.entry_order import EntryView
 
 
 class DumpError(BPFError):
@@ -23,27 +27,61 @@ class DumpError(BPFError):
 Piece = bytes | bytearray | memoryview
 
 
-def dump_map(map_id: int, fmt: str, as_json: bool) -> Iterator[Piece]:
+def dump_map(
+    map_id: int,
+    fmt: str | None,
+    as_json: bool,
+    *,
+    key_format: str | None = None,
+    value_format: str | None = None,
+    view: EntryView | None = None,
+) -> Iterator[Piece]:
     """The whole output of the dump command, in pieces to write as they come: one kernel
     batch at a time, so a million entries are never all in memory as text. `fmt` is hex,
-    string, number or btf. Errors about the map itself (gone, unlistable, no BTF) come from
-    the first next(), before anything is written."""
+    string, number or btf, for keys and values both (`key_format`, `value_format` override
+    it for one part); None picks per part: btf where the map has a BTF type for it (as
+    bpftool does), else hex; with `as_json` always hex (the documented --json default).
+    Keys and values in different formats, or a `view` (sorted, top N, key search), read the
+    whole map first (dump_view). Errors about the map itself (gone, unlistable, no BTF) come
+    from the first next(), before anything is written."""
     with MapHandle.open(map_id, read_only=True) as handle:
         info = handle.info
+        kfmt = (key_format or fmt or _auto_format(info, "key", as_json)).lower()
+        vfmt = (value_format or fmt or _auto_format(info, "value", as_json)).lower()
+        if kfmt != vfmt or (view is not None and not view.is_plain):
+            from ..model.entry_order import EntryView
+            from .dump_view import ViewError, dump_view
+
+            dump = handle.read_all()
+            try:
+                yield from dump_view(info, dump, kfmt, vfmt, view or EntryView(), as_json)
+            except ViewError as exc:
+                raise DumpError(22, "", f"map {info.id}", str(exc).split(": ", 1)[-1]) from None
+            return
         chunks = handle.iter_chunks()
         first = next(chunks)
         # The rest is fetched on a worker thread while this one formats (see prefetch); it
         # is stopped before the handle closes.
         with closing(Prefetcher(chunks)) as ahead:
             dumps = _chain(first, iter(ahead))
-            if fmt == "btf":
+            if kfmt == "btf":
                 runs = _btf_runs(info, dumps, as_json)
             elif as_json:
-                runs = _json_runs(dumps, Format.parse(fmt))
+                runs = _json_runs(dumps, Format.parse(kfmt))
             else:
-                runs = _table_runs(dumps, Format.parse(fmt))
+                runs = _table_runs(dumps, Format.parse(kfmt))
                 yield _table_header(first)
             yield from _json_array(runs) if as_json else runs
+
+
+def _auto_format(info: MapInfo, part: str, as_json: bool) -> str:
+    """btf where the map has a BTF type for keys or values (not with --json, whose default
+    stays hex: CONTRACT.md section 5), else hex."""
+    if as_json or not info.btf_id:
+        return "hex"
+    if part == "key":
+        return "btf" if info.btf_key_type_id else "hex"
+    return "btf" if info.btf_value_type_id or info.btf_vmlinux_value_type_id else "hex"
 
 
 def _chain(first: MapDump, rest: Iterator[MapDump]) -> Iterator[MapDump]:

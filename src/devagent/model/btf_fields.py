@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..bpf.btf import Btf
-from ..bpf.btf.types import MAX_RESOLVE_DEPTH, Array, Enum, Float, Int, Kind, Struct
+from ..bpf.btf.cnames import type_to_c
+from ..bpf.btf.types import MAX_RESOLVE_DEPTH, Array, BTFError, Enum, Float, Int, Kind, Struct
+from ..bpf.info import MapInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,7 +71,7 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
         return
     tid = btf.resolve(type_id)
     t = btf.type(tid)
-    name = t.name or btf.name_of(type_id)
+    name = type_to_c(btf, type_id)  # as written: __u64, not unsigned long long
     if isinstance(t, Int):
         # `char` (not a typedef of it, such as __u8 or __s8) is text, as bpftool shows it.
         text = t.is_char or (t.name == "char" and btf.type(type_id).kind != Kind.TYPEDEF)
@@ -80,8 +82,7 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
     elif isinstance(t, Enum):
         if t.size <= 8:
             names = tuple(v.name for v in t.values)
-            label = f"enum {t.name}" if t.name else "enum"
-            out.append(NumericField(path, bit, t.size * 8, t.signed, "enum", label, names))
+            out.append(NumericField(path, bit, t.size * 8, t.signed, "enum", name, names))
     elif isinstance(t, Float):
         if t.size in (4, 8):
             out.append(NumericField(path, bit, t.size * 8, True, "float", name))
@@ -96,7 +97,7 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
             if m.bitfield_size:
                 inner = btf.type(btf.resolve(m.type))
                 signed = isinstance(inner, Int) and inner.signed
-                tname = btf.name_of(btf.resolve(m.type)) or "int"
+                tname = type_to_c(btf, m.type)
                 out.append(NumericField(sub, at, m.bitfield_size, signed, "int", tname))
             else:
                 _walk(btf, m.type, sub, at, depth + 1, out)
@@ -104,6 +105,20 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
         size = btf.size_of(t.type) * 8
         for i in range(t.nelems):
             _walk(btf, t.type, f"{path}[{i}]", bit + i * size, depth + 1, out)
+
+
+def map_value_fields(info: MapInfo) -> list[NumericField] | None:
+    """The numeric fields of a map's BTF value type; None without BTF for its values."""
+    from .btf_entries import load_map_btf
+
+    type_id = info.btf_value_type_id or info.btf_vmlinux_value_type_id
+    btf = load_map_btf(info) if type_id else None
+    if btf is None:
+        return None
+    try:
+        return numeric_fields(btf, type_id)
+    except BTFError:
+        return None
 
 
 def find_field(fields: list[NumericField], path: str) -> NumericField | None:
