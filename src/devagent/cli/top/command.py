@@ -38,8 +38,8 @@ from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option,
     "--agent",
     metavar="URL",
     default=None,
-    help="Show a remote agent (e.g. http://HOST:8080) through its GraphQL API instead of "
-    "this host.",
+    help="Show a remote agent through its GraphQL API instead of this host: HOST:PORT, "
+    "its URL (http://HOST:8080/), its web UI's (.../ui/) or its /query endpoint.",
 )
 @click.option(
     "--agent-timeout",

@@ -16,9 +16,9 @@ import http.client
 import json
 import time
 import urllib.error
-import urllib.parse
 
 from . import answer
+from .agent_url import agent_endpoint
 from .answer import NAME_FIELD, Node, ShapeError
 from .fetch import TooBig, TooSlow, post
 from .frame import Frame, SourceError
@@ -68,11 +68,9 @@ class RemoteSource:
         timeout: float = TIMEOUT,
         max_bytes: int = MAX_BYTES,
     ) -> None:
-        base = url.rstrip("/")
-        # Only HTTP(S): urllib would also open file: and ftp: URLs.
-        if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
-            raise SourceError(f"--agent {printable(url)}: not an http:// or https:// URL")
-        self.endpoint = base if base.endswith("/query") else base + "/query"
+        # HOST:PORT, the base URL, .../ui/ or .../query; only HTTP(S) (urllib would also
+        # open file: and ftp: URLs).
+        self.endpoint = agent_endpoint(url)
         self.token = token
         self.timeout = timeout
         self.max_bytes = max_bytes
