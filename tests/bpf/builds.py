@@ -15,4 +15,6 @@ BUILDS: dict[str, tuple[str, tuple[str, ...]]] = {
     # A socket filter slow enough (a bpf_loop) to test the bounds of long test runs.
     "slow.bpf.o": ("slow.bpf.c", ()),
     "slow-compat.bpf.o": ("slow.bpf.c", ("-DDEVAGENT_COMPAT",)),
+    # Attached without links (netlink XDP and tc, BPF_PROG_ATTACH cgroup): test_attachments.
+    "attach.bpf.o": ("attach.bpf.c", ()),
 }

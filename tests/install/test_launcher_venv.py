@@ -423,6 +423,7 @@ def test_top(clone: Clone, objs: Objects, form: tuple[str, ...]) -> None:
         "id": objs.frozen.obj.prog_ids["count_packets"], "name": "count_packets",
         "type": "SocketFilter", "eventsPerSecond": 0.0, "avgRunTimeNs": None,
         "cpuPercent": 0.0, "recursionMissesPerSecond": 0.0, "agentOwn": False,
+        "attachPoint": None,
     }  # fmt: skip
 
 

@@ -220,6 +220,17 @@ def map_memlock(map_id: int) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def program_memlock(prog_id: int) -> int | None:
+    """Bytes the kernel accounts to a program (fdinfo `memlock`: its pages, as `bpftool prog
+    show` prints them); None if the program is gone or the kernel does not say."""
+    try:
+        with open_program(prog_id) as fd:
+            value = read_fdinfo("self", fd.fd).get("memlock", "")
+    except BPFError:
+        return None
+    return int(value) if value.isdigit() else None
+
+
 # ---------------------------------------------------------------- by id, and listings
 
 

@@ -93,12 +93,19 @@ def links(bpf_dir: str | None) -> None:
 @progs.command("list")
 @json_option
 @show_agent_option
-def progs_list(as_json: bool, show_agent: bool) -> None:
-    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime. The agent's own
-    iterator programs are left out unless --show-agent."""
+@click.option(
+    "--attach",
+    is_flag=True,
+    help="Add an Attach column (JSON: attachPoint and attachments): where each program is "
+    "attached, whatever made it: bpf links, netlink XDP and tc filters, cgroup "
+    "BPF_PROG_ATTACH, perf events held by processes.",
+)
+def progs_list(as_json: bool, show_agent: bool, attach: bool) -> None:
+    """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime (and Attach with
+    --attach). The agent's own iterator programs are left out unless --show-agent."""
     from .list_commands import list_programs
 
-    list_programs(as_json, show_agent)
+    list_programs(as_json, show_agent, attach)
 
 
 @maps.command("list")

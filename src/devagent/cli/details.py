@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from ..bpf.info import MapInfo, ProgramInfo
 from ..bpf.names import map_flag_names
+from ..bpf.objects import program_memlock
+from ..model.attachments import attachments_of
 from ..model.snapshot import Snapshot
 from .list_rows import link_json, map_json, program_json
 from .textfmt import go_bool, go_duration
@@ -47,11 +49,14 @@ def _owner_text(owner: dict[str, object]) -> str:
 
 
 def program_details(snap: Snapshot, prog_id: int) -> dict[str, object]:
-    """The program as JSON: listing fields plus maps, links and owners."""
+    """The program as JSON: listing fields plus memlock, maps, links, every attachment
+    (model.attachments: links, netlink XDP and tc, cgroup, perf events) and owners."""
     prog = snap.program(prog_id)
     out = program_json(prog, snap.program_pins(prog_id))
+    out["memlock"] = program_memlock(prog_id)
     out["maps"] = [_brief(m) for m in snap.maps_of_program(prog_id)]
     out["links"] = [link_json(link, snap.pins) for link in snap.links_of_program(prog_id)]
+    out["attachments"] = [a.to_json() for a in attachments_of(snap, prog_id)]
     out["owners"] = _owners(snap, "program", prog_id)
     out["metadata"] = [{"key": kv.key, "value": kv.value} for kv in snap.metadata(prog_id)]
     return out
@@ -83,6 +88,21 @@ def link_details(snap: Snapshot, link_id: int) -> dict[str, object]:
     return out
 
 
+def _attachment_text(a: dict[str, object]) -> str:
+    """One attachment on one line: where, then how: `eth0 xdpgeneric (netlink)`,
+    `cgroup /sys/fs/cgroup/x cgroup_inet_ingress (link 12)`, `tracepoint sys_enter
+    (perf_event, pid 42)`."""
+    how = [str(a["mechanism"])]
+    if a.get("linkId") is not None:
+        how = [f"link {a['linkId']}"]
+    if a.get("pid") is not None:
+        how.append(f"pid {a['pid']}")
+    target, kind = str(a["target"]), str(a["kind"])
+    if not any(word.startswith(kind) for word in target.split()):
+        target = f"{kind} {target}"  # `iter bpf_prog`, `tracepoint sys_enter`
+    return f"{target} ({', '.join(how)})"
+
+
 def _value_text(key: str, value: object) -> str:
     if isinstance(value, bool):
         return go_bool(value)
@@ -92,6 +112,10 @@ def _value_text(key: str, value: object) -> str:
         return go_duration(round(value * 1e9))
     if key == "owners" and isinstance(value, list):
         return "\n".join(_owner_text(o) for o in value) or "-"
+    if key == "memlock" and isinstance(value, int):
+        return f"{value}B"  # as bpftool prog show prints it
+    if key == "attachments" and isinstance(value, list):
+        return "\n".join(_attachment_text(a) for a in value) or "-"
     if key == "metadata" and isinstance(value, list):
         # bpftool's layout: `key = value`, one per line
         return "\n".join(f"{kv['key']} = {kv['value']}" for kv in value) or "-"

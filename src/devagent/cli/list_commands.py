@@ -58,15 +58,24 @@ def with_agent_own(
     return lambda x: {**to_json(x), "agentOwn": x.id in own}
 
 
-def list_programs(as_json: bool, show_agent: bool = False) -> None:
+def list_programs(as_json: bool, show_agent: bool = False, attach: bool = False) -> None:
     """One line per program: ID Name Type Tag RunCount RunTime AvgRunTime (the agent's own
-    only with `show_agent`)."""
+    only with `show_agent`); with `attach`, an Attach column (JSON: attachPoint and
+    attachments), every attachment whatever made it (model.attachments)."""
     from ..bpf.objects import list_programs as read
     from .list_rows import PROG_HEADER, program_cells, program_json
 
     with kernel_errors():
         items, own = agent_own("program", read(), show_agent)
-    show_listing(items, PROG_HEADER, program_cells, with_agent_own(program_json, own), as_json)
+    to_json = with_agent_own(program_json, own)
+    if not attach:
+        show_listing(items, PROG_HEADER, program_cells, to_json, as_json)
+        return
+    from .list_rows import with_attachments
+
+    with kernel_errors():
+        header, cells, to_json = with_attachments(items, program_cells, to_json)
+    show_listing(items, header, cells, to_json, as_json)
 
 
 def list_maps(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:

@@ -12,7 +12,7 @@ from ..bpf.pins import PinIndex
 from .textfmt import go_bool, go_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..bpf.features import Feature
 
@@ -58,6 +58,36 @@ def program_json(p: ProgramInfo, pins: Sequence[str] = ()) -> dict[str, object]:
         "isPinned": bool(pins),
         "pins": list(pins),
     }
+
+
+def with_attachments(
+    items: Sequence[ProgramInfo | ObjectError],
+    cells: Callable[[ProgramInfo], list[str]],
+    to_json: Callable[[ProgramInfo], dict[str, object]],
+) -> tuple[
+    list[str], Callable[[ProgramInfo], list[str]], Callable[[ProgramInfo], dict[str, object]]
+]:
+    """`progs list --attach`: the header, cells and JSON with every program's attachments
+    (model.attachments: links, netlink XDP and tc, cgroup, perf events), read once for all:
+    an Attach column (the short label, `-` for none) and, in JSON, `attachPoint` (null for
+    none) and `attachments` (GraphQL's Attachment)."""
+    from ..bpf.objects import list_links
+    from ..model.attachments import attachments_of
+    from ..model.program_labels import attach_summary
+    from ..model.snapshot import Snapshot
+
+    snap = Snapshot.of(programs=items, links=list_links())
+
+    def attach_cells(p: ProgramInfo) -> list[str]:
+        return [*cells(p), attach_summary([a.label for a in attachments_of(snap, p.id)])]
+
+    def attach_json(p: ProgramInfo) -> dict[str, object]:
+        found = attachments_of(snap, p.id)
+        summary = attach_summary([a.label for a in found]) if found else None
+        return {**to_json(p), "attachPoint": summary,
+                "attachments": [a.to_json() for a in found]}  # fmt: skip
+
+    return [*PROG_HEADER, "Attach"], attach_cells, attach_json
 
 
 def map_cells(m: MapInfo, pins: PinIndex) -> list[str]:

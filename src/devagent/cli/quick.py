@@ -1,4 +1,5 @@
-"""The listings without click: `phydev inspect progs|maps|links list [--json] [--show-agent]`.
+"""The listings without click: `phydev inspect progs|maps|links list [--json] [--show-agent]`
+(and `progs list --attach`).
 
 These are the commands scripts run in loops and people run to glance at a host; bpftool
 answers them in a few ms. Importing click (and with it typing, inspect, ...) costs more than
@@ -18,17 +19,19 @@ def run(argv: list[str]) -> bool:
     """Run `argv` if it is one of the listings served here; False to let click do it."""
     if len(argv) < 3 or argv[0] != "inspect" or argv[2] != "list":
         return False
-    rest = argv[3:]
-    if any(arg not in ("--json", "--show-agent") for arg in rest) or len(set(rest)) < len(rest):
+    rest, kind = argv[3:], argv[1]
+    flags = (
+        ("--json", "--show-agent", "--attach") if kind == "progs" else ("--json", "--show-agent")
+    )
+    if any(arg not in flags for arg in rest) or len(set(rest)) < len(rest):
         return False
     as_json, show_agent = "--json" in rest, "--show-agent" in rest
-    kind = argv[1]
     if kind not in ("progs", "maps", "links"):
         return False
     from . import list_commands
 
     if kind == "progs":
-        list_commands.list_programs(as_json, show_agent)
+        list_commands.list_programs(as_json, show_agent, "--attach" in rest)
     else:
         bpf_dir = os.environ.get("BPF_DIR") or DEFAULT_BPF_DIR
         listing = list_commands.list_maps if kind == "maps" else list_commands.list_links

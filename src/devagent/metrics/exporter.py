@@ -26,6 +26,7 @@ from ..model.map_fill import map_fill, map_memlocks
 from ..model.memory import later, release_free_memory
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from .attachment_family import attachment_family
 from .columns import ColumnRenderer
 from .families import (
     RunStatsProbe,
@@ -78,6 +79,7 @@ class DevAgentCollector:
                     *(owner_families(snap) if self._owner_labels else []),
                     feature_family(self.inventory.features()),
                     agent_object_family(snap),
+                    attachment_family(snap),
                 ]
             )
         )

@@ -57,6 +57,21 @@ class Attachment:
     link_id: int | None = None
     mode: str | None = None
 
+    def to_json(self) -> dict[str, object]:
+        """As GraphQL's Attachment spells it (the API and the CLI's JSON share this)."""
+        return {
+            "mechanism": self.mechanism,
+            "kind": self.kind,
+            "attachType": self.attach_type,
+            "target": self.target,
+            "ifindex": self.ifindex,
+            "ifname": self.ifname,
+            "cgroupPath": self.cgroup_path,
+            "pid": self.pid,
+            "linkId": self.link_id,
+            "mode": self.mode,
+        }
+
 
 def attachments_of(snap: Snapshot, prog_id: int) -> list[Attachment]:
     """The program's attachments: links first (by id), then netlink, cgroup and perf-event

@@ -11,8 +11,9 @@ from .frame import Frame, Source, shown_rows
 
 
 def frame_json(frame: Frame, show_agent: bool = False) -> dict[str, Any]:
-    """The documented shape: time (RFC 3339, UTC), interval (s), programs and totals. The
-    agent's own programs are left out unless `show_agent` (totals are the host's)."""
+    """The documented shape: time (RFC 3339, UTC), interval (s), programs (with their
+    attachPoint: every attachment, model.attachments) and totals. The agent's own programs
+    are left out unless `show_agent` (totals are the host's)."""
     return {
         "time": datetime.fromtimestamp(frame.wall_time, tz=timezone.utc).isoformat(),
         "interval": frame.interval,
@@ -26,6 +27,8 @@ def frame_json(frame: Frame, show_agent: bool = False) -> dict[str, Any]:
                 "cpuPercent": r.cpu_percent,
                 "recursionMissesPerSecond": r.recursion_misses_per_second,
                 "agentOwn": r.agent_own,
+                # Where it is attached, as GraphQL's attachPoint (null for nowhere)
+                "attachPoint": None if r.attach == "-" else r.attach,
             }
             for r in shown_rows(frame.rows, show_agent)
         ],

@@ -1,0 +1,167 @@
+"""Attachments without links (issue 22 item 1), read from the kernel: netlink XDP and tc
+(bpf.net_attach, against `bpftool net`), cgroup BPF_PROG_ATTACH (bpf.cgroup_attach, against
+`bpftool cgroup tree`), perf events, tcx where the kernel has it, and the per-program list
+that merges them with links without duplicates (model.attachments)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devagent.bpf.cgroup_attach import attach_types_for, scan_cgroup_programs
+from devagent.bpf.errors import BPFError
+from devagent.bpf.links import create_link
+from devagent.bpf.names import ATTACH_TYPES
+from devagent.bpf.net_attach import list_tcx, scan_net_attachments
+from devagent.bpf.pins import open_pinned
+from devagent.model.attachments import Attachment, all_attachments, attachments_of
+from devagent.model.program_labels import attach_labels
+from devagent.model.snapshot import take_snapshot
+from tests.attach_objects import (
+    NoLinkAttachments,
+    PerfAttachment,
+    attached_to_perf_event,
+    attached_without_links,
+)
+from tests.conftest import LinkFixture, bpftool_json, require_kernel
+
+
+@pytest.fixture(scope="module")
+def no_links(build_dir: Path) -> Iterator[NoLinkAttachments]:
+    require_kernel()
+    with attached_without_links(build_dir, "k") as made:
+        yield made
+
+
+@pytest.fixture
+def perf() -> Iterator[PerfAttachment]:
+    require_kernel()
+    with attached_to_perf_event() as made:
+        yield made
+
+
+def test_netlink_lists_xdp_and_tc_as_bpftool_net_does(no_links: NoLinkAttachments) -> None:
+    net = scan_net_attachments()
+    assert net.error is None
+    (iface,) = [i for i in net.interfaces if i.ifindex == no_links.ifindex]
+    assert (iface.name, iface.xdp) == (no_links.ifname, ((no_links.xdp_id, "generic"),))
+    tc = {f.direction: f for f in net.tc if f.ifindex == no_links.ifindex}
+    assert set(tc) == {"ingress", "egress"}
+    assert all(f.prog_id == no_links.tc_id and f.direct_action for f in tc.values())
+    assert "att_tc" in tc["ingress"].name  # TCA_BPF_NAME, as tc and bpftool show it
+    (bpftool,) = bpftool_json("net", "-j")  # type: ignore[misc]
+    theirs_xdp = [(x["id"], x["mode"]) for x in bpftool["xdp"] if x["ifindex"] == no_links.ifindex]
+    assert theirs_xdp == [(p, m) for p, m in iface.xdp]
+    theirs_tc = {x["kind"]: x["id"] for x in bpftool["tc"] if x["ifindex"] == no_links.ifindex}
+    assert theirs_tc == {f"clsact/{d}": f.prog_id for d, f in tc.items()}
+
+
+def test_cgroup_tree_query_finds_prog_attach(no_links: NoLinkAttachments) -> None:
+    found = scan_cgroup_programs(attach_types_for([8]))  # CGroupSKB's attach types
+    mine = [c for c in found if c.path == no_links.cgroup_path]
+    assert [(c.prog_id, c.cgroup_id, c.attach_type) for c in mine] == [
+        (no_links.cgroup_prog_id, no_links.cgroup_id, "cgroup_inet_ingress")
+    ]
+    tree = bpftool_json("cgroup", "tree", "-j")
+    assert isinstance(tree, list)
+    theirs = [
+        (p["id"], p["attach_type"])
+        for cg in tree
+        if cg["cgroup"] == no_links.cgroup_path
+        for p in cg["programs"]
+    ]
+    assert theirs == [(c.prog_id, c.attach_type) for c in mine]
+
+
+def test_no_cgroup_programs_no_walk() -> None:
+    """Only the attach types the loaded programs' types can use are asked: none, nothing."""
+    assert attach_types_for([1, 6]) == []  # SocketFilter, XDP
+    assert scan_cgroup_programs([]) == []
+
+
+def test_each_program_has_its_attachments_once(
+    no_links: NoLinkAttachments, link_fixture: LinkFixture
+) -> None:
+    snap = take_snapshot("/nonexistent")
+    ifname, cg = no_links.ifname, no_links.cgroup_path
+    assert attachments_of(snap, no_links.xdp_id) == [
+        Attachment(no_links.xdp_id, "netlink", "xdp", f"{ifname} xdpgeneric",
+                   f"xdpgeneric {ifname}", attach_type="xdp", ifindex=no_links.ifindex,
+                   ifname=ifname, mode="generic")
+    ]  # fmt: skip
+    tc = attachments_of(snap, no_links.tc_id)
+    assert [(a.mechanism, a.kind, a.target, a.mode) for a in tc] == [
+        ("netlink", "tc", f"{ifname} tc ingress", "ingress"),
+        ("netlink", "tc", f"{ifname} tc egress", "egress"),
+    ]
+    (cgroup,) = attachments_of(snap, no_links.cgroup_prog_id)
+    assert (cgroup.mechanism, cgroup.kind, cgroup.attach_type, cgroup.cgroup_path) == (
+        "cgroup", "cgroup", "cgroup_inet_ingress", cg
+    )  # fmt: skip
+    assert cgroup.target == f"{cg} cgroup_inet_ingress"
+    # The labels top and attachPoint show
+    assert attach_labels(snap, no_links.xdp_id) == [f"xdpgeneric {ifname}"]
+    assert attach_labels(snap, no_links.tc_id) == [f"tc ingress {ifname}", f"tc egress {ifname}"]
+    assert attach_labels(snap, no_links.cgroup_prog_id) == [f"cgroup cgroup_inet_ingress {cg}"]
+    # Attachments a link made show in netlink and the cgroup query too: once, as the link,
+    # with the XDP mode netlink reported.
+    xdp_link = snap.link(link_fixture.xdp_link_id)
+    (linked,) = attachments_of(snap, xdp_link.prog_id)
+    assert (linked.mechanism, linked.link_id, linked.ifname) == (
+        "link", link_fixture.xdp_link_id, link_fixture.devname
+    )  # fmt: skip
+    assert linked.mode in ("driver", "generic")
+    assert linked.label == f"xdp {link_fixture.devname}"  # links' labels are unchanged
+    cg_link = snap.link(link_fixture.cgroup_link_id)
+    on_root = [a for a in attachments_of(snap, cg_link.prog_id)
+               if a.cgroup_path == link_fixture.cgroup_path]  # fmt: skip
+    assert [(a.mechanism, a.link_id) for a in on_root] == [("link", link_fixture.cgroup_link_id)]
+    # Computed once per snapshot
+    assert all_attachments(snap) is all_attachments(snap)
+
+
+def test_perf_event_attachment_names_its_tracepoint_and_process(perf: PerfAttachment) -> None:
+    snap = take_snapshot("/nonexistent")
+    mine = [a for a in attachments_of(snap, perf.prog_id) if a.pid == perf.pid]
+    assert [(a.mechanism, a.kind, a.attach_type, a.target) for a in mine] == [
+        ("perf_event", "tracepoint", "tracepoint", perf.tracepoint)
+    ]
+    assert attach_labels(snap, perf.prog_id) == [f"tracepoint {perf.tracepoint}"]
+    theirs = bpftool_json("perf", "-j")
+    assert isinstance(theirs, list)
+    assert {"pid": perf.pid, "fd": perf.fd, "prog_id": perf.prog_id, "fd_type": "tracepoint",
+            "tracepoint": perf.tracepoint} in theirs  # fmt: skip
+
+
+def test_tcx_where_the_kernel_has_it(no_links: NoLinkAttachments) -> None:
+    """A tcx link on the test's interface shows once, as the link, with its direction;
+    before 6.6 the kernel refuses tcx (EINVAL) and the query answers nothing."""
+    prog = open_pinned(no_links.obj.prog_pin("att_tc"))
+    try:
+        link = create_link(prog.fd, no_links.ifindex, ATTACH_TYPES.index("tcx_ingress"))
+    except BPFError as e:
+        prog.close()
+        assert e.errno == errno.EINVAL
+        assert list_tcx([no_links.ifindex]) == []
+        return
+    try:
+        (tcx,) = list_tcx([no_links.ifindex])
+        assert (tcx.prog_id, tcx.direction) == (no_links.tc_id, "ingress")
+        assert tcx.link_id > 0
+        snap = take_snapshot("/nonexistent")
+        found = [a for a in attachments_of(snap, no_links.tc_id) if a.kind == "tcx"]
+        assert [(a.mechanism, a.link_id, a.mode, a.target) for a in found] == [
+            ("link", tcx.link_id, "ingress", f"{no_links.ifname} tcx ingress")
+        ]
+    finally:
+        link.close()
+        prog.close()
+
+
+def test_pid_of_this_process_is_real(perf: PerfAttachment) -> None:
+    """The perf event's fd is really ours (guards the test's own setup)."""
+    assert os.readlink(f"/proc/self/fd/{perf.fd}") == "anon_inode:[perf_event]"
