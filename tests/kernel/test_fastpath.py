@@ -315,3 +315,55 @@ def test_the_agent_own_filter_takes_the_plan(
             assert all(listed[i] for i in own.programs)
     finally:
         iterators.close()
+
+
+def test_kept_leaves_follow_the_kernel_across_snapshots(
+    packet_fixture: PacketFixture, stats_enabled: Any
+) -> None:
+    """The memoised leaves (api.info_memo) answer as graphql-core does on every new snapshot:
+    a program whose counters moved, a map created and one freed between two polls; and the
+    objects that did not change are answered from the memo (not recomputed)."""
+    from devagent.api.info_memo import InfoMemo
+    from devagent.bpf.maps import create_map
+    from devagent.bpf.names import MAP_TYPE_IDS
+
+    inventory = Inventory(packet_fixture.bpf_dir, max_age=0)
+    fast = FastPath(SCHEMA, RULES)
+    data = {"query": EXPLORER["Navigation"], "operationName": "Navigation"}
+    hits = 0
+    real_get = InfoMemo.get
+
+    def counting_get(self: InfoMemo, infos: Any) -> Any:
+        nonlocal hits
+        found = real_get(self, infos)
+        hits += found is not None
+        return found
+
+    prog = packet_fixture.obj.prog_ids["count_packets"]
+    doomed = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 4, name="memo_doomed")
+    born = None
+    runs = []
+    try:
+        InfoMemo.get = counting_get  # type: ignore[method-assign]
+        for step in range(4):
+            ctx = RequestContext(Settings(bpf_dir=packet_fixture.bpf_dir), inventory,
+                                 EntryPager(inventory), inventory.snapshot())  # fmt: skip
+            ours, theirs = both(fast, ctx, data)
+            assert ours is not None
+            assert orjson.dumps(ours) == theirs, step
+            runs.append({p["id"]: p["runCount"] for p in ours["data"]["programs"]})
+            names = {m["name"] for m in ours["data"]["maps"]}
+            if step == 1:
+                assert "memo_doomed" in names and "memo_born" not in names
+                doomed.close()
+                born = create_map(MAP_TYPE_IDS["Hash"], 4, 8, 4, name="memo_born")
+                packet_fixture.pump(5)
+            if step == 2:
+                assert "memo_born" in names and "memo_doomed" not in names
+    finally:
+        InfoMemo.get = real_get  # type: ignore[method-assign]
+        doomed.close()
+        if born is not None:
+            born.close()
+    assert runs[2][prog] >= runs[1][prog] + 5  # the moved counter is answered, not the kept one
+    assert hits > 0  # unchanged objects came from the memo

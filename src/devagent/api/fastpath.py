@@ -7,7 +7,9 @@ completion by type): ~2.5 µs per field, so the explorer's Navigation over 1000 
 1000 maps (~17 000 fields) took ~45 ms of CPU, three times that poll's 15 ms budget
 (docs/PERFORMANCE.md). A plan is made once per document: plain closures that call the same
 resolvers, serialise leaves by the same scalar rules and build the same dicts in the same key
-order (~4 ms for that Navigation). Nothing is kept between requests but the plans.
+order (~4 ms for that Navigation). Kept between requests: the plans, and for the few plans
+polled most recently the leaves each object's unchanged kernel info gave (api.info_memo,
+saving ~2 ms of that poll).
 
 Covered: query operations made of fields (aliases, repeated fields, inline and named
 fragments on the same type), root-field arguments given as literals or variables (Int and
@@ -30,9 +32,7 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
-    BooleanValueNode,
     DocumentNode,
-    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -49,34 +49,20 @@ from graphql import (
     GraphQLSchema,
     GraphQLString,
     InlineFragmentNode,
-    IntValueNode,
-    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    Undefined,
-    VariableNode,
     located_error,
     print_ast,
     specified_rules,
     validate,
 )
-from graphql.execution import values as _graphql_values
 
+from .info_memo import MemoPool
 from .nodes import InfoField, NodeAttr
+from .plan_args import INT_MAX, INT_MIN, Unsupported, root_args
 
-# graphql-core 3.3 keeps an SDL default as a literal, coerced when used; 3.2 keeps the value
-# itself in GraphQLArgument.default_value.
-_coerce_default_value: Callable[[Any], Any] | None = getattr(
-    _graphql_values, "coerce_default_value", None
-)
-
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 Complete = Callable[[Any, Any], Any]  # (resolved value, info) -> response value
-
-
-class Unsupported(Exception):
-    """The plan cannot answer this as graphql-core would: graphql-core executes it."""
 
 
 class _Info:
@@ -188,8 +174,11 @@ class _Field:
 class Compiler:
     """Turns the selections of one document into completion closures."""
 
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+    def __init__(
+        self, fragments: dict[str, FragmentDefinitionNode], memos: MemoPool | None = None
+    ) -> None:
         self.fragments = fragments
+        self.memos = memos or MemoPool()
 
     def complete(self, type_: GraphQLOutputType, nodes: Sequence[FieldNode]) -> Complete:
         """The function turning a resolved value into the response value of `type_`."""
@@ -247,15 +236,42 @@ class Compiler:
             else:
                 fields.append(_Field(key, _Field.CALL, complete, resolve))
         # Per field: (key, kind, getter, missing, slot, as_is, complete). A leaf whose value
-        # its scalar answers unchanged (as_is) skips the call to `complete`.
+        # its scalar answers unchanged (as_is) skips the call to `complete`. Leaves read from
+        # the infos alone are memoised while the infos are the same objects (api.info_memo).
         plan = [(f.key, f.kind, f.getter, f.missing, f.slot,
                  getattr(f.complete, "as_is", _never), f.complete) for f in fields]  # fmt: skip
         info_kind, node_kind, call_kind = _Field.INFO, _Field.NODE, _Field.CALL
+        kept = [i for i, f in enumerate(fields)
+                if f.kind == info_kind and hasattr(f.complete, "as_is")]  # fmt: skip
+        memo = self.memos.memo()
+        kept_plan = [plan[i] for i in kept]
+        slot_of = {i: n for n, i in enumerate(kept)}
+        rest = [(key, kind, getter, missing, slot, as_is, complete, slot_of.get(i))
+                for i, (key, kind, getter, missing, slot, as_is, complete)
+                in enumerate(plan)]  # fmt: skip
+
+        def kept_values(infos: tuple[Any, ...], info: Any) -> tuple[Any, ...]:
+            """The memoised leaves of an object with these infos, computed on a miss."""
+            memo.turn(info.context.snapshot)
+            values = memo.get(infos)
+            if values is None:
+                computed = []
+                for _key, _kind, getter, missing, slot, as_is, complete in kept_plan:
+                    kinfo = infos[slot]
+                    value = missing if kinfo is None else getter(kinfo)
+                    computed.append(value if as_is(value) else complete(value, info))
+                values = tuple(computed)
+                memo.put(infos, values)
+            return values
 
         def build(node: Any, info: Any) -> dict[str, Any]:
-            infos = [getattr(node, a) for a in attrs]
+            infos = tuple([getattr(node, a) for a in attrs])
+            known = kept_values(infos, info) if kept else ()
             out = {}
-            for key, kind, getter, missing, slot, as_is, complete in plan:
+            for key, kind, getter, missing, slot, as_is, complete, memo_slot in rest:
+                if memo_slot is not None:
+                    out[key] = known[memo_slot]
+                    continue
                 if kind == info_kind:
                     kinfo = infos[slot]
                     value = missing if kinfo is None else getter(kinfo)
@@ -297,81 +313,6 @@ def _default_resolver(name: str) -> Callable[[Any, Any], Any]:
     return resolve
 
 
-# ---------------------------------------------------------------- root arguments
-
-
-def _argument(node: Any, variables: dict[str, Any], defaults: dict[str, Any]) -> Any:
-    """A root argument's value, from a literal or a variable (Int, Boolean, enum and null
-    literals only)."""
-    if isinstance(node, VariableNode):
-        name = node.name.value
-        if name in variables:
-            return variables[name]
-        if name in defaults:
-            return _argument(defaults[name], {}, {})
-        raise Unsupported("missing variable")
-    if isinstance(node, IntValueNode):
-        return int(node.value)
-    if isinstance(node, BooleanValueNode):
-        return node.value
-    if isinstance(node, NullValueNode):
-        return None
-    if isinstance(node, EnumValueNode):
-        return node.value
-    raise Unsupported("argument kind")
-
-
-def _default(definition: Any) -> Any:
-    """The value graphql-core passes for an argument not given: its schema default
-    (Undefined when it has none). graphql-core 3.3 keeps an SDL default as a literal,
-    3.2 as the value."""
-    if _coerce_default_value is None:
-        return definition.default_value
-    return _coerce_default_value(definition)
-
-
-def _root_args(
-    field: Any, node: FieldNode, variables: dict[str, Any], defaults: dict[str, Any]
-) -> dict[str, Any]:
-    """The arguments of a root field as graphql-core passes them (by their Python names);
-    non-null Int and enum arguments, given, and Boolean ones, given (true, false, null) or
-    left to a Boolean default, are covered."""
-    given = {arg.name.value: arg.value for arg in node.arguments or ()}
-    if set(given) - set(field.args):
-        raise Unsupported("unknown argument")
-    args: dict[str, Any] = {}
-    for name, definition in field.args.items():
-        nullable = not isinstance(definition.type, GraphQLNonNull)
-        kind = definition.type if nullable else definition.type.of_type
-        if name not in given:
-            if not nullable:
-                raise Unsupported("missing argument")
-            default = _default(definition)
-            if default is Undefined:
-                continue
-            if kind is not GraphQLBoolean or type(default) is not bool:
-                raise Unsupported("default of an argument other than Boolean")
-            args[definition.out_name or name] = default
-            continue
-        value = _argument(given[name], variables, defaults)
-        if kind is GraphQLBoolean:
-            if type(value) is not bool and not (nullable and value is None):
-                raise Unsupported("Boolean argument")
-        elif nullable:
-            raise Unsupported("argument type")
-        elif kind is GraphQLInt:
-            if type(value) is not int or not INT_MIN <= value <= INT_MAX:
-                raise Unsupported("Int argument")
-        elif isinstance(kind, GraphQLEnumType):
-            if not isinstance(value, str) or value not in kind.values:
-                raise Unsupported("enum argument")
-            value = kind.values[value].value
-        else:
-            raise Unsupported("argument type")
-        args[definition.out_name or name] = value
-    return args
-
-
 # ---------------------------------------------------------------- plans
 
 
@@ -386,7 +327,13 @@ def _operation(document: DocumentNode, name: Any) -> OperationDefinitionNode:
 class Plan:
     """One operation of one document, compiled."""
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, operation_name: Any):
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: Any,
+        memos: MemoPool | None = None,
+    ):
         operation = _operation(document, operation_name)
         if operation.operation != OperationType.QUERY or operation.directives:
             raise Unsupported("not a plain query")
@@ -398,7 +345,7 @@ class Plan:
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        compiler = Compiler(fragments)
+        compiler = Compiler(fragments, memos)
         query = schema.query_type
         if query is None:
             raise Unsupported("no query type")
@@ -419,7 +366,7 @@ class Plan:
         data: dict[str, Any] | None = {}
         errors: list[GraphQLError] = []
         for key, field, node, complete in self.fields:
-            args = _root_args(field, node, variables, self.defaults)
+            args = root_args(field, node, variables, self.defaults)
             try:
                 value = field.resolve(None, info, **args)
             except Exception as exc:  # the field's error, as graphql-core reports it
@@ -453,6 +400,7 @@ class FastPath:
         self.schema = schema
         self.rules = [*specified_rules, *rules]
         self.max_plans = max_plans
+        self.memos = MemoPool()  # leaves kept per object for the polled plans (api.info_memo)
         self._plans: OrderedDict[tuple[str, Any], Plan | None] = OrderedDict()
         self._lock = threading.Lock()
         self.answered = 0  # operations answered by a plan (tests and benchmarks read it)
@@ -467,7 +415,7 @@ class FastPath:
         plan: Plan | None = None
         try:
             if not validate(self.schema, document, self.rules):
-                plan = Plan(self.schema, document, operation_name)
+                plan = Plan(self.schema, document, operation_name, self.memos)
         except (Unsupported, RecursionError):
             plan = None
         with self._lock:
