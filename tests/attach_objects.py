@@ -99,12 +99,14 @@ TRACEPOINT = ("raw_syscalls", "sys_enter")
 
 @dataclass
 class PerfAttachment:
-    """A TracePoint program attached to a tracepoint perf event held at `fd` by `pid`."""
+    """A TracePoint program attached to a tracepoint perf event held at `fd` by `pid`
+    (through a perf link where link_id is set)."""
 
     prog_id: int
     pid: int
     fd: int
     tracepoint: str
+    link_id: int | None = None
 
 
 def _tracepoint_id(category: str, name: str) -> int:
@@ -118,10 +120,14 @@ def _tracepoint_id(category: str, name: str) -> int:
 
 
 @contextmanager
-def attached_to_perf_event() -> Iterator[PerfAttachment]:
+def attached_to_perf_event(with_link: bool = False) -> Iterator[PerfAttachment]:
     """A TracePoint program (r0 = 0) on raw_syscalls:sys_enter, CPU 0, through a perf event
-    of this process: the kind of attachment only BPF_TASK_FD_QUERY over /proc finds."""
-    from devagent.bpf.objects import program_info
+    of this process: the kind of attachment only BPF_TASK_FD_QUERY over /proc finds. With
+    `with_link`, through a perf link (BPF_LINK_CREATE on the event, 5.15+) instead of the
+    PERF_EVENT_IOC_SET_BPF ioctl."""
+    from devagent.bpf.links import create_link
+    from devagent.bpf.names import ATTACH_TYPES
+    from devagent.bpf.objects import link_info, program_info
 
     libc = ctypes.CDLL(None, use_errno=True)
     attr = bytearray(128)  # struct perf_event_attr, PERF_ATTR_SIZE_VER5 and zeroes
@@ -132,7 +138,13 @@ def attached_to_perf_event() -> Iterator[PerfAttachment]:
         if fd < 0:
             raise OSError(ctypes.get_errno(), "perf_event_open")
         try:
-            fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog.fd)
-            yield PerfAttachment(program_info(prog).id, os.getpid(), fd, TRACEPOINT[1])
+            prog_id = program_info(prog).id
+            if not with_link:
+                fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog.fd)
+                yield PerfAttachment(prog_id, os.getpid(), fd, TRACEPOINT[1])
+                return
+            with create_link(prog.fd, fd, ATTACH_TYPES.index("perf_event")) as link:
+                link_id = link_info(link).id
+                yield PerfAttachment(prog_id, os.getpid(), fd, TRACEPOINT[1], link_id)
         finally:
             os.close(fd)

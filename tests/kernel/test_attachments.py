@@ -137,6 +137,28 @@ def test_perf_event_attachment_names_its_tracepoint_and_process(perf: PerfAttach
             "tracepoint": perf.tracepoint} in theirs  # fmt: skip
 
 
+def test_a_perf_link_is_one_attachment_with_its_tracepoint() -> None:
+    """A perf link (BPF_LINK_CREATE on a perf event, 5.15+) shows in the link list and its
+    event in the process's fds: one attachment, the link's, named by the event's tracepoint
+    (the link's info does not name it before 6.6) and the process holding the event."""
+    require_kernel()
+    try:
+        made = attached_to_perf_event(with_link=True)
+        perf = made.__enter__()
+    except BPFError as e:  # before 5.15: no perf links; nothing else to check here
+        assert e.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524)  # 524: the kernel's ENOTSUPP
+        return
+    try:
+        snap = take_snapshot("/nonexistent")
+        found = [a for a in attachments_of(snap, perf.prog_id) if a.pid == perf.pid]
+        assert [(a.mechanism, a.link_id, a.kind, a.target) for a in found] == [
+            ("link", perf.link_id, "tracepoint", perf.tracepoint)
+        ]
+        assert len(attachments_of(snap, perf.prog_id)) == 1
+    finally:
+        made.__exit__(None, None, None)
+
+
 def test_tcx_where_the_kernel_has_it(no_links: NoLinkAttachments) -> None:
     """A tcx link on the test's interface shows once, as the link, with its direction;
     before 6.6 the kernel refuses tcx (EINVAL) and the query answers nothing."""
