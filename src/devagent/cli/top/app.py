@@ -4,7 +4,7 @@ Refreshes run in a worker thread (kernel reads or an HTTP request must not freez
 screen); the screen shows the latest frame, sorted and filtered as the user asked.
 Keys: 1-9 or a click on a header sort by that column (again: reverse), s/r next column /
 reverse, / filter (name, type, owner), a show or hide the agent's own programs, p pause,
-Enter or a click select a program (detail pane), Esc close, q quit.
+Enter or a click select a program (detail pane), Esc close, ? every key (cli.top.keys), q quit.
 
 Text from the kernel or an agent reaches the widgets as rich.text.Text (view, plain): a
 process named `[/]` must not end the view with a MarkupError. A refresh that fails shows
@@ -56,6 +56,7 @@ class TopApp(App[None]):
         Binding("s", "next_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse"),
         Binding("escape", "close", "Close", show=False),
+        Binding("question_mark", "help", "Help"),
         *(Binding(str(n), f"sort({n - 1})", show=False) for n in range(1, len(COLUMNS) + 1)),
     ]
 
@@ -238,6 +239,12 @@ class TopApp(App[None]):
         self.source.selected = int(key)
         self.show_detail(None)
         self.fetch()  # the detail comes with the next frame: get it now
+
+    def action_help(self) -> None:
+        from .help_screen import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def action_toggle_agent(self) -> None:
         self.show_agent = not self.show_agent

@@ -80,7 +80,8 @@ def top(
     One row per program (events/s, average ns per run, CPU % of one core, recursion
     misses/s), a header with the host's totals, and a detail pane with sparklines, links,
     owners and maps. Keys: 1-9 or click a header to sort, / filter, a show or hide the
-    agent's own programs (hidden unless --show-agent), p pause, Enter details, q quit.
+    agent's own programs (hidden unless --show-agent), p pause, Enter details, ? every
+    key, q quit.
     Unless the kernel.bpf_stats_enabled sysctl is on, top holds a BPF_ENABLE_STATS fd while
     it runs (the sysctl is never changed).
     """
