@@ -365,6 +365,22 @@ def write_report(sections: dict[str, list[Row]], args: argparse.Namespace) -> st
     return "\n".join(lines)
 
 
+def readme_budget(budget: list[Row], machine: list[Row]) -> None:
+    """The README's Performance table: the budget lines as this run measured them, so the
+    figures there are always docs/PERFORMANCE.md's."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- budget: start -->", "<!-- budget: end -->"
+    if start not in text or end not in text:
+        return
+    cpu = dict(machine).get("CPU", "?")
+    when = time.strftime("%Y-%m-%d", time.gmtime())
+    rows = ["| budget line | measured |", "|---|---|", *(f"| {k} | {v} |" for k, v in budget)]
+    body = "\n".join([*rows, "", f"(On {cpu}, {when}.)"])
+    head, rest = text.split(start, 1)
+    readme.write_text(f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}")
+
+
 def budget_only(args: argparse.Namespace) -> dict[str, list[Row]]:
     """Just the benchmarks the budget's lines read (~3 minutes): for checking a change."""
     sections: dict[str, list[Row]] = {"Machine": machine()}
@@ -407,6 +423,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report + "\n")
+    if out.resolve() == (ROOT / "docs" / "PERFORMANCE.md").resolve():
+        readme_budget(sections["Budget"], sections["Machine"])
     print(report)
     if not ok:
         sys.exit("bench/run: a budget line does not hold (see the Budget table)")
