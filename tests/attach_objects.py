@@ -148,3 +148,36 @@ def attached_to_perf_event(with_link: bool = False) -> Iterator[PerfAttachment]:
                 yield PerfAttachment(prog_id, os.getpid(), fd, TRACEPOINT[1], link_id)
         finally:
             os.close(fd)
+
+
+@dataclass
+class NetnsAttachments:
+    """XDP and a tc filter on an interface inside a network namespace of the test's own."""
+
+    obj: LoadedObject
+    netns: str  # its `ip netns` name
+    ifname: str  # the interface inside it
+
+
+@contextmanager
+def attached_in_netns(build_dir: Path, tag: str) -> Iterator[NetnsAttachments]:
+    """tests/bpf/attach.bpf.c's XDP program (generic) and tc program (clsact ingress) on the
+    end of a veth pair that lives in a new `ip netns`: what a container's interface looks
+    like to the agent. Deleting the namespace deletes the pair and what is attached."""
+    obj_file = build_bpf("attach.bpf.o", build_dir)
+    netns = f"devagent-{tag}-{os.getpid()}"
+    outside, inside = f"dvc{tag}{os.getpid()}", f"dvd{tag}{os.getpid()}"
+    with ExitStack() as undo:
+        mount = BpffsMount()
+        undo.callback(mount.close)
+        obj = load_object(obj_file, mount)
+        _run("ip", "netns", "add", netns)
+        undo.callback(subprocess.run, ["ip", "netns", "del", netns], check=False)
+        _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside, "netns", netns)
+        undo.callback(subprocess.run, ["ip", "link", "del", outside], check=False)
+        _run("ip", "-n", netns, "link", "set", "dev", inside, "xdpgeneric", "pinned",
+             obj.prog_pin("att_xdp"))  # fmt: skip
+        _run("tc", "-n", netns, "qdisc", "add", "dev", inside, "clsact")
+        _run("tc", "-n", netns, "filter", "add", "dev", inside, "ingress", "bpf", "da", "pinned",
+             obj.prog_pin("att_tc"))  # fmt: skip
+        yield NetnsAttachments(obj, netns, inside)

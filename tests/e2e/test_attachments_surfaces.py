@@ -29,7 +29,7 @@ from tests.conftest import PhydevServer, bpftool_json, require_kernel, run_phyde
 
 ATTACHMENTS = (
     "{ programs { id attachPoint attachments { mechanism kind attachType target ifindex "
-    "ifname cgroupPath pid linkId mode } } }"
+    "ifname cgroupPath pid linkId mode netns } } }"
 )
 
 
@@ -56,17 +56,19 @@ def expected(no_links: NoLinkAttachments) -> dict[int, list[dict[str, Any]]]:
     """Program id -> its attachments as GraphQL answers them."""
     ifname, ifindex, cg = no_links.ifname, no_links.ifindex, no_links.cgroup_path
     net = {"ifindex": ifindex, "ifname": ifname, "cgroupPath": None, "pid": None, "linkId": None}
+    tail = {"netns": None}
     tc = [{"mechanism": "netlink", "kind": "tc", "attachType": None,
-           "target": f"{ifname} tc {d}", **net, "mode": d}
+           "target": f"{ifname} tc {d}", **net, "mode": d, **tail}
           for d in ("ingress", "egress")]  # fmt: skip
     return {
         no_links.xdp_id: [{"mechanism": "netlink", "kind": "xdp", "attachType": "xdp",
-                           "target": f"{ifname} xdpgeneric", **net, "mode": "generic"}],
+                           "target": f"{ifname} xdpgeneric", **net, "mode": "generic",
+                           **tail}],
         no_links.tc_id: tc,
         no_links.cgroup_prog_id: [{
             "mechanism": "cgroup", "kind": "cgroup", "attachType": "cgroup_inet_ingress",
             "target": f"{cg} cgroup_inet_ingress", "ifindex": None, "ifname": None,
-            "cgroupPath": cg, "pid": None, "linkId": None, "mode": None,
+            "cgroupPath": cg, "pid": None, "linkId": None, "mode": None, **tail,
         }],
     }  # fmt: skip
 

@@ -6,9 +6,12 @@ that merges them with links without duplicates (model.attachments)."""
 from __future__ import annotations
 
 import errno
+import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,7 @@ from devagent.model.snapshot import take_snapshot
 from tests.attach_objects import (
     NoLinkAttachments,
     PerfAttachment,
+    attached_in_netns,
     attached_to_perf_event,
     attached_without_links,
 )
@@ -157,6 +161,34 @@ def test_a_perf_link_is_one_attachment_with_its_tracepoint() -> None:
         assert len(attachments_of(snap, perf.prog_id)) == 1
     finally:
         made.__exit__(None, None, None)
+
+
+def test_interfaces_of_other_network_namespaces(build_dir: Path) -> None:
+    """XDP and tc on an interface of another network namespace (a container's, here an `ip
+    netns`) show, with that namespace's name: read from a thread that joined it."""
+    require_kernel()
+    with attached_in_netns(build_dir, "n") as made:
+        snap = take_snapshot("/nonexistent")
+        xdp_id, tc_id = made.obj.prog_ids["att_xdp"], made.obj.prog_ids["att_tc"]
+        (xdp,) = attachments_of(snap, xdp_id)
+        assert (xdp.mechanism, xdp.kind, xdp.ifname, xdp.mode, xdp.netns) == (
+            "netlink", "xdp", made.ifname, "generic", made.netns
+        )  # fmt: skip
+        assert xdp.target == f"{made.ifname} xdpgeneric (netns {made.netns})"
+        (tc,) = attachments_of(snap, tc_id)
+        assert (tc.kind, tc.ifname, tc.mode, tc.netns) == ("tc", made.ifname, "ingress", made.netns)
+        assert attach_labels(snap, tc_id) == [f"tc ingress {made.ifname} (netns {made.netns})"]
+        # bpftool sees them there too
+        (theirs,) = bpftool_json_in(made.netns, "net")
+        assert [x["id"] for x in theirs["xdp"]] == [xdp_id]
+        assert [x["id"] for x in theirs["tc"]] == [tc_id]
+    assert attachments_of(take_snapshot("/nonexistent"), xdp_id) == []  # all undone
+
+
+def bpftool_json_in(netns: str, *args: str) -> Any:
+    out = subprocess.run(["ip", "netns", "exec", netns, "bpftool", "-j", *args],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return json.loads(out)
 
 
 def test_tcx_where_the_kernel_has_it(no_links: NoLinkAttachments) -> None:

@@ -3,7 +3,8 @@ interface's IFLA_XDP (RTM_GETLINK), tc `bpf` filters on clsact/ingress qdiscs
 (RTM_GETQDISC, RTM_GETTFILTER) and tcx from BPF_PROG_QUERY on the ifindex.
 
 Attachments made through a bpf link show here too (with the link's id for tcx): the model
-merges them with the links (model.attachments). Only the caller's network namespace is read.
+merges them with the links (model.attachments). `scan_net_attachments` reads the caller's
+network namespace, `scan_other_netns` every other one (bpf.netns).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from .errors import BPFError
+from .netns import NetNs, other_netns, run_in_netns
 from .prog_query import attach_type_id, query_programs
 from .rtnetlink import NetlinkError, RouteSocket, attr_str, attr_u32, parse_attrs
 
@@ -176,6 +178,21 @@ class NetAttachments:
 
     def ifname(self, ifindex: int) -> str | None:
         return next((i.name for i in self.interfaces if i.ifindex == ifindex), None)
+
+
+def scan_other_netns(with_tcx: bool = True) -> list[tuple[NetNs, NetAttachments]]:
+    """The XDP, tc and tcx programs of the other network namespaces (bpf.netns: `ip netns`
+    ones and those of running processes), each read from inside it; namespaces without any,
+    or that could not be entered, are left out."""
+    out = []
+    for netns in other_netns():
+        try:
+            found = run_in_netns(netns, lambda: scan_net_attachments(with_tcx))
+        except OSError:
+            continue  # gone meanwhile, or not ours to enter
+        if found.tc or found.tcx or any(i.xdp for i in found.interfaces):
+            out.append((netns, found))
+    return out
 
 
 def scan_net_attachments(with_tcx: bool = True) -> NetAttachments:

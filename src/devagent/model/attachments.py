@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from ..bpf import links as lk
 from ..bpf.cgroup_attach import CGROUP_ATTACH_TYPES, attach_types_for, scan_cgroup_programs
 from ..bpf.info import LinkInfo
-from ..bpf.net_attach import NetAttachments, scan_net_attachments
+from ..bpf.net_attach import NetAttachments, scan_net_attachments, scan_other_netns
 from ..bpf.tasks import Task
 from .inventory import Snapshot
 
@@ -56,6 +56,7 @@ class Attachment:
     pid: int | None = None
     link_id: int | None = None
     mode: str | None = None
+    netns: str | None = None  # the interface's network namespace, when not the agent's
 
     def to_json(self) -> dict[str, object]:
         """As GraphQL's Attachment spells it (the API and the CLI's JSON share this)."""
@@ -70,6 +71,7 @@ class Attachment:
             "pid": self.pid,
             "linkId": self.link_id,
             "mode": self.mode,
+            "netns": self.netns,
         }
 
 
@@ -169,27 +171,31 @@ def _from_task(task: Task) -> Attachment:
                       pid=task.pid)  # fmt: skip
 
 
-def _net(net: NetAttachments) -> list[Attachment]:
-    """XDP and tc attachments from netlink, tcx ones from BPF_PROG_QUERY."""
+def _net(net: NetAttachments, netns: str | None = None) -> list[Attachment]:
+    """XDP and tc attachments from netlink, tcx ones from BPF_PROG_QUERY, of the agent's
+    network namespace or (named `netns`) another one."""
     out = []
+    where = f" (netns {netns})" if netns else ""
     for iface in net.interfaces:
         for prog_id, mode in iface.xdp:
             word = XDP_MODE_WORDS.get(mode, "xdp")
-            out.append(Attachment(prog_id, NETLINK, "xdp", f"{iface.name} {word}",
-                                  f"{word} {iface.name}", attach_type="xdp",
-                                  ifindex=iface.ifindex, ifname=iface.name, mode=mode))  # fmt: skip
+            out.append(Attachment(prog_id, NETLINK, "xdp", f"{iface.name} {word}{where}",
+                                  f"{word} {iface.name}{where}", attach_type="xdp",
+                                  ifindex=iface.ifindex, ifname=iface.name, mode=mode,
+                                  netns=netns))  # fmt: skip
     for f in net.tc:
         name = net.ifname(f.ifindex) or f"ifindex {f.ifindex}"
-        out.append(Attachment(f.prog_id, NETLINK, "tc", f"{name} tc {f.direction}",
-                              f"tc {f.direction} {name}", ifindex=f.ifindex, ifname=name,
-                              mode=f.direction))  # fmt: skip
+        out.append(Attachment(f.prog_id, NETLINK, "tc", f"{name} tc {f.direction}{where}",
+                              f"tc {f.direction} {name}{where}", ifindex=f.ifindex,
+                              ifname=name, mode=f.direction, netns=netns))  # fmt: skip
     for t in net.tcx:
         name = net.ifname(t.ifindex) or f"ifindex {t.ifindex}"
         attach_type = f"tcx_{t.direction}"
         out.append(Attachment(t.prog_id, LINK if t.link_id else PROG_ATTACH, "tcx",
-                              f"{name} tcx {t.direction}", f"tcx {attach_type} {name}",
-                              attach_type=attach_type, ifindex=t.ifindex, ifname=name,
-                              link_id=t.link_id or None, mode=t.direction))  # fmt: skip
+                              f"{name} tcx {t.direction}{where}",
+                              f"tcx {attach_type} {name}{where}", attach_type=attach_type,
+                              ifindex=t.ifindex, ifname=name, link_id=t.link_id or None,
+                              mode=t.direction, netns=netns))  # fmt: skip
     return out
 
 
@@ -203,7 +209,10 @@ def _collect(snap: Snapshot) -> dict[int, list[Attachment]]:
         by_prog.setdefault(link.prog_id, []).append(_from_link(link, path))
     others: list[Attachment] = []
     if prog_types & {XDP_PROG, SCHED_CLS, SCHED_ACT}:
-        others += _net(scan_net_attachments(with_tcx=SCHED_CLS in prog_types))
+        with_tcx = SCHED_CLS in prog_types
+        others += _net(scan_net_attachments(with_tcx))  # first: links are matched here first
+        for netns, found in scan_other_netns(with_tcx):
+            others += _net(found, netns.name)
     if prog_types & CGROUP_ATTACH_TYPES.keys():
         for c in scan_cgroup_programs(attach_types_for(prog_types)):
             others.append(Attachment(c.prog_id, CGROUP, "cgroup", f"{c.path} {c.attach_type}",
@@ -211,8 +220,9 @@ def _collect(snap: Snapshot) -> dict[int, list[Attachment]]:
                                      attach_type=c.attach_type, cgroup_path=c.path))  # fmt: skip
     for prog_id in programs:
         others += [_from_task(t) for t in snap.tasks_of_program(prog_id)]
+    merged: dict[int, set[int]] = {}
     for a in others:
-        _merge(by_prog.setdefault(a.prog_id, []), a)
+        _merge(by_prog.setdefault(a.prog_id, []), a, merged.setdefault(a.prog_id, set()))
     return {k: v for k, v in by_prog.items() if v}
 
 
@@ -232,13 +242,21 @@ def _same_place(link: Attachment, other: Attachment) -> bool:
     return False
 
 
-def _merge(found: list[Attachment], other: Attachment) -> None:
+def _merge(found: list[Attachment], other: Attachment, merged: set[int]) -> None:
     """Add `other` to a program's attachments unless a link's attachment is the same one;
-    then the link's takes what `other` adds (XDP mode, the process holding it)."""
+    then the link's takes what `other` adds (XDP mode, the process holding it). `merged`:
+    the indexes of the links already matched to an interface or cgroup attachment, which
+    one link makes once (an XDP link on ifindex 6 here is not also the one on ifindex 6 of
+    another network namespace; the agent's own namespace is merged first)."""
     for i, a in enumerate(found):
         if _same_place(a, other):
+            if a.kind in ("xdp", "tcx", "cgroup"):
+                if i in merged:
+                    continue
+                merged.add(i)
             if a.kind == "xdp" and a.mode is None:
-                found[i] = replace(a, mode=other.mode, target=other.target)
+                found[i] = replace(a, mode=other.mode, target=other.target,
+                                   ifname=other.ifname, netns=other.netns)  # fmt: skip
             elif other.pid is not None and a.pid is None:
                 found[i] = replace(a, pid=other.pid)
             return
