@@ -300,19 +300,23 @@ def test_etm_btf_exports_every_numeric_field(
     struct_maps: StructMaps, struct_agent: PhydevServer
 ) -> None:
     map_id = struct_maps.map_id("pcpu_names")
-    for _ in range(3):  # the edit test may write between the two reads
-        cells = kernel_cells(map_id)
+    # A scrape may answer from a read up to --cache-max-age old (1 s): the edit test wrote
+    # to the map just before, so scrape until the samples follow the kernel.
+    deadline = time.monotonic() + 10
+    while True:
+        want = {}
+        for name, per_cpu in kernel_cells(map_id).items():
+            for cpu, (packets, nbytes) in enumerate(per_cpu):
+                want[(name, "packets", str(cpu))] = float(packets)
+                want[(name, "bytes", str(cpu))] = float(nbytes)
         body, _ = struct_agent.get("/metrics")
-        if cells == kernel_cells(map_id):
+        samples = {}
+        for line in body.splitlines():
+            if line.startswith("devagent_ebpf_map_entry_value{") and f'id="{map_id}"' in line:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+                value = float(line.rsplit(" ", 1)[1])
+                samples[(labels["key"], labels["field"], labels["cpu"])] = value
+        if samples == want or time.monotonic() > deadline:
             break
-    samples = {}
-    for line in body.splitlines():
-        if line.startswith("devagent_ebpf_map_entry_value{") and f'id="{map_id}"' in line:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            samples[(labels["key"], labels["field"], labels["cpu"])] = float(line.rsplit(" ", 1)[1])
-    want = {}
-    for name, per_cpu in cells.items():
-        for cpu, (packets, nbytes) in enumerate(per_cpu):
-            want[(name, "packets", str(cpu))] = float(packets)
-            want[(name, "bytes", str(cpu))] = float(nbytes)
+        time.sleep(0.3)
     assert samples == want  # every numeric field, no char array, no padding

@@ -17,7 +17,6 @@ import pytest
 from devagent.bpf.maps import create_map
 from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
-from tests.conftest import first_u64
 from tests.kernel.test_btf import Loaded, bpftool
 from tests.kernel.test_btf import loaded as loaded  # the fixture, re-exported
 from tests.kernel.test_metrics import exporter, samples, scrape
@@ -48,6 +47,27 @@ def expected_fields(key: dict[str, object]) -> dict[str, str]:
     return out
 
 
+# Fields bpftool shows that are not numbers to export: text, addresses, 128-bit ints.
+NOT_NUMBERS = ("comm", "grid", "ptr", "cptr", "big", "sbig")
+
+
+def numeric_fields(value: object, path: str = "") -> list[tuple[str, float]]:
+    """(C path, number) of each numeric field in bpftool's decoded struct (written
+    independently of devagent.model.btf_fields): bools as 0/1, strings skipped."""
+    out: list[tuple[str, float]] = []
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if not path and name in NOT_NUMBERS:
+                continue
+            out += numeric_fields(inner, f"{path}.{name}" if path else name)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            out += numeric_fields(inner, f"{path}[{i}]")
+    elif isinstance(value, bool | int):
+        out.append((path, float(value)))
+    return out
+
+
 def map_samples(text: str, map_id: int) -> list[dict[str, str | float]]:
     out: list[dict[str, str | float]] = []
     for labels, value in samples(text).get(ENTRY_VALUE, {}).items():
@@ -69,7 +89,7 @@ def test_struct_key_fields_become_labels(loaded: Loaded, accept: str | None) -> 
     assert len(dump) == 15
     text, _ = scrape(exporter(only(map_id, "flows")), accept)
     got = map_samples(text, map_id)
-    assert len(got) == len(dump)
+    assert len({str(s["key"]) for s in got}) == len(dump)
     by_key = {json.dumps(json.loads(str(s["key"])), sort_keys=True): s for s in got}
     for entry in dump:
         key = entry["formatted"]["key"]
@@ -83,7 +103,20 @@ def test_struct_key_fields_become_labels(loaded: Loaded, accept: str | None) -> 
         want["key_bytes"] = json.dumps(list(union), separators=(",", ":"))
         assert fields == want
         assert sample["cpu"] == "" and sample["type"] == "Hash" and sample["name"] == "flows"
-        assert sample["value"] == float(first_u64(entry["value"]))
+    # The value, a struct: one sample per numeric field (a `field` label), each equal to
+    # bpftool's decoded field; no sample for strings, pointers, 128-bit ints or padding.
+    values = {
+        (json.dumps(json.loads(str(s["key"])), sort_keys=True), s["field"]): s["value"] for s in got
+    }
+    want_values = {
+        (json.dumps(e["formatted"]["key"], sort_keys=True), path): float(number)
+        for e in dump
+        for path, number in numeric_fields(e["formatted"]["value"])
+    }
+    assert values == want_values
+    assert {f for _, f in values} >= {"counts[3]", "delta", "flag", "flags[2]", "s8", "uc[0]",
+                                      "inners[1].port", "inners[0].delta"}  # fmt: skip
+    assert not {f for _, f in values} & {"comm", "ptr", "cptr", "big", "sbig", "grid[0][0]"}
     some = got[0]
     assert {"key_addr4", "key_bytes", "key_lo16", "key_hi16", "key_in", "key_bits"} <= set(some)
     assert json.loads(str(some["key_in"])).keys() == {"port", "delta", "tag"}
@@ -93,15 +126,17 @@ def test_string_and_scalar_keys(loaded: Loaded) -> None:
     names, colors = loaded.ids["pcpu_names"], loaded.ids["colors"]
     text, _ = scrape(exporter(only(names, "pcpu_names"), only(colors, "colors")))
     dump = json.loads(bpftool("-j", "map", "dump", "id", str(names)))
-    got = {(s["key"], s["cpu"]): s["value"] for s in map_samples(text, names)}
+    got = {(s["key"], s["cpu"], s["field"]): s["value"] for s in map_samples(text, names)}
     want = {
-        (expected_text(e["formatted"]["key"]), str(v["cpu"])): float(first_u64(v["value"]))
+        (expected_text(e["formatted"]["key"]), str(v["cpu"]), name): float(v["value"][name])
         for e in dump
-        for v in e["values"]
+        for v in e["formatted"]["values"]
+        for name in ("packets", "bytes")  # struct pcpu_val's numbers (not char last[6])
     }
-    assert got == want and ("sshd", "0") in got
+    assert got == want and ("sshd", "0", "packets") in got
     assert not any(k.startswith("key_") for s in map_samples(text, names) for k in s)
-    colors_got = {s["key"]: s["value"] for s in map_samples(text, colors)}
+    colors_got = {s["key"]: s["value"] for s in map_samples(text, colors)}  # no struct: as before
+    assert not any("field" in s for s in map_samples(text, colors))
     assert colors_got == {"0": 0.0, "1": 5.0, "2": 99.0}  # an array: every index exists
 
 

@@ -35,6 +35,7 @@ from ..model.snapshot import Snapshot
 from .btf_keys import NoKeyType, btf_key_labels
 
 log = logging.getLogger("devagent.metrics")
+FIELD_LABEL = "field"  # btf rules on struct values: which field of the value a sample is
 WARN_EVERY = 3600.0  # seconds between two warnings about the same map
 
 if TYPE_CHECKING:  # numpy is imported by the functions that use it: only --etm needs it
@@ -184,19 +185,57 @@ def export_map(
             fields = [fields[i] for i in kept]
         if len(kept) != len(order):
             order = order[np.asarray(kept, dtype=np.intp)]
+    values = first_u64(dump, order)
+    exported = len(labels)
+    if rule.key_format == "btf" and use_btf:
+        per_field = _field_rows(info, dump, order, labels, names, fields)
+        if per_field is not None:
+            labels, names, fields, values = per_field
     return MapExport(
         info=info,
         rule=rule,
         count=dump.count,
         keys=labels,
-        values=first_u64(dump, order),
+        values=values,
         per_cpu=dump.per_cpu,
-        truncated=dump.count - len(labels),
+        truncated=dump.count - exported,
         renamed=renamed,
         field_names=names,
         field_values=fields,
         key_format=rule.key_format if use_btf or rule.key_format != "btf" else "hex",
     )
+
+
+def _field_rows(
+    info: MapInfo,
+    dump: MapDump,
+    order: npt.NDArray[np.intp],
+    labels: list[str],
+    names: tuple[str, ...],
+    fields: list[tuple[str, ...]],
+) -> tuple[list[str], tuple[str, ...], list[tuple[str, ...]], U64] | None:
+    """A btf rule on a map whose value is a struct: one row per (entry, numeric field), the
+    field named by a `field` label (padding and char arrays are not fields, so they give no
+    sample). None when the value is not a struct with numeric fields (the first 8 bytes are
+    exported then, as for other rules). Values keep their sign (an object array of ints)."""
+    import numpy as np
+
+    from ..model.btf_fields import map_value_fields
+    from ..model.entry_order import field_values
+
+    numeric = [f for f in map_value_fields(info) or [] if f.path]
+    if not numeric:
+        return None
+    n, nf = len(order), len(numeric)
+    cpus = dump.ncpus if dump.per_cpu else 1
+    cells = np.empty((n, nf, cpus), dtype=object)
+    for j, f in enumerate(numeric):
+        if n:  # Python ints (signed or not), as the renderer writes them
+            cells[:, j, :] = field_values(dump, f)[order].tolist()
+    key_rows = fields or [()] * n
+    out_labels = [label for label in labels for _ in numeric]
+    out_fields = [(*row, f.path) for row in key_rows for f in numeric]
+    return out_labels, (*names, FIELD_LABEL), out_fields, cells.reshape(n * nf, cpus)
 
 
 @dataclass

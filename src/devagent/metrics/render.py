@@ -70,7 +70,8 @@ def encoded_label_names(encoder: Encoder, names: Sequence[str]) -> tuple[str, ..
 
 def format_values(values: Iterable[int]) -> list[str]:
     """Sample values as prometheus_client writes them (floatToGoString of the float)."""
-    return [f"{v}.0" if v < 1_000_000 else go_float(v) for v in values]
+    return [f"{v}.0" if type(v) is int and -1_000_000 < v < 1_000_000 else go_float(v)
+            for v in values]  # fmt: skip
 
 
 class MapEntryValueFamily(Metric):

@@ -9,8 +9,10 @@ sorting by the whole value does.
 
 A field's path is C's way to name it: `stats.packets` for a nested struct, `counts[2]` for an
 array element; members of anonymous structs and unions are lifted, as C lets you name them.
-Numbers are ints (bitfields included), enums, bools and floats; chars, char arrays
-(strings), pointers, 128-bit ints and padding are not fields here.
+Numbers are ints (bitfields and a lone `char` included), enums, bools (0 or 1) and floats;
+char arrays (strings, as bpftool shows them), pointers (kernel addresses are no metric, and
+should not leak into one), 128-bit ints and padding are not fields here. Bitfields are read
+little-endian (the only byte order the agent runs on).
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..bpf.btf import Btf
 from ..bpf.btf.cnames import type_to_c
-from ..bpf.btf.types import MAX_RESOLVE_DEPTH, Array, BTFError, Enum, Float, Int, Kind, Struct
+from ..bpf.btf.types import (
+    MAX_RESOLVE_DEPTH,
+    Array,
+    BTFError,
+    Enum,
+    Float,
+    Int,
+    Kind,
+    Ref,
+    Struct,
+)
 from ..bpf.info import MapInfo
 
 if TYPE_CHECKING:
@@ -73,9 +85,7 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
     t = btf.type(tid)
     name = type_to_c(btf, type_id)  # as written: __u64, not unsigned long long
     if isinstance(t, Int):
-        # `char` (not a typedef of it, such as __u8 or __s8) is text, as bpftool shows it.
-        text = t.is_char or (t.name == "char" and btf.type(type_id).kind != Kind.TYPEDEF)
-        if text or t.bits > 64 or t.bits == 0:
+        if t.bits > 64 or t.bits == 0:
             return
         kind = "bool" if t.is_bool else "int"
         out.append(NumericField(path, bit + t.bit_offset, t.bits, t.signed, kind, name))
@@ -101,10 +111,22 @@ def _walk(btf: Btf, type_id: int, path: str, bit: int, depth: int, out: list[Num
                 out.append(NumericField(sub, at, m.bitfield_size, signed, "int", tname))
             else:
                 _walk(btf, m.type, sub, at, depth + 1, out)
-    elif isinstance(t, Array) and t.nelems <= MAX_ARRAY_FIELDS:
+    elif isinstance(t, Array) and t.nelems <= MAX_ARRAY_FIELDS and not _is_text(btf, t.type):
         size = btf.size_of(t.type) * 8
         for i in range(t.nelems):
             _walk(btf, t.type, f"{path}[{i}]", bit + i * size, depth + 1, out)
+
+
+def _is_text(btf: Btf, elem: int) -> bool:
+    """An array of `char` (through modifiers, not typedefs such as __u8) is a string, as
+    bpftool shows it: not numbers."""
+    t = btf.type(elem)
+    for _ in range(MAX_RESOLVE_DEPTH):
+        if t.kind not in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
+            break
+        assert isinstance(t, Ref)  # noqa: S101 narrowing: modifiers parse as Refs
+        t = btf.type(t.type)
+    return isinstance(t, Int) and t.size == 1 and (t.is_char or t.name == "char")
 
 
 def map_value_fields(info: MapInfo) -> list[NumericField] | None:
@@ -141,6 +163,8 @@ def field_column(values: npt.NDArray[np.uint8], field: NumericField) -> Column:
             return cells.view(f"=f{width}")[:, 0].astype(np.float64)
         code = f"=i{width}" if field.signed else f"=u{width}"
         column = cells.view(code)[:, 0]
+        if field.kind == "bool":  # true when any bit is set, as bpftool and C read it
+            return (column != 0).astype(np.uint64)
         return column.astype(np.int64 if field.signed else np.uint64)
     # A bitfield: the (at most 9) bytes that hold it, as one little-endian number.
     shift = field.bit_offset % 8
@@ -173,6 +197,8 @@ def field_value(data: bytes, field: NumericField) -> int | float:
     nbytes = (shift + field.bits + 7) // 8
     raw = int.from_bytes(data[first : first + nbytes], "little") >> shift
     raw &= (1 << field.bits) - 1
+    if field.kind == "bool":
+        return int(raw != 0)
     if field.signed and raw >> (field.bits - 1):
         raw -= 1 << field.bits
     return raw
