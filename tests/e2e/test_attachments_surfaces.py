@@ -26,6 +26,7 @@ from devagent.model.inventory import Inventory
 from devagent.model.settings import Settings
 from tests.attach_objects import NoLinkAttachments, attached_without_links
 from tests.conftest import PhydevServer, bpftool_json, require_kernel, run_phydev
+from tests.e2e.test_quick_listings import quick, through_click
 
 ATTACHMENTS = (
     "{ programs { id attachPoint attachments { mechanism kind attachType target ifindex "
@@ -160,6 +161,25 @@ def test_cli_listing_with_attach(no_links: NoLinkAttachments) -> None:
     # Without --attach: the contract's seven columns
     plain = run_phydev("inspect", "progs", "list").stdout.splitlines()
     assert len(plain[0].split("\t")) == 7
+
+
+def test_listing_with_attach_takes_the_quick_path_and_says_what_click_says(
+    no_links: NoLinkAttachments,
+) -> None:
+    for extra in ((), ("--json",)):
+        ours, imported_click = quick("inspect", "progs", "list", "--attach", *extra)
+        assert imported_click == "False"
+        theirs = through_click("inspect", "progs", "list", "--attach", *extra)
+        if extra:
+            got, want = mine(no_links, json.loads(ours)), mine(no_links, json.loads(theirs))
+            assert {i: (r["attachPoint"], r["attachments"]) for i, r in got.items()} == {
+                i: (r["attachPoint"], r["attachments"]) for i, r in want.items()
+            }
+        else:
+            cells = [{int(c[0]): c[-1] for c in (line.split("\t") for line in out.splitlines()[1:])}
+                     for out in (ours, theirs)]  # fmt: skip
+            assert {i: cells[0][i] for i in attach_points(no_links)} == attach_points(no_links)
+            assert {i: cells[1][i] for i in attach_points(no_links)} == attach_points(no_links)
 
 
 def test_cli_show_gives_attach_points_and_memlock(no_links: NoLinkAttachments) -> None:
