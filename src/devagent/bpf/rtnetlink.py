@@ -107,6 +107,10 @@ class RouteSocket:
                 if got_seq != seq:
                     continue  # an answer to an earlier request we stopped reading
                 if kind == NLMSG_DONE:
+                    # A dump that failed part way says so here (a negative errno)
+                    code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
+                    if code > 0:
+                        raise NetlinkError(code, os.strerror(code))
                     return
                 if kind == NLMSG_ERROR:
                     code = -struct.unpack_from("=i", payload)[0]
