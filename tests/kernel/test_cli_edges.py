@@ -39,7 +39,7 @@ def test_ids_beyond_u32_are_usage_errors(packet_fixture: PacketFixture) -> None:
         assert "is not in the range 0<=x<=4294967295" in result.stderr
     # Below the CLI, the kernel layer refuses such ids too: never another object.
     for opener, obj_id in ((open_map, map_id), (open_program, prog_id)):
-        with pytest.raises(NotFound, match=f"{obj_id + 2**32}: not found"):
+        with pytest.raises(NotFound, match=f"{obj_id + 2**32} not found"):
             opener(obj_id + 2**32)
 
 

@@ -333,7 +333,7 @@ def test_links_show_has_cgroup_path_program_and_owners(
     assert lines["program"] == f"id={prog_id} name=cgroup_allow type=CGroupSKB"
     assert f"pid={os.getpid()} " in lines["owners"]
     missing = run_phydev("inspect", "links", "show", "4000000", check=False)
-    assert missing.returncode == 1 and "link 4000000: not found" in missing.stderr
+    assert missing.returncode == 1 and "link 4000000 not found" in missing.stderr
 
 
 @pytest.mark.parametrize("who", ["nobody", "nocaps"])
@@ -422,4 +422,4 @@ def test_show_unknown_id_is_one_line(kernel: None) -> None:
         result = run_phydev("inspect", what, "show", "4000000000", check=False)
         assert result.returncode == 1
         kind = "program" if what == "progs" else "map"
-        assert result.stderr == f"phydev: {kind} 4000000000: not found\n"
+        assert result.stderr == f"phydev: {kind} 4000000000 not found\n"

@@ -14,7 +14,7 @@ from typing import Any
 from ariadne import MutationType
 
 from ..bpf._sys import BPF_EXIST, BPF_NOEXIST
-from ..bpf.errors import AlreadyExists, BPFError, NotFound
+from ..bpf.errors import AlreadyExists, BPFError, NotFound, not_found
 from ..bpf.map_types import is_lookup_supported
 from ..bpf.maps import MapHandle
 from ..bpf.names import MAP_TYPE_IDS
@@ -56,7 +56,7 @@ def _open(map_id: int) -> MapHandle:
     try:
         handle = MapHandle.open(map_id)
     except NotFound:
-        raise Refused(f"map {map_id} not found") from None
+        raise Refused(str(not_found("map", map_id))) from None
     if not is_lookup_supported(handle.info.type):
         handle.close()
         raise Refused(f"map {map_id}: {handle.info.type_name} maps have no entries to edit")
@@ -263,7 +263,7 @@ def resolve_pin_map(_: None, info: Any, id: int, path: str) -> dict[str, Any]:
         try:
             handle = MapHandle.open(id)
         except NotFound:
-            raise Refused(f"map {id} not found") from None
+            raise Refused(str(not_found("map", id))) from None
         with handle:
             pin_object(handle.fd, target)
         ctx.inventory.invalidate()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..bpf.errors import BPFError, NotFound
+from ..bpf.errors import BPFError, NotFound, not_found
 from ..bpf.replay import ReplayError
 from ..bpf.replay_slices import (
     STOP_DEADLINE,
@@ -58,7 +58,7 @@ def run_test(ctx: RequestContext, prog_id: int, data: bytes, repeat: int) -> dic
                 should_stop=(lambda: budget.cancelled) if budget is not None else lambda: False,
             )  # fmt: skip
         except NotFound:
-            return {"error": f"program {prog_id} not found", "runs": 0}
+            return {"error": str(not_found("program", prog_id)), "runs": 0}
         except TooSlow as exc:
             return {"error": f"{exc} of the query timeout (--query-timeout {timeout:g} s): at "
                              f"most {exc.fits} runs fit; ask for fewer, or start the server "

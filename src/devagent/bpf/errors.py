@@ -59,12 +59,30 @@ class BPFError(OSError):
 
 
 class NotFound(BPFError):
-    """The object (or the key) does not exist, or vanished meanwhile (ENOENT)."""
+    """The object (or the key) does not exist, or vanished meanwhile (ENOENT).
+
+    An object that is not there reads the same whoever looked and how: "program 12 not
+    found", "map 12 not found", "link 12 not found" (CLI, GraphQL, mutations, test runs),
+    without the bpf() command that found out; a missing key says "no such key"."""
 
     def __init__(self, err: int, op: str = "", what: str = "", detail: str = "") -> None:
         if not detail:
-            detail = "no such key" if op.endswith("_ELEM") else "not found"
+            detail = "no such key" if op.endswith("_ELEM") else NOT_FOUND
         super().__init__(err, op, what, detail)
+
+    def _message(self, err: int) -> str:
+        if self.detail == NOT_FOUND and self.what:
+            return f"{self.what} {NOT_FOUND}"
+        return super()._message(err)
+
+
+NOT_FOUND = "not found"
+
+
+def not_found(kind: str, obj_id: int) -> NotFound:
+    """The one error for an id that names no object: `not_found("map", 12)` says
+    "map 12 not found". `kind` is program, map, link or BTF."""
+    return NotFound(_errno.ENOENT, "", f"{kind} {obj_id}", NOT_FOUND)
 
 
 class PermissionDenied(BPFError):

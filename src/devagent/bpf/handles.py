@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import _sys
 from ._sys import Cmd
-from .errors import BPFError, NotFound
+from .errors import BPFError, not_found
 from .info import ObjectError
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ U32_MAX = 0xFFFFFFFF
 def _open(cmd: Cmd, obj_id: int, what: str, flags: int = 0) -> Fd:
     if not 0 <= obj_id <= U32_MAX:
         # The id field is a u32: ctypes would silently cut the number and open another object.
-        raise NotFound(2, "", f"{what} {obj_id}", "not found")
+        raise not_found(what, obj_id)
     attr = _sys.GetFdByIdAttr(id=obj_id, open_flags=flags)
     return Fd(_sys.bpf(cmd, attr, what=f"{what} {obj_id}"))
 

@@ -28,7 +28,7 @@ from ..bpf.agent_objects import (
     agent_maps,
     agent_programs,
 )
-from ..bpf.errors import NotFound
+from ..bpf.errors import not_found
 from ..bpf.info import LinkInfo, MapInfo, ObjectError, ProgramInfo
 from ..bpf.pins import PinIndex, scan_pins
 from .identity import KeyValue, ProgramIdentities
@@ -313,21 +313,21 @@ class Snapshot:
         try:
             return self.programs[prog_id]
         except KeyError:
-            raise NotFound(2, "", f"program {prog_id}", "not found") from None
+            raise not_found("program", prog_id) from None
 
     def map(self, map_id: int) -> MapInfo:
         """The map with this id; NotFound names the id when there is none."""
         try:
             return self.maps[map_id]
         except KeyError:
-            raise NotFound(2, "", f"map {map_id}", "not found") from None
+            raise not_found("map", map_id) from None
 
     def link(self, link_id: int) -> LinkInfo:
         """The link with this id; NotFound names the id when there is none."""
         try:
             return self.links[link_id]
         except KeyError:
-            raise NotFound(2, "", f"link {link_id}", "not found") from None
+            raise not_found("link", link_id) from None
 
     def programs_using_map(self, map_id: int) -> list[ProgramInfo]:
         return [self.programs[p] for p in self.map_programs.get(map_id, ()) if p in self.programs]
