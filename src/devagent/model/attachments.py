@@ -5,7 +5,8 @@ show between them, as one list per program.
 
 Computed once per Snapshot, on first use (`attachments_of`), and only the sources that can
 have something to say are read: netlink only when XDP or tc programs are loaded, the cgroup
-tree only for the attach types of the loaded cgroup programs. An attachment a link made
+tree only for the attach types of the loaded cgroup programs, the processes' fds (/proc)
+only when tracepoint, kprobe, perf-event or raw-tracepoint programs are. An attachment a link made
 also shows in the netlink and query answers: the link's is kept (it has the link id), with
 what the other source adds (the XDP mode, the process holding a perf event).
 """
@@ -25,6 +26,9 @@ LINK, NETLINK, CGROUP, PERF_EVENT, PROG_ATTACH = (
     "link", "netlink", "cgroup", "perf_event", "prog_attach",
 )  # fmt: skip
 XDP_PROG, SCHED_CLS, SCHED_ACT = 6, 3, 4  # enum bpf_prog_type
+# Program types that perf events or raw tracepoint fds attach (BPF_TASK_FD_QUERY finds):
+# Kprobe, TracePoint, PerfEvent, RawTracepoint, RawTracepointWritable
+PERF_EVENT_PROG_TYPES = frozenset({2, 5, 7, 17, 24})
 # `ip link` words for each XDP mode
 XDP_MODE_WORDS = {"driver": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
 _TASK_KINDS = {  # bpftool perf's fd_type -> the kind of attach point
@@ -218,8 +222,9 @@ def _collect(snap: Snapshot) -> dict[int, list[Attachment]]:
             others.append(Attachment(c.prog_id, CGROUP, "cgroup", f"{c.path} {c.attach_type}",
                                      f"cgroup {c.attach_type} {c.path}",
                                      attach_type=c.attach_type, cgroup_path=c.path))  # fmt: skip
-    for prog_id in programs:
-        others += [_from_task(t) for t in snap.tasks_of_program(prog_id)]
+    if prog_types & PERF_EVENT_PROG_TYPES:  # else no /proc walk (~2 us per open fd)
+        for prog_id in programs:
+            others += [_from_task(t) for t in snap.tasks_of_program(prog_id)]
     merged: dict[int, set[int]] = {}
     for a in others:
         _merge(by_prog.setdefault(a.prog_id, []), a, merged.setdefault(a.prog_id, set()))
