@@ -6,9 +6,13 @@ show between them, as one list per program.
 Computed once per Snapshot, on first use (`attachments_of`), and only the sources that can
 have something to say are read: netlink only when XDP or tc programs are loaded, the cgroup
 tree only for the attach types of the loaded cgroup programs, the processes' fds (/proc)
-only when tracepoint, kprobe, perf-event or raw-tracepoint programs are. An attachment a link made
-also shows in the netlink and query answers: the link's is kept (it has the link id), with
-what the other source adds (the XDP mode, the process holding a perf event).
+only when tracepoint, kprobe, perf-event or raw-tracepoint programs are. An attachment a
+link made also shows in the netlink and query answers: the link's is kept (it has the link
+id), with what the other source adds (the XDP mode, the process holding a perf event).
+
+Not covered: tc actions (`tc action ... bpf`, RTM_GETACTION), bpf filters on classful
+qdiscs other than clsact/ingress, socket filters (setsockopt: the kernel lists them nowhere),
+and perf events without a tracepoint, kprobe or uprobe (BPF_TASK_FD_QUERY cannot name them).
 """
 
 from __future__ import annotations
