@@ -1,5 +1,6 @@
 // /ui/programs/<id> : every detail the kernel gives about one program, where it is attached
-// (links, perf-event tasks), who holds it, the maps it uses, and charts of its rates.
+// (every attachment: links, netlink XDP and tc, cgroups, perf events), who holds it, the
+// maps it uses, and charts of its rates.
 import { html } from "../lib.js";
 import { useQuery } from "../api.js";
 import { AgentBadge, ErrorBox, Facts, Link, Loader, ObjLink } from "../components.js";
@@ -15,6 +16,7 @@ const QUERY = `query ProgramPage($id: Int!) {
     eventsPerSecond cpuPercent avgRunTimeNs recursionMissesPerSecond attachPoint
     maps { id name type maxEntries fillRatio usedEntries }
     tasks { pid fd type name probeOffset probeAddr }
+    attachments { mechanism kind attachType target pid linkId }
     links { id type attachType interfaceName cgroupPath details pins }
     owners { pid comm fd cgroup systemdUnit container { id runtime }
              pod { uid name namespace } }
@@ -80,9 +82,7 @@ function Details({ p }) {
         <td class="num">${num(m.usedEntries)} / ${num(m.maxEntries)}</td></tr>`)}</tbody>
     </table>`}
     <h2>Attach points</h2>
-    ${p.links.length === 0 && p.tasks.length === 0 ? html`<p class="muted">no links or
-      perf-event attachments (a socket filter or tc program attached without a link does
-      not show here)</p>` : null}
+    <${Attachments} attachments=${p.attachments}/>
     ${p.links.length ? html`<table class="grid" data-testid="program-links"><thead><tr>
       <th>link</th><th>type</th><th>attach type</th><th>where</th><th>pins</th></tr></thead>
       <tbody>${p.links.map((l) => html`<tr data-key=${l.id}>
@@ -98,6 +98,19 @@ function Details({ p }) {
       </tbody></table>` : null}
     <h2>Owners</h2>
     <${Owners} owners=${p.owners}/>`;
+}
+
+// Every attachment, whatever made it; the links and perf-event tables below give their details.
+function Attachments({ attachments }) {
+  if (!attachments.length) return html`<p class="muted" data-testid="no-attachments">attached
+    nowhere the kernel lists (a socket filter attached with setsockopt is listed nowhere)</p>`;
+  const how = (a) => [a.linkId != null ? `link ${a.linkId}` : a.mechanism,
+    a.pid != null ? `pid ${a.pid}` : ""].filter(Boolean).join(", ");
+  return html`<table class="grid" data-testid="program-attachments"><thead><tr>
+    <th>where</th><th>kind</th><th>attach type</th><th>made by</th></tr></thead>
+    <tbody>${attachments.map((a, i) => html`<tr data-key=${i}>
+      <td>${a.target}</td><td>${a.kind}</td><td>${a.attachType || ""}</td>
+      <td>${how(a)}</td></tr>`)}</tbody></table>`;
 }
 
 export function Owners({ owners }) {
