@@ -90,5 +90,8 @@ def test_the_quick_path_keeps_the_error_line_and_status() -> None:
     require_kernel()
     ours = run_phydev("inspect", "progs", "list", check=False, unprivileged="nobody")
     assert ours.returncode == 1
-    assert ours.stderr.startswith("phydev: not allowed to read eBPF objects: run as root")
+    assert ours.stderr.startswith(
+        "phydev: not allowed to read eBPF objects: user nobody (uid 65534) lacks CAP_BPF and "
+        "CAP_SYS_ADMIN: run as root"
+    )
     assert len(ours.stderr.strip().splitlines()) == 1

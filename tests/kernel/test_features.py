@@ -158,7 +158,11 @@ def test_a_refusal_of_a_privileged_process_says_so(kernel: None) -> None:
 def test_without_privileges_the_cli_says_run_as_root(kernel: None) -> None:
     done = run_phydev("inspect", "features", check=False, unprivileged="nocaps")
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip() == f"phydev: not allowed to read eBPF objects: {PRIVILEGE_HINT}"
+    assert done.stderr.strip() == (
+        "phydev: not allowed to read eBPF objects: user root (uid 0) lacks CAP_BPF and "
+        "CAP_SYS_ADMIN (dropped from this process, e.g. a container without them): grant "
+        "CAP_BPF + CAP_SYS_ADMIN (and CAP_PERFMON for run statistics)"
+    )
     assert os.geteuid() == 0  # the test's own process keeps its privileges
 
 

@@ -157,10 +157,11 @@ def test_user_who_cannot_write_runs_the_set_up_cli(tmp_path: Path) -> None:
         assert not (tree / "pip-calls").exists()
 
 
-def test_user_without_a_usable_venv_gets_the_run_as_root_line(tmp_path: Path) -> None:
+def test_user_without_a_usable_venv_is_told_why(tmp_path: Path) -> None:
     """The venv's interpreter lives where a plain user cannot read it (here: under a private
-    directory): nothing can run, so the launcher says itself what is needed; it must not try
-    to rebuild the venv and fail on a permission error."""
+    directory): nothing can run, so the launcher says itself what is wrong (which directory
+    the user may not enter, not a missing capability) and what to do; it must not try to
+    rebuild the venv and fail on a permission error."""
     with world_readable_dir() as base:
         tree = make_tree(base)
         private = base / "private"
@@ -174,14 +175,17 @@ def test_user_without_a_usable_venv_gets_the_run_as_root_line(tmp_path: Path) ->
         result = launch_as_user(tree, "inspect", "progs", "list")
         assert result.returncode == 1 and result.stdout == ""
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and "run as root, or with CAP_BPF + CAP_SYS_ADMIN" in lines[0]
+        assert len(lines) == 1, lines
+        assert f"user nobody cannot run the venv's Python {private}/python3" in lines[0]
+        assert f"it may not enter {private} (drwx------ root)" in lines[0]
+        assert "sudo ./phydev" in lines[0] and "CAP_" not in lines[0]
         assert not (tree / "pip-calls").exists() and (tree / ".venv" / "bin" / "phydev").exists()
 
 
 def test_real_launcher_as_a_plain_user_reaches_run_as_root(tmp_path: Path) -> None:
-    """The project's own launcher and venv (linked into a tree a plain user can enter): the
-    answer is one `run as root` line, from the CLI when the user can run the venv's Python,
-    from the launcher otherwise."""
+    """The project's own launcher and venv (linked into a tree a plain user can enter): one
+    line naming the real cause, from the CLI (the capabilities the user lacks) when the user
+    can run the venv's Python, from the launcher (where the user may not go) otherwise."""
     with world_readable_dir() as base:
         tree = base / "clone"
         tree.mkdir(mode=0o755)
@@ -192,4 +196,7 @@ def test_real_launcher_as_a_plain_user_reaches_run_as_root(tmp_path: Path) -> No
         result = launch_as_user(tree, "inspect", "progs", "list")
         assert result.returncode == 1 and result.stdout == "", result
         lines = result.stderr.splitlines()
-        assert len(lines) == 1 and "run as root, or with CAP_BPF + CAP_SYS_ADMIN" in lines[0]
+        assert len(lines) == 1, lines
+        assert ("cannot run the venv's Python" in lines[0] and "may not enter" in lines[0]) or (
+            "lacks CAP_BPF and CAP_SYS_ADMIN: run as root" in lines[0]
+        ), lines[0]

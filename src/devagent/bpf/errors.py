@@ -14,19 +14,47 @@ REFUSED_ANYWAY = (
 CAP_SYS_ADMIN, CAP_BPF = 21, 39
 
 
-def has_bpf_privileges(status_path: str = "/proc/self/status") -> bool:
-    """Whether this process has the capabilities every bpf() command needs: CAP_SYS_ADMIN,
-    and CAP_BPF on kernels that have it (5.8+; before, CAP_SYS_ADMIN alone). Read from
-    /proc, so that an EPERM is explained by what is really missing."""
+def missing_bpf_capabilities(status_path: str = "/proc/self/status") -> list[str] | None:
+    """The capabilities every bpf() command needs that this process lacks (CAP_BPF on
+    kernels that have it, 5.8+, and CAP_SYS_ADMIN), by name; None when /proc cannot say.
+    Read from /proc, so that an EPERM is explained by what is really missing."""
     try:
         with open(status_path) as f:
             effective = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
         with open("/proc/sys/kernel/cap_last_cap") as f:
             last_cap = int(f.read())
     except (OSError, ValueError, StopIteration, IndexError):
-        return False
-    needed = [CAP_SYS_ADMIN] + ([CAP_BPF] if last_cap >= CAP_BPF else [])
-    return all(effective >> cap & 1 for cap in needed)
+        return None
+    needed = ([("CAP_BPF", CAP_BPF)] if last_cap >= CAP_BPF else []) + [
+        ("CAP_SYS_ADMIN", CAP_SYS_ADMIN)
+    ]
+    return [name for name, cap in needed if not effective >> cap & 1]
+
+
+def has_bpf_privileges(status_path: str = "/proc/self/status") -> bool:
+    """Whether this process has the capabilities every bpf() command needs (see
+    missing_bpf_capabilities)."""
+    return missing_bpf_capabilities(status_path) == []
+
+
+def privilege_problem(status_path: str = "/proc/self/status") -> str:
+    """The one line for a process the kernel refuses: which user it runs as and which
+    capabilities it lacks, then what to do (PRIVILEGE_HINT)."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    missing = missing_bpf_capabilities(status_path)
+    lacks = " and ".join(missing) if missing else "the capabilities bpf() needs"
+    if uid == 0:  # root whose capabilities were taken: running as root is no answer
+        return (
+            f"user {user} (uid 0) lacks {lacks} (dropped from this process, e.g. a container "
+            "without them): grant CAP_BPF + CAP_SYS_ADMIN (and CAP_PERFMON for run statistics)"
+        )
+    return f"user {user} (uid {uid}) lacks {lacks}: {PRIVILEGE_HINT}"
 
 
 class BPFError(OSError):

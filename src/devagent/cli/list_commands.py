@@ -114,12 +114,12 @@ def list_links(bpf_dir: str, as_json: bool, show_agent: bool = False) -> None:
 
 def list_features(bpf_dir: str, as_json: bool) -> None:
     """One line per feature: Feature Status Since Detail (devagent.bpf.features)."""
-    from ..bpf.errors import PRIVILEGE_HINT, has_bpf_privileges
+    from ..bpf.errors import has_bpf_privileges, privilege_problem
     from ..bpf.features import UNAVAILABLE, probe_features
     from .list_rows import FEATURE_HEADER, feature_cells, feature_json
     from .output import fail
 
     rows = probe_features(bpf_dir)
     if rows[0].status == UNAVAILABLE and not has_bpf_privileges():
-        fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
+        fail(f"not allowed to read eBPF objects: {privilege_problem()}")
     show_listing(rows, FEATURE_HEADER, feature_cells, feature_json, as_json)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..bpf.errors import PRIVILEGE_HINT, BPFError, PermissionDenied, has_bpf_privileges
+from ..bpf.errors import BPFError, PermissionDenied, has_bpf_privileges, privilege_problem
 
 if TYPE_CHECKING:
     from typing import BinaryIO, NoReturn
@@ -49,7 +49,7 @@ def kernel_errors() -> Iterator[None]:
         yield
     except BPFError as exc:
         if isinstance(exc, PermissionDenied) and not has_bpf_privileges():
-            fail(f"not allowed to read eBPF objects: {PRIVILEGE_HINT}")
+            fail(f"not allowed to read eBPF objects: {privilege_problem()}")
         fail(str(exc))
 
 
