@@ -27,6 +27,7 @@ from tests.conftest import (
     free_port,
     port_is_open,
     require_kernel,
+    run_phydev,
 )
 from tests.e2e.test_graphql_server import data
 from tests.e2e.test_metrics_server import holds_stats_fd, stats_fd_holders
@@ -187,3 +188,14 @@ def test_port_flag_wins_over_env(servers: list[PhydevServer]) -> None:
     server.wait_ready()
     assert "programs" in data(server, "{ programs { id } }")
     assert not port_is_open(server.port), "env PORT was used although --port was given"
+
+
+def test_top_agent_is_a_look(servers: list[PhydevServer]) -> None:
+    """`phydev top --agent` against an on-demand server: its refreshes ask for rates and the
+    host, so the server holds the fd while it runs (and the agent's HOST:PORT form works)."""
+    server = start(servers, "--stats-idle", "30")
+    assert not holds_stats_fd(server.proc.pid)
+    result = run_phydev("top", "--agent", f"127.0.0.1:{server.port}", "--json", "--count", "2",
+                        "--interval", "0.3", check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert holds_stats_fd(server.proc.pid), "top --agent did not count as watching"

@@ -57,10 +57,13 @@ def probe_enable_stats(probe: Probe) -> Row:
     else:
         has = "BPF_ENABLE_STATS" in known
     if has:
-        return WORKS, "BPF_ENABLE_STATS: `top` and `server --enable-stats` turn statistics on"
+        return WORKS, (
+            "BPF_ENABLE_STATS: `top` and the server (while watched, or always with "
+            "--enable-stats) turn statistics on"
+        )
     return DEGRADED, (
         "no BPF_ENABLE_STATS: run counts move only with sysctl kernel.bpf_stats_enabled=1 "
-        "(`top` and `--enable-stats` cannot turn them on)"
+        "(`top` and the server cannot turn them on)"
     )
 
 
