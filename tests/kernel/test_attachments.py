@@ -163,6 +163,29 @@ def test_a_perf_link_is_one_attachment_with_its_tracepoint() -> None:
         made.__exit__(None, None, None)
 
 
+def test_filters_of_a_classful_qdisc(no_links: NoLinkAttachments) -> None:
+    """A bpf filter on a classful root qdisc (`tc qdisc add ... root handle 1: htb`) is an
+    egress attachment, named with its qdisc; bpftool lists it as kind `htb`."""
+    ifname, peer = f"dvh{os.getpid()}", f"dvi{os.getpid()}"
+    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True)  # noqa: E731
+    run("ip", "link", "add", ifname, "type", "veth", "peer", "name", peer)
+    try:
+        run("tc", "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb")
+        run("tc", "filter", "add", "dev", ifname, "parent", "1:", "bpf", "da", "pinned",
+            no_links.obj.prog_pin("att_tc"))  # fmt: skip
+        snap = take_snapshot("/nonexistent")
+        found = [a for a in attachments_of(snap, no_links.tc_id) if a.ifname == ifname]
+        assert [(a.mechanism, a.kind, a.mode, a.target) for a in found] == [
+            ("netlink", "tc", "egress", f"{ifname} tc egress (htb 1:)")
+        ]
+        (theirs,) = bpftool_json("net", "-j")  # type: ignore[misc]
+        assert {(x["kind"], x["id"]) for x in theirs["tc"] if x["devname"] == ifname} >= {
+            ("htb", no_links.tc_id)
+        }
+    finally:
+        subprocess.run(["ip", "link", "del", ifname], check=False, capture_output=True)
+
+
 def test_interfaces_of_other_network_namespaces(build_dir: Path) -> None:
     """XDP and tc on an interface of another network namespace (a container's, here an `ip
     netns`) show, with that namespace's name: read from a thread that joined it."""

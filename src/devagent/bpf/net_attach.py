@@ -60,6 +60,7 @@ class TcFilter:
     direct_action: bool
     priority: int
     handle: int
+    qdisc: str | None = None  # a classful egress qdisc, e.g. `htb 1:`; None for clsact/ingress
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,22 @@ def list_interfaces(sock: RouteSocket) -> list[Interface]:
     return out
 
 
-def tc_qdisc_kinds(sock: RouteSocket) -> dict[int, set[str]]:
-    """ifindex -> kinds of its qdiscs (one RTM_GETQDISC dump for all interfaces)."""
-    out: dict[int, set[str]] = {}
+def tc_qdiscs(sock: RouteSocket) -> dict[int, list[tuple[str, int]]]:
+    """ifindex -> (kind, handle) of its qdiscs (one RTM_GETQDISC dump for all interfaces)."""
+    out: dict[int, list[tuple[str, int]]] = {}
     for kind, body in sock.dump(RTM_GETQDISC, _TCMSG.pack(0, 0, 0, 0, 0)):
         if kind != RTM_NEWQDISC or len(body) < _TCMSG.size:
             continue
-        ifindex = _TCMSG.unpack_from(body)[1]
+        _family, ifindex, handle, _parent, _info = _TCMSG.unpack_from(body)
         qdisc = attr_str(parse_attrs(body, _TCMSG.size), TCA_KIND)
         if qdisc:
-            out.setdefault(ifindex, set()).add(qdisc)
+            out.setdefault(ifindex, []).append((qdisc, handle))
     return out
 
 
-def _filters(sock: RouteSocket, ifindex: int, parent: int, direction: str) -> list[TcFilter]:
+def _filters(
+    sock: RouteSocket, ifindex: int, parent: int, direction: str, qdisc: str | None = None
+) -> list[TcFilter]:
     out: list[TcFilter] = []
     try:
         answers = list(sock.dump(RTM_GETTFILTER, _TCMSG.pack(0, ifindex, 0, parent, 0)))
@@ -133,20 +136,27 @@ def _filters(sock: RouteSocket, ifindex: int, parent: int, direction: str) -> li
             continue
         flags = attr_u32(options, TCA_BPF_FLAGS) or 0
         out.append(TcFilter(prog_id, ifindex, direction, attr_str(options, TCA_BPF_NAME) or "",
-                            bool(flags & TCA_BPF_FLAG_ACT_DIRECT), info >> 16, handle))  # fmt: skip
+                            bool(flags & TCA_BPF_FLAG_ACT_DIRECT), info >> 16, handle,
+                            qdisc))  # fmt: skip
     return out
 
 
 def list_tc_filters(sock: RouteSocket) -> list[TcFilter]:
-    """The `bpf` filters of every clsact or ingress qdisc: one qdisc dump, then one filter
-    dump per direction on the interfaces that have such a qdisc (most have none)."""
+    """The `bpf` filters of every clsact or ingress qdisc and of every qdisc given a handle
+    (`tc qdisc add ... root handle 1: htb`): one qdisc dump, then one filter dump per
+    direction or qdisc, only on the interfaces that have such qdiscs (most have none: the
+    default ones have handle 0). Filters on a qdisc's classes (`parent 1:10`) are not read."""
     out: list[TcFilter] = []
-    for ifindex, kinds in sorted(tc_qdisc_kinds(sock).items()):
+    for ifindex, qdiscs in sorted(tc_qdiscs(sock).items()):
+        kinds = {kind for kind, _ in qdiscs}
         if "clsact" in kinds:
             out += _filters(sock, ifindex, TC_INGRESS_PARENT, "ingress")
             out += _filters(sock, ifindex, TC_EGRESS_PARENT, "egress")
         elif "ingress" in kinds:  # its one block answers for any parent: ask once
             out += _filters(sock, ifindex, TC_INGRESS_PARENT, "ingress")
+        for kind, handle in qdiscs:
+            if handle and kind not in ("clsact", "ingress"):
+                out += _filters(sock, ifindex, handle, "egress", f"{kind} {handle >> 16:x}:")
     return out
 
 

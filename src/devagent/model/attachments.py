@@ -10,9 +10,10 @@ only when tracepoint, kprobe, perf-event or raw-tracepoint programs are. An atta
 link made also shows in the netlink and query answers: the link's is kept (it has the link
 id), with what the other source adds (the XDP mode, the process holding a perf event).
 
-Not covered: tc actions (`tc action ... bpf`, RTM_GETACTION), bpf filters on classful
-qdiscs other than clsact/ingress, socket filters (setsockopt: the kernel lists them nowhere),
-and perf events without a tracepoint, kprobe or uprobe (BPF_TASK_FD_QUERY cannot name them).
+Not covered: tc actions (`tc action ... bpf`, RTM_GETACTION), bpf filters on the classes
+of a classful qdisc (those on the qdisc itself are), socket filters (setsockopt: the kernel
+lists them nowhere), and perf events without a tracepoint, kprobe or uprobe
+(BPF_TASK_FD_QUERY cannot name them).
 """
 
 from __future__ import annotations
@@ -193,8 +194,9 @@ def _net(net: NetAttachments, netns: str | None = None) -> list[Attachment]:
                                   netns=netns))  # fmt: skip
     for f in net.tc:
         name = net.ifname(f.ifindex) or f"ifindex {f.ifindex}"
-        out.append(Attachment(f.prog_id, NETLINK, "tc", f"{name} tc {f.direction}{where}",
-                              f"tc {f.direction} {name}{where}", ifindex=f.ifindex,
+        qdisc = f" ({f.qdisc})" if f.qdisc else ""  # a classful qdisc's: `(htb 1:)`
+        out.append(Attachment(f.prog_id, NETLINK, "tc", f"{name} tc {f.direction}{qdisc}{where}",
+                              f"tc {f.direction} {name}{qdisc}{where}", ifindex=f.ifindex,
                               ifname=name, mode=f.direction, netns=netns))  # fmt: skip
     for t in net.tcx:
         name = net.ifname(t.ifindex) or f"ifindex {t.ifindex}"
