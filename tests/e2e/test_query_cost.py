@@ -10,6 +10,7 @@ UI and of `phydev top --agent` still fits the default limits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -326,7 +327,8 @@ def test_malformed_requests_are_400_with_a_message(
 # ---------------------------------------------------------------- the UI's own queries
 
 CROWD = 5000  # programs, each using its own map
-VISIBLE_ROWS = 560 // 28 + 2 * 8  # what the programs table renders (ui/components.js)
+# What the programs table renders in a 1400x900 window, from the top (ui/vtable.js).
+VISIBLE_ROWS = -(-900 // 28) + 2 * 8
 
 
 @dataclass
@@ -336,10 +338,10 @@ class Crowd:
     fds: list[Fd]
 
 
-@pytest.fixture
-def crowd() -> Iterator[Crowd]:
+@contextlib.contextmanager
+def made_crowd() -> Iterator[Crowd]:
     """CROWD socket filters, each using its own map (one-entry arrays but the first), owned
-    by this process: closing the fds frees them all."""
+    by this process: closing the fds frees them all (~1 s to make here)."""
     require_kernel()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -359,6 +361,13 @@ def crowd() -> Iterator[Crowd]:
         for fd in fds:
             fd.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture
+def crowd() -> Iterator[Crowd]:
+    """A crowd of this test's own (see made_crowd)."""
+    with made_crowd() as made:
+        yield made
 
 
 def ui_values(crowd: Crowd) -> dict[str, object]:

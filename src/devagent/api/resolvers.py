@@ -18,6 +18,7 @@ from ..model.btf_fields import map_value_fields as value_fields
 from ..model.entry_order import SORT_KEY, EntryView
 from ..model.map_fill import map_fill, map_memlocks
 from .attachment_fields import program_attachments
+from .btf_type_fields import map_btf_types
 from .context import request_context
 from .entries import EntriesError
 from .instructions import resolve_instructions
@@ -362,6 +363,7 @@ BINDABLES = [
     program,
     program_attachments,
     map_type,
+    map_btf_types,
     link_type,
     owner_type,
     entry_format,

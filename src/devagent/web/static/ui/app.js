@@ -48,13 +48,15 @@ function App() {
   const route = useRoute();
   const [asking, setAsking] = useState(config.authRequired && !getToken() ? "first" : null);
   useEffect(() => setNeedTokenHandler(() => setAsking(getToken() ? "wrong" : "first")), []);
-  const section = route.parts[0] || "";
+  // A graph page belongs to the kind of object it starts from (graph/program/3: Programs).
+  const graphOf = { program: "programs", map: "maps", link: "links" };
+  const section = (route.parts[0] === "graph" ? graphOf[route.parts[1]] : route.parts[0]) || "";
   const nav = [["", "Overview"], ["programs", "Programs"], ["maps", "Maps"],
     ["links", "Links"]];
   return html`<header class="top">
       <b class="brand">phydev</b>
       <nav>${nav.map(([to, label]) => html`<${Link} to=${to}
-        class=${section === to || (to === "links" && section === "graph") ? "active" : ""}
+        class=${section === to ? "active" : ""} aria-current=${section === to ? "page" : null}
         >${label}</${Link}>`)}
         <a href=${config.prefix}>GraphiQL</a></nav>
       <span class="muted version">v${config.version}</span>

@@ -1,8 +1,10 @@
 // Small shared pieces: errors in place, loading, detail lists, fill bars, sparklines and the
-// virtualised table used for long lists (1000 programs render as ~40 rows of DOM).
-import { html, useEffect, useRef, useState } from "./lib.js";
+// sort, filter and agent-object helpers of the long lists (their table: vtable.js).
+import { html, useEffect, useState } from "./lib.js";
 import { href, setQuery, useRoute } from "./router.js";
 import { DASH } from "./format.js";
+
+export { VirtualTable } from "./vtable.js";  // where the long lists' pages import it from
 
 /** The server's error text, where the data would have been. */
 export function ErrorBox({ error, what }) {
@@ -67,47 +69,6 @@ export function Sparkline({ values, width = 90, height = 18 }) {
   });
   return html`<svg class="spark" width=${width} height=${height}
     viewBox=${`0 0 ${width} ${height}`}><path d=${d}/></svg>`;
-}
-
-/**
- * A sortable table of many rows that renders only the rows in view. `columns`: {key, label,
- * sort(row) -> comparable, cell(row) -> content, cls}. Sorting and the filter are owned by
- * the caller (they live in the URL).
- */
-export function VirtualTable({ rows, columns, rowKey, sortKey, sortDesc, onSort, rowHeight = 28,
-  height = 560, onVisible, testid }) {
-  const [scrollTop, setScrollTop] = useState(0);
-  const box = useRef(null);
-  const overscan = 8;
-  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
-  const count = Math.ceil(height / rowHeight) + 2 * overscan;
-  const shown = rows.slice(first, first + count);
-  const visibleKeys = shown.map(rowKey).join(",");
-  useEffect(() => { if (onVisible) onVisible(shown.map(rowKey)); }, [visibleKeys]);
-  useEffect(() => { if (box.current && scrollTop > rows.length * rowHeight) {
-    box.current.scrollTop = 0; setScrollTop(0); } }, [rows.length]);
-  const head = html`<div class="vt-row vt-head" role="row">${columns.map((c) => html`
-    <div class=${`vt-cell ${c.cls || ""}`} role="columnheader"
-      aria-sort=${sortKey === c.key ? (sortDesc ? "descending" : "ascending") : "none"}>
-      ${c.sort ? html`<button class="sort" onClick=${() => onSort(c.key)}>${c.label}${
-        sortKey === c.key ? (sortDesc ? " ▼" : " ▲") : ""}</button>` : c.label}
-    </div>`)}</div>`;
-  return html`<div class="vt" role="table" data-testid=${testid}
-      aria-rowcount=${rows.length}>
-    ${head}
-    <div class="vt-body" ref=${box} style=${`height: ${height}px`}
-        onScroll=${(e) => setScrollTop(e.currentTarget.scrollTop)}>
-      <div style=${`height: ${rows.length * rowHeight}px; position: relative`}>
-        ${shown.map((row, i) => html`<div class="vt-row" role="row" key=${rowKey(row)}
-            data-key=${rowKey(row)}
-            style=${`position: absolute; top: ${(first + i) * rowHeight}px; height: ${
-              rowHeight}px`}>
-          ${columns.map((c) => html`<div class=${`vt-cell ${c.cls || ""}`} role="cell"
-            data-col=${c.key}>${c.cell(row)}</div>`)}
-        </div>`)}
-      </div>
-    </div>
-  </div>`;
 }
 
 /** Sort rows by a column's sort function; nulls last whatever the direction. */

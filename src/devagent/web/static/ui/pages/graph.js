@@ -1,6 +1,8 @@
 // /ui/graph/<program|map|link>/<id> : every program, map and link reachable from one object
-// (programs -> maps they use -> programs using those, links -> their programs), drawn with
-// Cytoscape.js: drag to pan, wheel to zoom, click a node to open its page.
+// (programs -> maps they use -> programs using those, links -> their programs), and where
+// each program is attached (Program.attachments: interfaces, cgroups, tracepoints and
+// functions, the processes holding perf events), drawn with Cytoscape.js: drag to pan,
+// wheel to zoom, click a program, map or link to open its page.
 import { html, useEffect, useLazyModule, useRef } from "../lib.js";
 import { useQuery } from "../api.js";
 import { ErrorBox, Loader, ObjLink } from "../components.js";
@@ -8,7 +10,8 @@ import { navigate } from "../router.js";
 
 const QUERY = `query Graph($id: Int!, $type: IdType!) {
   connectedGraph(from: $id, fromType: $type) {
-    programs { id name type maps { id } }
+    programs { id name type maps { id }
+               attachments { kind attachType target ifindex ifname cgroupPath pid linkId } }
     maps { id name type }
     links { id type program { id } }
   }
@@ -36,7 +39,50 @@ function elements(graph, startId) {
         target: `program:${l.program.id}` } });
     }
   });
+  attachPoints(graph, nodes, edges, known);
   return [...nodes, ...edges];
+}
+
+// An attachment's place as a node: [kind, key, label]. One node per place, shared by
+// every program attached there.
+const NET_KINDS = new Set(["xdp", "tc", "tcx", "netkit"]);
+const HOOK_KINDS = new Set(["tracepoint", "raw_tracepoint", "kprobe", "uprobe", "tracing",
+  "perf_event", "lsm"]);
+function place(a) {
+  if (NET_KINDS.has(a.kind) && (a.ifname || a.ifindex)) {
+    const name = a.ifname || `ifindex ${a.ifindex}`;
+    return ["interface", name, `interface\n${name}`];
+  }
+  if (a.cgroupPath || a.kind === "cgroup") {
+    return ["cgroup", a.cgroupPath || a.target, `cgroup\n${a.cgroupPath || a.target}`];
+  }
+  if (HOOK_KINDS.has(a.kind)) return ["hook", a.target, `${a.kind}\n${a.target}`];
+  return ["attach", `${a.kind} ${a.target}`, `${a.kind}\n${a.target}`];
+}
+
+/** Add the attach points of the graph's programs: place -> (its link ->) program, and the
+ * process holding a perf event -> program. */
+function attachPoints(graph, nodes, edges, known) {
+  const add = (id, kind, label) => {
+    if (known.has(id)) return;
+    known.add(id);
+    nodes.push({ data: { id, kind, label, start: "no" } });
+  };
+  const edge = (source, target) => {
+    const id = `e:${source}->${target}`;
+    if (!known.has(id)) { known.add(id); edges.push({ data: { id, source, target } }); }
+  };
+  graph.programs.forEach((p) => (p.attachments || []).forEach((a) => {
+    const [kind, key, label] = place(a);
+    const id = `${kind}:${key}`;
+    add(id, kind, label);
+    const link = a.linkId && known.has(`link:${a.linkId}`) ? `link:${a.linkId}` : null;
+    edge(id, link || `program:${p.id}`);
+    if (a.pid) {
+      add(`process:${a.pid}`, "process", `process\n${a.pid}`);
+      edge(`process:${a.pid}`, `program:${p.id}`);
+    }
+  }));
 }
 
 const STYLE = [
@@ -48,6 +94,12 @@ const STYLE = [
     "background-color": "#2563eb" } },
   { selector: "node[kind = 'map']", style: { shape: "ellipse", "background-color": "#059669" } },
   { selector: "node[kind = 'link']", style: { shape: "diamond", "background-color": "#d97706" } },
+  { selector: "node[kind = 'interface']", style: { shape: "hexagon",
+    "background-color": "#7c3aed" } },
+  { selector: "node[kind = 'cgroup']", style: { shape: "barrel", "background-color": "#db2777" } },
+  { selector: "node[kind = 'hook']", style: { shape: "triangle", "background-color": "#0891b2" } },
+  { selector: "node[kind = 'process']", style: { shape: "vee", "background-color": "#4b5563" } },
+  { selector: "node[kind = 'attach']", style: { shape: "tag", "background-color": "#a16207" } },
   { selector: "node[start = 'yes']", style: { "border-width": 4, "border-color": "#111827" } },
   { selector: "edge", style: { width: 1.5, "line-color": "#9ca3af", "curve-style": "bezier",
     "target-arrow-shape": "triangle", "target-arrow-color": "#9ca3af" } },
@@ -66,6 +118,7 @@ function GraphCanvas({ graph, startId }) {
     });
     cy.on("tap", "node", (event) => {
       const { kind, objId } = event.target.data();
+      if (objId === undefined) return;  // an attach point: no page of its own
       navigate(kind === "link" ? `graph/link/${objId}` : `${kind}s/${objId}`);
     });
     box.current.cy = cy;  // for the browser tests: where each node is drawn
@@ -77,6 +130,15 @@ function GraphCanvas({ graph, startId }) {
     data-nodes=${graph.programs.length + graph.maps.length + graph.links.length}></div>`;
 }
 
+/** The attach points of the graph's programs, in words (what the canvas draws). */
+function AttachList({ programs }) {
+  const rows = programs.flatMap((p) => (p.attachments || []).map((a) => [p, a]));
+  if (rows.length === 0) return html`<br/><b>attached</b> <span class="muted">nowhere</span>`;
+  return html`<br/><b>attached</b> ${rows.map(([p, a]) => html`<span class="attach-item"
+    data-testid="attach-point">${a.target}${a.pid ? ` (process ${a.pid})` : ""} →${" "}
+    <${ObjLink} kind="program" id=${p.id} name=${p.name}/></span>`)}`;
+}
+
 export function Graph({ kind, id }) {
   const type = KINDS[kind];
   const state = useQuery(QUERY, { id, type }, [kind, id]);
@@ -84,7 +146,9 @@ export function Graph({ kind, id }) {
   return html`<section>
     <h1>Connected graph of ${kind} #${id}</h1>
     <p class="muted">Drag to pan, scroll to zoom, click a node to open it. Programs are blue
-      squares, maps green circles, links orange diamonds.</p>
+      squares, maps green circles, links orange diamonds; where programs are attached:
+      interfaces purple hexagons, cgroups pink barrels, tracepoints and functions cyan
+      triangles, processes holding perf events grey.</p>
     <${Loader} state=${state} what="the graph">${(data) => html`
       <${GraphCanvas} graph=${data.connectedGraph} startId=${`${kind}:${id}`}/>
       <div class="graph-list">
@@ -94,6 +158,7 @@ export function Graph({ kind, id }) {
           id=${m.id} name=${m.name}/>`)}
         <br/><b>links</b> ${data.connectedGraph.links.map((l) => html` <${ObjLink}
           kind="link" id=${l.id}/>`)}
+        <${AttachList} programs=${data.connectedGraph.programs}/>
       </div>`}</${Loader}>
   </section>`;
 }

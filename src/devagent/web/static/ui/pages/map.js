@@ -12,7 +12,7 @@ const QUERY = `query MapPage($id: Int!) {
   map(id: $id) {
     id error agentOwn name type flags flagNames isPinned pins keySize valueSize maxEntries entriesCount
     usedEntries fillRatio memlockBytes isPerCPU isLookupSupported btfId btfKeyTypeId
-    btfValueTypeId frozen
+    btfValueTypeId btfKeyTypeName btfValueTypeName frozen
     programs { id name type }
     owners { pid comm fd cgroup systemdUnit container { id runtime }
              pod { uid name namespace } }
@@ -45,8 +45,9 @@ function Details({ m, server, reload }) {
           "flags"],
         ["per-CPU", yesNo(m.isPerCPU), "isPerCPU"],
         ["frozen", yesNo(m.frozen), "frozen"],
-        ["BTF", m.btfId ? `id ${m.btfId}, key type ${m.btfKeyTypeId || "—"}, value type ${
-          m.btfValueTypeId || "—"}` : "none", "btf"],
+        ["key type", btfType(m.btfKeyTypeName, m.btfKeyTypeId), "btfKeyType"],
+        ["value type", btfType(m.btfValueTypeName, m.btfValueTypeId), "btfValueType"],
+        ["BTF", m.btfId ? `object ${m.btfId}` : "none", "btf"],
       ]}/></div>
       <div class="card"><${Facts} rows=${[
         ["entries", num(m.entriesCount), "entriesCount"],
@@ -63,6 +64,12 @@ function Details({ m, server, reload }) {
         <span class="muted">${p.type}</span></li>`)}</ul>`}
     <h2>Owners</h2>
     <${Owners} owners=${m.owners}/>`;
+}
+
+/** A BTF type by its C name, with its id aside; without BTF, a dash (bytes only). */
+function btfType(name, id) {
+  if (!id) return null;
+  return html`<code>${name || "?"}</code> <span class="muted">(BTF type ${id})</span>`;
 }
 
 function PinForm({ m, server, reload }) {
