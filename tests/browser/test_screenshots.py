@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Tab
 from tests.browser.test_ui_pages import open_ui
-from tests.conftest import ROOT, FrozenCounters, PhydevServer, StatsHold
+from tests.conftest import ROOT, FrozenCounters, LinkFixture, PhydevServer, StatsHold
 from tests.pump import PacketPump
 
 UPDATE = os.environ.get("DEVAGENT_UPDATE_SCREENSHOTS") == "1"
@@ -27,6 +27,7 @@ def test_screenshots_of_the_main_pages(
     ro_agent: PhydevServer,
     stats_enabled: StatsHold,
     frozen_counters: FrozenCounters,
+    link_fixture: LinkFixture,
     tmp_path: Path,
 ) -> None:
     out = ROOT / "docs" / "ui" if UPDATE else tmp_path
@@ -46,12 +47,20 @@ def test_screenshots_of_the_main_pages(
             "program": f"programs/{pid}",
             "map-entries": f"maps/{frozen_counters.at_map_id}?kf=STRING&vf=NUMBER",
             "graph": f"graph/program/{frozen_counters.obj.prog_ids['count_packets']}",
+            "links": "links",
+            "programs-phone": "programs?sort=cpu&desc=1",  # at 390x844
         }
         for name, path in shots.items():
+            phone = name.endswith("-phone")
+            size = {"width": 390, "height": 844} if phone else {"width": 1200, "height": 720}
+            page.set_viewport_size(size)
             open_ui(tab, ro_agent, path)
             if name == "graph":
                 expect(page.get_by_test_id("graph")).to_have_attribute("data-ready", "yes")
-            if name == "programs":
+            if name == "links":
+                row = page.locator(f'[data-key="{link_fixture.xdp_link_id}"]')
+                expect(row).to_be_visible(timeout=15_000)
+            if name.startswith("programs"):
                 # A drawn line (a constant rate draws a flat one, which has no height).
                 spark = page.locator(f'[data-key="{pid}"] svg.spark path').first
                 expect(spark).to_have_attribute("d", re.compile(r"^M.*L"))
@@ -63,7 +72,7 @@ def test_screenshots_of_the_main_pages(
             data = target.read_bytes()
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
             width, height = struct.unpack(">II", data[16:24])
-            assert width == 1200 and (height == 720 or name == "program")
+            assert (width, height) == (size["width"], size["height"]) or name == "program"
             assert 10_000 < len(data) < MAX_BYTES, f"{name}.png is {len(data)} bytes"
     finally:
         packet_pump.close()
