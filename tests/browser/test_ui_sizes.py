@@ -14,10 +14,12 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.attach_objects import attached_to_perf_event, attached_without_links
 from tests.browser.conftest import Tab
 from tests.browser.test_ui_pages import open_ui
 from tests.conftest import FrozenCounters, LinkFixture, PhydevServer, bpftool_json
@@ -212,3 +214,24 @@ def test_map_page_names_btf_types(
         match = re.fullmatch(r"struct (\w+) \(BTF type (\d+)\)", text.strip())
         assert match, text
         assert match.group(1) == struct and kernel[int(match.group(2))] == ("STRUCT", struct)
+
+
+def test_graph_draws_attachments_without_links(
+    tab: Tab, crowd_agent: CrowdAgent, build_dir: Path
+) -> None:
+    """XDP and tc through netlink, a cgroup through BPF_PROG_ATTACH, a tracepoint through a
+    perf event this process holds (tests/attach_objects.py): none made a bpf link, yet each
+    program's graph joins it to its interface, cgroup or tracepoint, and the perf event's
+    program to this process."""
+    with attached_without_links(build_dir, "g") as made, attached_to_perf_event() as perf:
+        time.sleep(1.1)  # the agent's snapshot may be up to 1 s old
+        edges = graph_edges(tab, crowd_agent, f"graph/program/{made.xdp_id}")
+        assert [f"interface:{made.ifname}", f"program:{made.xdp_id}"] in edges
+        edges = graph_edges(tab, crowd_agent, f"graph/program/{made.tc_id}")
+        assert [f"interface:{made.ifname}", f"program:{made.tc_id}"] in edges
+        edges = graph_edges(tab, crowd_agent, f"graph/program/{made.cgroup_prog_id}")
+        assert [f"cgroup:{made.cgroup_path}", f"program:{made.cgroup_prog_id}"] in edges
+        edges = graph_edges(tab, crowd_agent, f"graph/program/{perf.prog_id}")
+        assert [f"process:{perf.pid}", f"program:{perf.prog_id}"] in edges
+        hooks = [s for s, t in edges if s.startswith("hook:") and t == f"program:{perf.prog_id}"]
+        assert len(hooks) == 1 and perf.tracepoint in hooks[0], edges

@@ -11,7 +11,7 @@ import { navigate } from "../router.js";
 const QUERY = `query Graph($id: Int!, $type: IdType!) {
   connectedGraph(from: $id, fromType: $type) {
     programs { id name type maps { id }
-               attachments { kind attachType target ifindex ifname cgroupPath pid linkId } }
+               attachments { kind attachType target ifindex ifname cgroupPath pid linkId mode } }
     maps { id name type }
     links { id type program { id } }
   }
@@ -68,16 +68,16 @@ function attachPoints(graph, nodes, edges, known) {
     known.add(id);
     nodes.push({ data: { id, kind, label, start: "no" } });
   };
-  const edge = (source, target) => {
-    const id = `e:${source}->${target}`;
-    if (!known.has(id)) { known.add(id); edges.push({ data: { id, source, target } }); }
+  const edge = (source, target, label = "") => {  // label: how (ingress, xdpgeneric, ...)
+    const id = `e:${source}->${target}:${label}`;
+    if (!known.has(id)) { known.add(id); edges.push({ data: { id, source, target, label } }); }
   };
   graph.programs.forEach((p) => (p.attachments || []).forEach((a) => {
     const [kind, key, label] = place(a);
     const id = `${kind}:${key}`;
     add(id, kind, label);
     const link = a.linkId && known.has(`link:${a.linkId}`) ? `link:${a.linkId}` : null;
-    edge(id, link || `program:${p.id}`);
+    edge(id, link || `program:${p.id}`, a.mode || (link ? "" : a.attachType || ""));
     if (a.pid) {
       add(`process:${a.pid}`, "process", `process\n${a.pid}`);
       edge(`process:${a.pid}`, `program:${p.id}`);
@@ -103,6 +103,8 @@ const STYLE = [
   { selector: "node[start = 'yes']", style: { "border-width": 4, "border-color": "#111827" } },
   { selector: "edge", style: { width: 1.5, "line-color": "#9ca3af", "curve-style": "bezier",
     "target-arrow-shape": "triangle", "target-arrow-color": "#9ca3af" } },
+  { selector: "edge[label]", style: { label: "data(label)", "font-size": 9, color: "#4b5563",
+    "text-background-color": "#fff", "text-background-opacity": 0.85 } },
 ];
 
 function GraphCanvas({ graph, startId }) {
