@@ -15,7 +15,14 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Tab
 from tests.browser.test_ui_pages import open_ui
-from tests.conftest import ROOT, FrozenCounters, LinkFixture, PhydevServer, StatsHold
+from tests.conftest import (
+    ROOT,
+    FrozenCounters,
+    LinkFixture,
+    PhydevServer,
+    StatsHold,
+    bpftool_json,
+)
 from tests.pump import PacketPump
 
 UPDATE = os.environ.get("DEVAGENT_UPDATE_SCREENSHOTS") == "1"
@@ -34,6 +41,7 @@ def test_screenshots_of_the_main_pages(
     out.mkdir(parents=True, exist_ok=True)
     page = tab.page
     page.set_viewport_size({"width": 1200, "height": 720})
+    xdp_prog = bpftool_json("link", "show", "id", str(link_fixture.xdp_link_id))["prog_id"]  # type: ignore[index]
     packet_pump = PacketPump()  # its own: the session's pump belongs to the rate tests
     pid = packet_pump.prog_id
     packet_pump.start(500)
@@ -46,7 +54,9 @@ def test_screenshots_of_the_main_pages(
             "programs": "programs?sort=cpu&desc=1",
             "program": f"programs/{pid}",
             "map-entries": f"maps/{frozen_counters.at_map_id}?kf=STRING&vf=NUMBER",
-            "graph": f"graph/program/{frozen_counters.obj.prog_ids['count_packets']}",
+            # The XDP link's program: its interface, and through a shared map the cgroup
+            # link's program and its cgroup (attach points drawn as nodes).
+            "graph": f"graph/program/{xdp_prog}",
             "links": "links",
             "programs-phone": "programs?sort=cpu&desc=1",  # at 390x844
         }
