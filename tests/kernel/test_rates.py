@@ -150,7 +150,7 @@ def test_the_history_outlives_a_pause(packet_pump: PacketPump) -> None:
         sampler.stop()
     gaps = [b.wall_time - a.wall_time for a, b in pairwise(after)]
     pause = gaps.index(max(gaps)) + 1  # the first point after the pause
-    assert max(gaps) >= 0.5
+    assert max(gaps) >= 0.45  # the 0.5 s slept while resting
     assert [p.wall_time for p in after[: len(before)]] == [p.wall_time for p in before]
     assert all(p.events_per_second is not None for p in after[1:pause])
     assert after[pause].events_per_second is None and after[-1].events_per_second is not None
