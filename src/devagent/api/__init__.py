@@ -24,7 +24,11 @@ def build_schema() -> GraphQLSchema:
     """The executable schema (built once per process: it is immutable)."""
     from ariadne import make_executable_schema
 
+    from .fleet_fields import FLEET_BINDABLES
     from .mutations import mutation
     from .resolvers import BINDABLES
 
-    return make_executable_schema(SCHEMA_PATH.read_text(), *BINDABLES, mutation)
+    # schema.graphqls first; other .graphqls files extend it (fleet.graphqls: Query.fleet).
+    extra = sorted(p for p in SCHEMA_PATH.parent.glob("*.graphqls") if p != SCHEMA_PATH)
+    type_defs = [SCHEMA_PATH.read_text(), *(p.read_text() for p in extra)]
+    return make_executable_schema(type_defs, *BINDABLES, *FLEET_BINDABLES, mutation)

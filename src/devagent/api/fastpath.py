@@ -171,6 +171,11 @@ class _Field:
         self.getter, self.missing, self.slot = getter, missing, slot
 
 
+# Types whose resolvers ask another server (Query.fleet asks Prometheus): graphql-core runs
+# them, once, rather than a plan that would ask again when one of them fails.
+NOT_PLANNED = frozenset({"Fleet"})
+
+
 class Compiler:
     """Turns the selections of one document into completion closures."""
 
@@ -212,6 +217,8 @@ class Compiler:
         """One object's response dict. Resolvers that only read the node's kernel info
         (InfoField) read it once per object; a node's own attribute (NodeAttr) is read as
         such; any other resolver is called as graphql-core would."""
+        if parent.name in NOT_PLANNED:
+            raise Unsupported(f"{parent.name} is answered by graphql-core")
         sets = [n.selection_set for n in nodes if n.selection_set is not None]
         attrs: list[str] = []  # node attributes holding kernel infos, read once per object
         fields: list[_Field] = []
@@ -376,7 +383,12 @@ class Plan:
                 elif data is not None:
                     data[key] = None
                 continue
-            answer = complete(value, info)
+            try:
+                answer = complete(value, info)
+            except Unsupported:
+                raise
+            except Exception:  # a resolver below the root raised: graphql-core reports it
+                raise Unsupported("an error below the root") from None
             if data is not None:
                 data[key] = answer
         result: dict[str, Any] = {"data": data}

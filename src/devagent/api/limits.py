@@ -125,7 +125,20 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("Link", "pins"): lambda s, w, a, m: s.pins_per_object,
     ("Link", "owners"): lambda s, w, a, m: PROCESS_GUESS,
     ("Host", "features"): lambda s, w, a, m: FEATURE_ROWS,
+    # The fleet (api.fleet_fields): sizes a Prometheus may answer, as the resolvers bound them.
+    ("Fleet", "nodes"): lambda s, w, a, m: FLEET_NODES_GUESS,
+    ("Fleet", "topPrograms"): lambda s, w, a, m: _fleet_limit(a("limit")),
+    ("Fleet", "fullestMaps"): lambda s, w, a, m: _fleet_limit(a("limit")),
+    ("Fleet", "programsWhere"): lambda s, w, a, m: 1000,
+    ("Fleet", "history"): lambda s, w, a, m: 50,
+    ("FleetSeries", "points"): lambda s, w, a, m: 240,
 }
+FLEET_NODES_GUESS = 1000  # a fleet's nodes are not known before Prometheus answers
+
+
+def _fleet_limit(limit: Any) -> int:
+    ok = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 500
+    return limit if ok else 0  # refused by the resolver
 
 
 def _entries(geometry: MapGeometry, limit: Any, max_limit: int) -> int:

@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from .auth_token import auth_token_options, resolve_auth_token
+from .fleet_options import fleet_options, fleet_settings
 from .options import (
     OBJECT_ID,
     bpf_dir_option,
@@ -372,6 +373,7 @@ def _port(given: int | None) -> int:
 )
 @no_program_iterator_option
 @host_root_option
+@fleet_options
 @click.option(
     "--metrics-owner-labels",
     is_flag=True,
@@ -408,6 +410,13 @@ def server(
     stats_idle: float,
     no_program_iterator: bool,
     host_root: str,
+    node_name: str,
+    inventory_metrics_limit: int,
+    prometheus_url: str | None,
+    prometheus_token_file: str | None,
+    prometheus_basic_auth_file: str | None,
+    node_url_template: str | None,
+    fleet_rate_window: str,
     metrics_owner_labels: bool,
     watch_idle: float,
     **limits: Any,
@@ -416,6 +425,8 @@ def server(
 
     The port comes from --port, else env PORT (default 8080).
     """
+    import socket
+
     from ..model.etm import EtmRuleError, parse_rules
     from ..model.settings import DEFAULT_MAP_ENTRIES_BUDGET, Settings
     from ..model.stats_hold import policy_from_flag
@@ -453,6 +464,12 @@ def server(
         stats_idle_seconds=stats_idle,
         program_iterator=not no_program_iterator,
         host_root=host_root,
+        node_name=node_name or socket.gethostname(),
+        inventory_metrics_limit=inventory_metrics_limit,
+        **fleet_settings(
+            prometheus_url, prometheus_token_file, prometheus_basic_auth_file, fleet_rate_window
+        ),
+        node_url_template=node_url_template,
         metrics_owner_labels=metrics_owner_labels,
         watch_idle_seconds=watch_idle,
         **limits,

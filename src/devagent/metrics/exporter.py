@@ -13,6 +13,7 @@ registered in the exporter's own CollectorRegistry (no global registry state).
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from .families import (
     owner_families,
     program_families,
 )
+from .inventory_families import InventoryExport
 from .map_export import MapEntryExporter
 from .render import negotiate, render
 
@@ -60,6 +62,9 @@ class DevAgentCollector:
         self._stats_enabled = stats_enabled or RunStatsProbe()
         self._budget = settings.map_entries_budget
         self._owner_labels = settings.metrics_owner_labels
+        self.inventory_export = InventoryExport(
+            settings.node_name or socket.gethostname(), settings.inventory_metrics_limit
+        )
 
     def describe(self) -> list[Metric]:
         """Nothing up front: registering must not walk the kernel."""
@@ -80,6 +85,7 @@ class DevAgentCollector:
                     feature_family(self.inventory.features()),
                     agent_object_family(snap),
                     attachment_family(snap),
+                    *self.inventory_export.families(snap),
                 ]
             )
         )

@@ -53,6 +53,18 @@ class Settings:
     # Where the host's root is (container runtimes' state is read under it); "/" unless the
     # agent runs in a container with the host's root mounted elsewhere.
     host_root: str = "/"
+    # The node this agent runs on, in the inventory metrics' `node` label (--node-name; the
+    # CLI defaults it to the host name), and at most how many objects of each kind they list.
+    node_name: str = ""
+    inventory_metrics_limit: int = 5000
+    # The fleet views (model.fleet): a Prometheus-compatible query API (--prometheus), its
+    # credentials (a bearer token, or basic auth as (user, password)), the rate() window, and
+    # how to link a node's agent (--node-url-template: {node} and {instance} replaced).
+    prometheus_url: str | None = None
+    prometheus_token: str | None = None
+    prometheus_basic: tuple[str, str] | None = None
+    fleet_rate_window: str = "2m"
+    node_url_template: str | None = None
     # Export devagent_ebpf_prog_owner_info: where each program's owning processes run.
     metrics_owner_labels: bool = False
     # What one GraphQL request may cost (api.limits, api.budget): values in the answer as

@@ -1,0 +1,205 @@
+"""The fleet on real parts: three `phydev server`s with different --node-name on loopback, a
+real Prometheus (Debian's) scraping them, and a fourth agent started with --prometheus that
+answers `Query.fleet` from it. The three agents see the same kernel, so every program shows on
+all three nodes, with its own id; the pump's socket filter runs at a known rate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PacketFixture, PhydevServer
+from tests.e2e.test_prometheus import Prometheus, launch_prometheus
+from tests.pump import PROG_NAME, PacketPump
+
+NODES = ("node-a", "node-b", "node-c")
+RATE = 200.0  # datagrams per second through the pump's filter
+
+
+def gql(server: PhydevServer, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        server.url + "/query",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        answer: dict[str, Any] = json.load(resp)
+    return answer
+
+
+@dataclass
+class Fleet:
+    agents: dict[str, PhydevServer]
+    prometheus: Prometheus
+    viewer: PhydevServer
+    pump: PacketPump
+
+
+@pytest.fixture(scope="module")
+def fleet(packet_fixture: PacketFixture, packet_pump: PacketPump) -> Iterator[Fleet]:
+    bpf_dir = packet_fixture.bpf_dir
+    agents = {n: PhydevServer("--node-name", n, bpf_dir=bpf_dir) for n in NODES}
+    viewer = None
+    try:
+        for agent in agents.values():
+            agent.wait_ready()
+        packet_pump.start(RATE)
+        targets = [f"127.0.0.1:{a.port}" for a in agents.values()]
+        # 2 s scrapes: a scrape that times out on a loaded machine makes every series of its
+        # node stale until the next one
+        with launch_prometheus(targets, interval="2s") as prom:
+            viewer = PhydevServer(
+                "--node-name", "viewer", "--prometheus", prom.url, "--fleet-rate-window", "10s",
+                "--node-url-template", "http://{instance}/ui/", bpf_dir=bpf_dir,
+            )  # fmt: skip
+            viewer.wait_ready()
+            prom.wait_for("devagent_agent_info", len(NODES))
+            # rate() over 10 s needs two scrapes of a moving counter on every node, and until
+            # the series is 10 s old it reads low (Prometheus divides by the whole window)
+            prom.wait_for(
+                f'rate(devagent_ebpf_prog_runs_total{{id="{packet_pump.prog_id}"}}[10s]) > 0',
+                len(NODES),
+            )
+            time.sleep(11)
+            yield Fleet(agents, prom, viewer, packet_pump)
+    finally:
+        packet_pump.stop()
+        for server in [*agents.values(), *([viewer] if viewer else [])]:
+            server.stop()
+
+
+def test_every_node_is_listed_with_its_inventory(fleet: Fleet) -> None:
+    answer = gql(
+        fleet.viewer,
+        "{ fleet { configured prometheus error nodes { name instance up version kernel "
+        "programCount mapCount cpuCores eventsPerSecond statsEnabled url } } }",
+    )
+    assert "errors" not in answer, answer
+    data = answer["data"]["fleet"]
+    assert data["configured"] is True and data["error"] is None
+    assert data["prometheus"] == fleet.prometheus.url
+    nodes = {n["name"]: n for n in data["nodes"]}
+    assert sorted(nodes) == sorted(NODES)  # the viewer is not scraped: not a node
+    for name, agent in fleet.agents.items():
+        node = nodes[name]
+        assert node["instance"] == f"127.0.0.1:{agent.port}"
+        assert node["up"] is True and node["statsEnabled"] is True, node
+        assert node["url"] == f"http://127.0.0.1:{agent.port}/ui/"
+        # the node's count is Prometheus' count of the inventory the agent exported (other
+        # processes load and unload programs meanwhile: an exact match with a listing of the
+        # agent's would race them)
+        held = fleet.prometheus.series(f'count(devagent_ebpf_program_info{{node="{name}"}})')
+        assert abs(node["programCount"] - float(held[0]["value"][1])) <= 50
+        assert node["programCount"] >= 2  # the pump's filter and the fixture's programs at least
+        assert node["mapCount"] > 0 and node["eventsPerSecond"] >= RATE * 0.5
+
+
+def test_top_programs_and_where_a_program_runs(fleet: Fleet) -> None:
+    answer = gql(
+        fleet.viewer,
+        "{ fleet { topPrograms(by: EVENTS, limit: 60) { node id name eventsPerSecond cpuCores "
+        'url } programsWhere(name: "' + PROG_NAME + '") { node id name type tag } } }',
+    )
+    assert "errors" not in answer, answer
+    # other tests on this host may run their own pump (same name): ours is ours by id
+    ours = fleet.pump.prog_id
+    top = [p for p in answer["data"]["fleet"]["topPrograms"] if p["id"] == ours]
+    assert sorted(p["node"] for p in top) == sorted(NODES)
+    now = time.time()
+    sent = fleet.pump.sent_between(now - 12, now) / 12  # what the pump achieved lately
+    for p in top:
+        assert p["name"] == PROG_NAME
+        assert sent * 0.5 <= p["eventsPerSecond"] <= sent * 1.5, (p, sent)
+    where = [p for p in answer["data"]["fleet"]["programsWhere"] if p["id"] == ours]
+    assert sorted(p["node"] for p in where) == sorted(NODES)
+    assert {(p["name"], p["type"]) for p in where} == {(PROG_NAME, "SocketFilter")}
+    assert all(PROG_NAME in p["name"] for p in answer["data"]["fleet"]["programsWhere"])
+    tag = where[0]["tag"]
+    by_tag = gql(fleet.viewer, f'{{ fleet {{ programsWhere(tag: "{tag}") {{ node id tag }} }} }}')
+    found = by_tag["data"]["fleet"]["programsWhere"]
+    assert {p["node"] for p in found if p["id"] == ours} == set(NODES)
+    assert {p["tag"] for p in found} == {tag}
+
+
+def test_fullest_maps_and_history(fleet: Fleet) -> None:
+    answer = gql(
+        fleet.viewer,
+        "{ fleet { fullestMaps(limit: 10) { node id name fill entries maxEntries } "
+        "history(metric: EVENTS, seconds: 120, step: 2) { node points { t v } } } }",
+    )
+    assert "errors" not in answer, answer
+    maps = answer["data"]["fleet"]["fullestMaps"]
+    assert maps and {m["node"] for m in maps} <= set(NODES)
+    fills = [m["fill"] for m in maps]
+    assert fills == sorted(fills, reverse=True) and 0 <= fills[-1] <= fills[0] <= 1
+    history = answer["data"]["fleet"]["history"]
+    assert sorted(s["node"] for s in history) == sorted(NODES)
+    for series in history:
+        assert series["points"] and max(p["v"] for p in series["points"]) >= RATE * 0.5
+
+
+def test_bad_arguments_and_an_unreachable_prometheus_are_named(
+    fleet: Fleet, packet_fixture: PacketFixture
+) -> None:
+    answer = gql(fleet.viewer, "{ fleet { topPrograms(limit: 0) { id } configured } }")
+    assert answer["data"]["fleet"] == {"topPrograms": None, "configured": True}
+    assert "limit must be 1..500, not 0" in answer["errors"][0]["message"]
+    answer = gql(fleet.viewer, "{ fleet { history(seconds: 86400, step: 1) { node } } }")
+    assert "step must be at least" in answer["errors"][0]["message"]
+    lone = PhydevServer("--prometheus", "http://127.0.0.1:9", bpf_dir=packet_fixture.bpf_dir)
+    try:
+        lone.wait_ready()
+        answer = gql(lone, "{ fleet { configured nodes { name } } }")
+        assert answer["data"]["fleet"] == {"configured": True, "nodes": None}
+        assert "is unreachable" in answer["errors"][0]["message"]
+        assert gql(lone, "{ programs { id } }")["data"]["programs"]  # and it keeps serving
+    finally:
+        lone.stop()
+
+
+def test_an_agent_without_prometheus_says_how_to_get_a_fleet(fleet: Fleet) -> None:
+    answer = gql(fleet.agents["node-a"], "{ fleet { configured error nodes { name } } }")
+    assert "errors" not in answer
+    fleet_answer = answer["data"]["fleet"]
+    assert fleet_answer["configured"] is False and fleet_answer["nodes"] == []
+    assert "--prometheus" in fleet_answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prometheus", "ftp://x"], "is not an http(s) URL"),
+        (["--fleet-rate-window", "2 minutes"], "is not a Prometheus duration"),
+        (["--prometheus-token-file", "/nonexistent"], "needs --prometheus"),
+        (["--prometheus", "http://p:9090", "--prometheus-basic-auth-file", "/nonexistent"],
+         "cannot read /nonexistent"),
+    ],
+)  # fmt: skip
+def test_bad_fleet_options_stop_the_start(args: list[str], message: str, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "phydev"
+    done = subprocess.run(
+        [str(exe), "server", "--listen", "127.0.0.1", "--skip-welcome", *args],
+        capture_output=True, text=True, timeout=60, env={"PORT": "1", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+
+
+def test_inventory_metrics_carry_the_node(fleet: Fleet) -> None:
+    found = fleet.prometheus.series(f'devagent_ebpf_program_info{{name="{PROG_NAME}"}}')
+    assert sorted(s["metric"]["node"] for s in found) == sorted(NODES)
+    for s in found:
+        assert (
+            s["metric"]["id"] == str(fleet.pump.prog_id) and s["metric"]["type"] == "SocketFilter"
+        )
+    truncated = fleet.prometheus.series("devagent_ebpf_inventory_truncated")
+    assert truncated and all(s["value"][1] == "0" for s in truncated)
