@@ -18,6 +18,11 @@ from .prometheus_api import Labels, PrometheusAPI
 
 # Numbers get their node from the agent's own info series.
 NODE = "* on(instance, job) group_left(node) devagent_agent_info"
+# The agent's own iterators (devagent_ebpf_agent_object_info) are left out of rankings.
+OWN_PROGRAMS = 'unless on(instance, job, id) devagent_ebpf_agent_object_info{kind="program"}'
+OWN_MAPS = 'unless on(instance, job, id) devagent_ebpf_agent_object_info{kind="map"}'
+# Arrays hold max_entries entries from creation: never "filling up".
+GROWING = 'type!~"Array|PerCPUArray|CgroupArray|PerfEventArray|ProgramArray|ArrayOfMaps"'
 HISTORY_SERIES = 50  # nodes per history chart: the highest at each point
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 
@@ -160,7 +165,7 @@ class Fleet:
         keys = "node, id, name, type, tag"
         ranked = self.api.query(
             f"topk({int(limit)}, sum by ({keys}) "
-            f"(rate(devagent_ebpf_prog_{metric}[{self.window}]) {NODE}))"
+            f"((rate(devagent_ebpf_prog_{metric}[{self.window}]) {OWN_PROGRAMS}) {NODE}))"
         )
         if not ranked:
             return []
@@ -190,8 +195,9 @@ class Fleet:
 
     def fullest_maps(self, limit: int = 20) -> list[FleetMap]:
         """The maps closest to full anywhere (entries / max_entries; maps whose fill the
-        agent counts)."""
-        ratio = "devagent_ebpf_map_entries / devagent_ebpf_map_max_entries"
+        agent counts, arrays and the agent's own left out)."""
+        ratio = (f"devagent_ebpf_map_entries{{{GROWING}}} / devagent_ebpf_map_max_entries "
+                 f"{OWN_MAPS}")  # fmt: skip
         ranked = self.api.query(
             f"topk({int(limit)}, max by (node, id, name, type) (({ratio}) {NODE}))"
         )

@@ -10,6 +10,7 @@ import { Maps } from "./pages/maps.js";
 import { MapPage } from "./pages/map.js";
 import { Links } from "./pages/links.js";
 import { Graph } from "./pages/graph.js";
+import { Fleet } from "./pages/fleet.js";
 
 /** Asks for the bearer token once (on the first 401, or at once when the agent says it needs
  * one); kept in sessionStorage, so for this tab only. */
@@ -37,6 +38,7 @@ function Page({ parts }) {
   if (section === "maps" && !id) return html`<${Maps}/>`;
   if (section === "maps" && Number.isInteger(num)) return html`<${MapPage} id=${num}/>`;
   if (section === "links" && !id) return html`<${Links}/>`;
+  if (section === "fleet" && !id) return html`<${Fleet}/>`;
   if (section === "graph" && id && Number.isInteger(Number(extra))) {
     return html`<${Graph} kind=${id} id=${Number(extra)}/>`;
   }
@@ -52,7 +54,7 @@ function App() {
   const graphOf = { program: "programs", map: "maps", link: "links" };
   const section = (route.parts[0] === "graph" ? graphOf[route.parts[1]] : route.parts[0]) || "";
   const nav = [["", "Overview"], ["programs", "Programs"], ["maps", "Maps"],
-    ["links", "Links"]];
+    ["links", "Links"], ["fleet", "Fleet"]];
   return html`<header class="top">
       <b class="brand">phydev</b>
       <nav>${nav.map(([to, label]) => html`<${Link} to=${to}
