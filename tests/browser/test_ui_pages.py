@@ -153,8 +153,11 @@ def test_per_cpu_entries_equal_the_kernel(
     assert kernel
     open_ui(tab, ro_agent, f"maps/{map_id}?kf=STRING&vf=NUMBER&limit=100")
     expect(tab.page.get_by_label("key format")).to_have_value("STRING")
-    shown = {cells[1]: cells[2:-1] for cells in table_rows(tab, "entries").values()}
+    rows = table_rows(tab, "entries").values()
+    shown = {cells[1]: cells[2:-2] for cells in rows}  # CPU columns, then the total
     assert shown == kernel
+    assert {cells[1]: cells[-2] for cells in rows} == {
+        k: str(sum(map(int, vs))) for k, vs in kernel.items()}  # fmt: skip
     headers = tab.page.locator('[data-testid="entries"] th').all_inner_texts()
     assert [h for h in headers if h.startswith("CPU")] == [
         f"CPU {i}" for i in range(len(next(iter(kernel.values()))))

@@ -185,13 +185,13 @@ class EntryPager:
         dump = read.dump
         key_texts = None
         if view.search:
-            if key_format == BTF and dump.count > self._max_rendered:
+            if (view.search_format or key_format) == BTF and dump.count > self._max_rendered:
                 raise EntriesError(
                     f"map {info.id} holds {dump.count} entries: a search through BTF keys "
                     f"renders each one, and at most {self._max_rendered} are (search HEX, "
                     "STRING or NUMBER keys instead, which need no rendering)"
                 )
-            key_texts = self._key_texts(info, dump, key_format)
+            key_texts = self._key_texts(info, dump, view.search_format or key_format)
         fields = value_fields(info) if view.sort not in ("key", "value", "sum") else None
         try:
             order = choose(dump, view, self._order(read, key_format), fields=fields,

@@ -119,6 +119,9 @@ _LISTS: dict[tuple[str, str], Callable[[ListSizes, _Where, ArgValue, int], int]]
     ("Map", "owners"): lambda s, w, a, m: PROCESS_GUESS,
     ("Map", "flagNames"): lambda s, w, a, m: s.flags_per_map,
     ("Map", "entries"): lambda s, w, a, m: _entries(w.geometry(s), a("limit"), m),
+    # A BTF value's numeric fields, not known before the type is read: a generous guess.
+    ("Map", "valueFields"): lambda s, w, a, m: VALUE_FIELDS_GUESS,
+    ("MapValueField", "enumNames"): lambda s, w, a, m: ENUM_NAMES_GUESS,
     ("Query", "programStats"): lambda s, w, a, m: _series(s, a("ids"), a("seconds")),
     ("ProgramStatsSeries", "points"): lambda s, w, a, m: w.points,
     ("MapEntry", "cpuValues"): lambda s, w, a, m: s.cpus if w.geometry(s).per_cpu else 0,
@@ -139,6 +142,10 @@ FLEET_NODES_GUESS = 1000  # a fleet's nodes are not known before Prometheus answ
 def _fleet_limit(limit: Any) -> int:
     ok = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 500
     return limit if ok else 0  # refused by the resolver
+
+
+VALUE_FIELDS_GUESS = 32  # numeric fields of a map's BTF value (Map.valueFields)
+ENUM_NAMES_GUESS = 16  # names of one enum field (MapValueField.enumNames)
 
 
 def _entries(geometry: MapGeometry, limit: Any, max_limit: int) -> int:

@@ -311,6 +311,7 @@ def resolve_entries(
     descending: bool | None = None,
     top: int | None = None,
     keySearch: str | None = None,
+    keySearchFormat: str | None = None,
 ) -> list[dict[str, Any]]:
     ctx = request_context(info)
     offset = 0 if offset is None else offset
@@ -324,7 +325,7 @@ def resolve_entries(
         return []
     if top is not None and top < 0:
         raise EntriesError(f"top must not be negative (got {top})")
-    view = EntryView(sortBy or SORT_KEY, descending, top, keySearch or None)
+    view = EntryView(sortBy or SORT_KEY, descending, top, keySearch or None, keySearchFormat)
     charge = ctx.budget.charge if ctx.budget is not None else None
     return ctx.pager.page(node.map, offset, limit, keyFormat, valueFormat, charge, view)
 

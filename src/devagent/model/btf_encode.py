@@ -8,9 +8,10 @@ range checks use the real types (a 4-bit bitfield refuses 16, an enum takes its 
 Input is what `entries(valueFormat: BTF)` shows: objects by member name (anonymous members'
 fields by their own names, as C names them), lists for arrays, strings for char arrays,
 numbers (or bpftool's "0x.." hex text) for ints and bitfields, enumerator names or numbers
-for enums, true/false for bools. An object may name only some members: the others keep the
-bytes of `base` (the current value when updating, zeros when creating), so editing one
-field never rewrites the others from their rendered text.
+for enums, true/false for bools; an array may also be an object of index -> element
+(`{"counts": {"2": 5}}`) to write only those elements. An object may name only some
+members: the others keep the bytes of `base` (the current value when updating, zeros when
+creating), so editing one field never rewrites the others from their rendered text.
 """
 
 from __future__ import annotations
@@ -115,11 +116,19 @@ def _put_array(
         start = bit // 8
         buf[start : start + t.nelems] = data.ljust(t.nelems, b"\0")
         return
-    if not isinstance(obj, list):
+    if isinstance(obj, dict):  # {"2": 5}: only element 2 (how the UI writes one field)
+        items = []
+        for index, value in obj.items():
+            if not index.isdigit() or int(index) >= t.nelems:
+                raise BtfEncodeError(f"{path}: no element {index!r} in an array of {t.nelems}")
+            items.append((int(index), value))
+    elif isinstance(obj, list):
+        if len(obj) > t.nelems:
+            raise BtfEncodeError(f"{path}: {len(obj)} elements for an array of {t.nelems}")
+        items = list(enumerate(obj))
+    else:
         raise BtfEncodeError(f"{path}: expected a list of {t.nelems}, got {obj!r}")
-    if len(obj) > t.nelems:
-        raise BtfEncodeError(f"{path}: {len(obj)} elements for an array of {t.nelems}")
-    for i, value in enumerate(obj):
+    for i, value in items:
         _put(btf, t.type, value, buf, bit + i * esize * 8, f"{path}[{i}]", depth + 1)
 
 

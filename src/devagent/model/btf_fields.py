@@ -164,7 +164,8 @@ def field_column(values: npt.NDArray[np.uint8], field: NumericField) -> Column:
         code = f"=i{width}" if field.signed else f"=u{width}"
         column = cells.view(code)[:, 0]
         if field.kind == "bool":  # true when any bit is set, as bpftool and C read it
-            return (column != 0).astype(np.uint64)
+            truth: Column = (column != 0).astype(np.uint64)
+            return truth
         return column.astype(np.int64 if field.signed else np.uint64)
     # A bitfield: the (at most 9) bytes that hold it, as one little-endian number.
     shift = field.bit_offset % 8

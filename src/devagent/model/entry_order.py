@@ -41,12 +41,14 @@ class EntryView:
     maps) or a field path of a BTF struct value (per-CPU maps: its sum over CPUs).
     `descending`: None means descending for value sorts, ascending for key order. `top`: only
     the N greatest by the sort, shown in the asked direction. `search`: a case-insensitive
-    substring of the formatted key."""
+    substring of the formatted key (in `search_format` when given: two answers in different
+    key formats then hold the same entries)."""
 
     sort: str = SORT_KEY
     descending: bool | None = None
     top: int | None = None
     search: str | None = None
+    search_format: str | None = None  # the key format searched (None: the keys' own)
 
     @property
     def is_plain(self) -> bool:
