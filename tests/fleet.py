@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import PacketFixture, PhydevServer
-from tests.e2e.test_prometheus import Prometheus, launch_prometheus
+from tests.prometheus_server import Prometheus, launch_prometheus
 from tests.pump import PacketPump
 
 NODES = ("node-a", "node-b", "node-c")

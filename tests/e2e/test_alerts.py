@@ -26,7 +26,7 @@ from devagent.bpf.names import MAP_TYPE_IDS
 from devagent.bpf.objects import map_info
 from tests.conftest import ROOT, PacketFixture, PhydevServer
 from tests.e2e.conftest import OwnMaps
-from tests.e2e.test_prometheus import Prometheus, launch_prometheus
+from tests.prometheus_server import Prometheus, launch_prometheus
 
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 FULL_MAX, FULL_USED, ETM_MAX = 20, 19, 5
