@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,49 +25,13 @@ from tests.conftest import (
     FrozenCounters,
     PhydevServer,
     bpftool_json,
-    free_port,
     kernel_map_entries,
     require_kernel,
 )
 from tests.e2e.conftest import Placed
+from tests.prometheus_server import Prometheus, launch_prometheus
 
-PROMETHEUS = "/usr/bin/prometheus"
 DASHBOARD = ROOT / "dashboards" / "grafana-devagent.json"
-
-
-@dataclass
-class Prometheus:
-    proc: subprocess.Popen[str]
-    url: str
-    log: Path
-
-    def query(self, promql: str) -> dict[str, Any]:
-        qs = urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{qs}", timeout=10) as resp:
-            answer: dict[str, Any] = json.load(resp)
-        return answer
-
-    def series(self, promql: str) -> list[dict[str, Any]]:
-        answer = self.query(promql)
-        assert answer["status"] == "success", answer
-        result: list[dict[str, Any]] = answer["data"]["result"]
-        return result
-
-    def wait_for(self, promql: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Poll until the query returns `count` series."""
-        deadline = time.monotonic() + timeout
-        result: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {self.log.read_text()[-2000:]}")
-            try:
-                result = self.series(promql)
-            except OSError:
-                result = []
-            if len(result) >= count:
-                return result
-            time.sleep(0.5)
-        pytest.fail(f"{promql}: {len(result)} series after {timeout}s, wanted {count}")
 
 
 @pytest.fixture(scope="module")
@@ -91,59 +49,9 @@ def agent(
         server.stop()
 
 
-@contextmanager
-def launch_prometheus(
-    targets: list[str], rules: dict[str, str] | None = None, interval: str = "1s"
-) -> Iterator[Prometheus]:
-    """A real Prometheus scraping `targets` (host:port, job "devagent") every `interval` and
-    evaluating the rule files `rules` (file name -> YAML text) as often; stopped by PID."""
-    require_kernel()
-    if not Path(PROMETHEUS).exists():
-        pytest.fail("Debian's prometheus package is not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="devagent-prometheus-"))
-    for name, text in (rules or {}).items():
-        (workdir / name).write_text(text)
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        f"  scrape_interval: {interval}\n"
-        f"  scrape_timeout: {interval}\n"
-        f"  evaluation_interval: {interval}\n"
-        + (f"rule_files: {json.dumps(sorted(rules))}\n" if rules else "")
-        + "scrape_configs:\n"
-        "  - job_name: devagent\n"
-        "    static_configs:\n"
-        f"      - targets: {json.dumps(targets)}\n"
-    )
-    port = free_port()
-    log = workdir / "prometheus.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        yield Prometheus(proc, f"http://127.0.0.1:{port}", log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def prometheus(agent: PhydevServer) -> Iterator[Prometheus]:
+    require_kernel()
     with launch_prometheus([f"127.0.0.1:{agent.port}"]) as prom:
         yield prom
 
@@ -175,27 +83,31 @@ def test_struct_key_fields_are_labels_promql_can_aggregate(
     prometheus: Prometheus, frozen_counters: FrozenCounters
 ) -> None:
     """A flow map exported with a btf rule: each field of its struct key is a label, like
-    ebpf_exporter's decoded labels, equal to what bpftool decodes from the kernel."""
+    ebpf_exporter's decoded labels, and each numeric field of its struct value a series
+    (label `field`), equal to what bpftool decodes from the kernel."""
     map_id = frozen_counters.obj.map_ids["flows"]
     dump = bpftool_json("map", "dump", "id", str(map_id))
     assert isinstance(dump, list) and dump
-    expected: dict[tuple[str, str, str], float] = {}
+    expected: dict[tuple[str, str, str, str], float] = {}
     for entry in dump:
         key = entry["formatted"]["key"]
-        packets = float(entry["formatted"]["value"]["packets"])
-        expected[(str(key["proto"]), str(key["len_bucket"]), str(key["pkt_type"]))] = packets
+        for field in ("packets", "bytes"):
+            labels = (str(key["proto"]), str(key["len_bucket"]), str(key["pkt_type"]), field)
+            expected[labels] = float(entry["formatted"]["value"][field])
     promql = f'devagent_ebpf_map_entry_value{{name="flows",id="{map_id}"}}'
     result = prometheus.wait_for(promql, len(expected))
     got = {
-        (s["metric"]["key_proto"], s["metric"]["key_len_bucket"], s["metric"]["key_pkt_type"]):
-        float(s["value"][1])
+        (s["metric"]["key_proto"], s["metric"]["key_len_bucket"], s["metric"]["key_pkt_type"],
+         s["metric"]["field"]): float(s["value"][1])
         for s in result
     }  # fmt: skip
     assert got == expected
-    by_proto = prometheus.series(f"sum by (key_proto) ({promql})")
+    packets = f'devagent_ebpf_map_entry_value{{name="flows",id="{map_id}",field="packets"}}'
+    by_proto = prometheus.series(f"sum by (key_proto) ({packets})")
     totals: dict[str, float] = {}
-    for (proto, _, _), packets in expected.items():
-        totals[proto] = totals.get(proto, 0.0) + packets
+    for (proto, _, _, field), value in expected.items():
+        if field == "packets":
+            totals[proto] = totals.get(proto, 0.0) + value
     assert {s["metric"]["key_proto"]: float(s["value"][1]) for s in by_proto} == totals
 
 
