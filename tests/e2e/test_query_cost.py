@@ -372,7 +372,8 @@ def crowd() -> Iterator[Crowd]:
 
 def ui_values(crowd: Crowd) -> dict[str, object]:
     """Variables of the UI's operations, by where they are used (see ui_queries): the first
-    program and its map, the biggest entries page and the rows the programs table shows."""
+    program and its map, the biggest entries page (sorted by value) and the rows the programs
+    table shows."""
     program, map_id = crowd.program_ids[0], crowd.map_id
     key = {"key": "00000000", "keyFormat": "HEX"}
     return {
@@ -381,6 +382,9 @@ def ui_values(crowd: Crowd) -> dict[str, object]:
         "connectedGraph.from": program, "connectedGraph.fromType": "PROGRAM",
         "map.id": map_id, "entries.offset": 0, "entries.limit": 500,
         "entries.keyFormat": "HEX", "entries.valueFormat": "HEX",
+        # sorted by value, no top, no search: every entry of the map read and ordered
+        "entries.sortBy": "value", "entries.descending": True, "entries.top": None,
+        "entries.keySearch": None, "entries.keySearchFormat": "HEX",
         **{f"entryPosition.{k}": v for k, v in key.items()},
         **{f"{m}.mapId": map_id for m in ("updateMapValue", "deleteMapValues", "createMapValue")},
         **{f"{m}.{k}": v for m in ("updateMapValue", "deleteMapValues", "createMapValue")
@@ -388,6 +392,10 @@ def ui_values(crowd: Crowd) -> dict[str, object]:
         "updateMapValue.cpu": 0, "updateMapValue.value": "1", "deleteMapValues.keys": ["00"],
         "updateMapValue.valueFormat": "NUMBER", "createMapValue.valueFormat": "NUMBER",
         "createMapValue.values": ["1"], "pinMap.id": map_id, "pinMap.path": "/crowd",
+        # the fleet page (answered with its "not configured" error here: no --prometheus)
+        "topPrograms.by": "CPU", "topPrograms.limit": 15, "fullestMaps.limit": 15,
+        "programsWhere.name": "crowd", "programsWhere.tag": None,
+        "history.seconds": 3600, "history.step": 30,
     }  # fmt: skip
 
 

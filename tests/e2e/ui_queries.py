@@ -4,8 +4,9 @@ variables.
 The scripts are the one source of truth: a page's new query is checked against the server's
 limits as soon as it is written, with nothing copied into the tests. Documents are the
 template literals (`query ...`) of the UI and the string concatenations ("query ..." + ...)
-of the GraphiQL page's examples; one built from script values (`${...}`) fails here, since
-what it sends could not be known.
+of the GraphiQL page's examples. A document may splice in a string constant of the scripts
+(`${STATS_FIELDS}`, from `export const STATS_FIELDS = "..."`); one built from any other
+script value fails here, since what it sends could not be known.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _TEMPLATE = re.compile(r"`((?:query|mutation)\b[^`{]*\{[^`]*)`")  # not `query` 
 _STRING = r'"(?:[^"\\\n]|\\.)*"'
 _CONCAT = re.compile(rf'"(?:query|mutation)\b(?:[^"\\\n]|\\.)*"(?:\s*\+\s*{_STRING})*')
 _PIECE = re.compile(_STRING)
+_CONSTANT = re.compile(rf"^(?:export\s+)?const\s+([A-Z][A-Z0-9_]*)\s*=\s*({_STRING});", re.M)
+_SPLICE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,28 @@ def _documents(text: str) -> Iterator[str]:
         yield "".join(json.loads(piece) for piece in _PIECE.findall(m.group(0)))
 
 
+def _scripts() -> list[Path]:
+    return [p for p in sorted(STATIC.rglob("*.js")) if "vendor" not in p.relative_to(STATIC).parts]
+
+
+def _constants(scripts: list[Path]) -> dict[str, str]:
+    """The scripts' upper-case string constants, which documents may splice in."""
+    found: dict[str, str] = {}
+    for path in scripts:
+        for name, literal in _CONSTANT.findall(path.read_text()):
+            found[name] = json.loads(literal)
+    return found
+
+
 def ui_operations() -> list[UiOperation]:
     """Every operation in the UI's scripts (the vendored libraries aside)."""
     found = []
-    for path in sorted(STATIC.rglob("*.js")):
-        if "vendor" in path.relative_to(STATIC).parts:
-            continue
+    scripts = _scripts()
+    constants = _constants(scripts)
+    for path in scripts:
         where = str(path.relative_to(STATIC))
-        for text in _documents(path.read_text()):
+        for spliced in _documents(path.read_text()):
+            text = _SPLICE.sub(lambda m: constants.get(m.group(1), m.group(0)), spliced)
             assert "${" not in text, f"{where}: a document built from script values: {text}"
             for op in parse(text).definitions:
                 assert isinstance(op, OperationDefinitionNode) and op.name, (where, text)
