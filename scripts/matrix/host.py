@@ -69,7 +69,7 @@ DEFAULT_KERNELS = ["5.10", "6.1", "6.12"]
 
 # Modules the tests and the README's commands use (veth pairs; tc's ingress/clsact and
 # cls_bpf/act_bpf), loaded with their dependencies; those built in are skipped.
-MODULES = ["veth", "sch_ingress", "cls_bpf", "act_bpf", "dummy"]
+MODULES = ["veth", "sch_ingress", "sch_htb", "cls_bpf", "act_bpf", "dummy"]
 
 # The guest's userspace: one bookworm rootfs for every kernel (its Python 3.11 is the venv's).
 ROOTFS_SUITE = "bookworm"

@@ -170,7 +170,11 @@ def test_filters_of_a_classful_qdisc(no_links: NoLinkAttachments) -> None:
     run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True)  # noqa: E731
     run("ip", "link", "add", ifname, "type", "veth", "peer", "name", peer)
     try:
-        run("tc", "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb")
+        made = subprocess.run(["tc", "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb"],
+                              capture_output=True, text=True)  # fmt: skip
+        if made.returncode and "unknown" in made.stderr.lower():
+            pytest.skip(f"this kernel has no htb qdisc (sch_htb): {made.stderr.strip()}")
+        assert made.returncode == 0, made.stderr
         run("tc", "filter", "add", "dev", ifname, "parent", "1:", "bpf", "da", "pinned",
             no_links.obj.prog_pin("att_tc"))  # fmt: skip
         snap = take_snapshot("/nonexistent")
