@@ -69,9 +69,13 @@ def test_cgroup_tree_query_finds_prog_attach(no_links: NoLinkAttachments) -> Non
     mine = [c for c in found if c.path == no_links.cgroup_path]
     assert [(c.prog_id, c.cgroup_id, c.attach_type) for c in mine] == [
         (no_links.cgroup_prog_id, no_links.cgroup_id, "cgroup_inet_ingress")
-    ]
+    ], found
     tree = bpftool_json("cgroup", "tree", "-j")
     assert isinstance(tree, list)
+    if not any(cg["programs"] for cg in tree):
+        # Debian bookworm's bpftool (7.1) on Linux 5.10 lists no program at all (seen in the
+        # kernel matrix) while the kernel answers our query: nothing to compare with there
+        return
     theirs = [
         (p["id"], p["attach_type"])
         for cg in tree

@@ -5,6 +5,7 @@ are what make a deadline and a stop request count."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -20,6 +21,8 @@ from devagent.bpf.handles import open_program
 from devagent.bpf.objects import program_info
 from devagent.bpf.progs import load_program, return_imm
 from devagent.bpf.replay_slices import (
+    CALIBRATION_SECONDS,
+    SLICE_SECONDS,
     STOP_ASKED,
     STOP_DEADLINE,
     TooSlow,
@@ -101,16 +104,24 @@ def test_runs_that_fit_all_happen_in_slices(slow_program: SlowProgram) -> None:
     with open_program(slow_program.prog_id) as fd:
         before = program_info(fd).run_count
         repeat = max(2, int(0.4e9 / slow_program.per_run_ns))  # ~0.4 s of runs
-        slices: list[int] = []
+        told: list[tuple[int, float]] = []  # (runs done, seconds a run so far) per slice
         run = run_in_slices(fd, slow_program.prog_id, SOCKET_FILTER, PACKET, repeat,
                             deadline=time.monotonic() + 30,
-                            on_slice=lambda done, _req, _per: slices.append(done))  # fmt: skip
+                            on_slice=lambda done, _req, per: told.append((done, per)))  # fmt: skip
         assert run.stopped is None and run.runs == repeat
         assert program_info(fd).run_count == before + repeat
-    assert len(slices) >= 4 and slices[-1] == repeat  # 0.1 s slices at most
+    assert len(told) >= 2 and told[-1][0] == repeat
+    # each slice holds at most SLICE_SECONDS of runs, as measured before it (a run or more);
+    # the count of slices itself depends on how fast the machine is (TCG guests vary)
+    for (done_before, per_run), (done, _) in itertools.pairwise(told):
+        assert done - done_before <= max(1, int(SLICE_SECONDS / per_run)), told
     assert run.retval in (0, 1) and run.data_out is not None and run.data_out[14:] == PACKET[14:]
     assert run.duration_ns is not None
-    assert 0.5 < run.duration_ns / slow_program.per_run_ns < 2
+    # the kernel's time a run, weighted over the slices, against the wall clock's (the first
+    # runs of a cold program may be several times slower: the fixture's 3-run measure is not
+    # a reference under emulation)
+    wall_ns = told[-1][1] * 1e9
+    assert 0.25 < run.duration_ns / wall_ns < 1.5, (run.duration_ns, wall_ns)
 
 
 def test_a_fast_program_runs_a_million_times_in_few_slices(stats_enabled: StatsHold) -> None:
@@ -150,9 +161,14 @@ def test_runs_slower_than_measured_stop_at_the_deadline(slow_program: SlowProgra
     def clock() -> float:
         return time.monotonic() + shift[0]
 
-    def on_slice(done: int, _requested: int, _per_run: float) -> None:
-        if done > 1 and not shift[0]:
+    measured = [False]
+
+    def on_slice(done: int, _requested: int, per_run: float) -> None:
+        # after the first slice that follows the measure (its fit check passed), not before:
+        # on a slow machine the measure may take only a run or two
+        if measured[0] and not shift[0]:
             shift[0] = deadline - time.monotonic() - 0.001
+        measured[0] = measured[0] or done * per_run >= CALIBRATION_SECONDS
 
     repeat = max(10, int(0.5e9 / slow_program.per_run_ns))  # ~0.5 s: fits in 30 s
     with open_program(slow_program.prog_id) as fd:
