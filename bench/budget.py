@@ -50,6 +50,12 @@ BUDGET = (
     ),
     Line("idle_rss", "server RSS idle after start", 40.0, "MiB"),
     Line(
+        "fleet_page_p50",
+        "fleet page poll through Prometheus, 500 nodes × (50 programs + 50 maps): p50",
+        1000.0,
+        "ms",
+    ),
+    Line(
         "clients_8",
         "8 clients polling Navigation (1000 programs + 1000 maps)",
         150.0,

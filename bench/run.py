@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import record, table
+from bench.fleet import bench_fleet
 from bench.measure import Summary, peak_rss_kib, time_calls, time_interleaved, time_processes
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
 from bench.poll import bench_big, bench_small, distinct_selection, throughput
@@ -382,7 +383,7 @@ def readme_budget(budget: list[Row], machine: list[Row]) -> None:
 
 
 def budget_only(args: argparse.Namespace) -> dict[str, list[Row]]:
-    """Just the benchmarks the budget's lines read (~3 minutes): for checking a change."""
+    """Just the benchmarks the budget's lines read (~5 minutes): for checking a change."""
     sections: dict[str, list[Row]] = {"Machine": machine()}
     polls = 20
     ui_polls = bench_small(polls)
@@ -391,6 +392,8 @@ def budget_only(args: argparse.Namespace) -> dict[str, list[Row]]:
     sections["CLI listing with 1000 programs loaded"] = bench_cli_list(args.repeat)
     for fd in fds:
         fd.close()
+    print("fleet: 500 simulated nodes through Prometheus ...", file=sys.stderr)
+    sections["Fleet"] = bench_fleet(500)
     return sections
 
 
@@ -465,6 +468,9 @@ def all_benchmarks(args: argparse.Namespace) -> dict[str, list[Row]]:
     ] = bench_ui(programs, args.repeat)
     for fd in fds:
         fd.close()
+    nodes = 500 // scale
+    print(f"fleet: {nodes} simulated nodes through Prometheus ...", file=sys.stderr)
+    sections["Fleet"] = bench_fleet(nodes)
     return sections
 
 

@@ -5,6 +5,7 @@ all three nodes, with its own id; the pump's socket filter runs at a known rate.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from tests.conftest import PacketFixture, PhydevServer
 from tests.fleet import NODES, RATE, Fleet, gql, running_fleet
 from tests.pump import PROG_NAME, PacketPump
 
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "grafana-devagent.json"
+
 
 @pytest.fixture(scope="module")
 def fleet(packet_fixture: PacketFixture, packet_pump: PacketPump) -> Iterator[Fleet]:
@@ -27,13 +30,14 @@ def fleet(packet_fixture: PacketFixture, packet_pump: PacketPump) -> Iterator[Fl
 def test_every_node_is_listed_with_its_inventory(fleet: Fleet) -> None:
     answer = gql(
         fleet.viewer,
-        "{ fleet { configured prometheus error nodes { name instance up version kernel "
+        "{ fleet { configured prometheus error rateWindow nodes { name instance up version kernel "
         "programCount mapCount cpuCores eventsPerSecond statsEnabled url } } }",
     )
     assert "errors" not in answer, answer
     data = answer["data"]["fleet"]
     assert data["configured"] is True and data["error"] is None
     assert data["prometheus"] == fleet.prometheus.url
+    assert data["rateWindow"] == "10s"  # no recording rules here: the raw series, the flag's
     nodes = {n["name"]: n for n in data["nodes"]}
     assert sorted(nodes) == sorted(NODES)  # the viewer is not scraped: not a node
     for name, agent in fleet.agents.items():
@@ -150,3 +154,24 @@ def test_inventory_metrics_carry_the_node(fleet: Fleet) -> None:
         )
     truncated = fleet.prometheus.series("devagent_ebpf_inventory_truncated")
     assert truncated and all(s["value"][1] == "0" for s in truncated)
+
+
+def test_dashboard_fleet_panels_show_every_node(fleet: Fleet) -> None:
+    """The Grafana dashboard's fleet panels, their expressions as Grafana would send them:
+    the pump's program runs on all three nodes, and each node has its own CPU series."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    fill = {"$__rate_interval": "10s", "$instance": ".*"}
+
+    def expr(title: str) -> str:
+        text = str(panels[title]["targets"][0]["expr"])
+        for name, value in fill.items():
+            text = text.replace(name, value)
+        return text
+
+    where = fleet.prometheus.series(expr("Fleet: on how many nodes each program runs"))
+    pumps = [s for s in where if s["metric"].get("name") == PROG_NAME]
+    assert pumps and all(float(s["value"][1]) == len(NODES) for s in pumps), pumps
+    cpu = fleet.prometheus.series(expr("Fleet: eBPF CPU per node"))
+    assert {s["metric"]["node"] for s in cpu} == set(NODES)
+    assert all(float(s["value"][1]) > 0 for s in cpu), cpu

@@ -104,6 +104,15 @@ def resolve_error(view: FleetView, _info: Any) -> str | None:
     return NOT_CONFIGURED if view.fleet is None else None
 
 
+@fleet_type.field("rateWindow")
+def resolve_rate_window(view: FleetView, _info: Any) -> str | None:
+    if view.fleet is None:
+        return None
+    return str(
+        _ask(view, lambda f: f"{f.rate_window} (recording rules)" if f.recorded else f.window)
+    )
+
+
 @fleet_type.field("nodes")
 def resolve_nodes(view: FleetView, _info: Any) -> list[dict[str, Any]]:
     return _rows(_ask(view, lambda f: f.nodes()))

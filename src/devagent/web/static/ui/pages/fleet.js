@@ -9,7 +9,7 @@ import { FillBar, Loader, Sparkline } from "../components.js";
 import { TimeChart } from "../chart.js";
 import { DASH, num, rate } from "../format.js";
 
-const STATUS = `query FleetStatus { fleet { configured prometheus error } }`;
+const STATUS = `query FleetStatus { fleet { configured prometheus error rateWindow } }`;
 const NODES = `query FleetNodes {
   fleet { nodes { name instance up version kernel programCount mapCount cpuCores
                   eventsPerSecond statsEnabled url } }
@@ -42,7 +42,7 @@ export function Fleet() {
     <${Loader} state=${state} what="the fleet">${(data) => data.fleet.configured ? html`
       <p class="muted" data-testid="fleet-source">Every node's agent, as${" "}
         <code>${data.fleet.prometheus}</code> sees them. CPU is eBPF run time per second, in %
-        of one core.</p>
+        of one core; rates over <span data-testid="fleet-window">${data.fleet.rateWindow}</span>.</p>
       <${Nodes}/>
       <${History}/>
       <div class="two-col"><${TopPrograms}/><${FullestMaps}/></div>
