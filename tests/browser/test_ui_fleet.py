@@ -36,6 +36,7 @@ def test_the_fleet_page_shows_every_node(
     page.set_viewport_size({"width": size[0], "height": size[1]})
     open_ui(tab, fleet.viewer, "fleet")
     expect(page.get_by_test_id("fleet-source")).to_contain_text(fleet.prometheus.url)
+    expect(page.get_by_test_id("fleet-window")).to_have_text("10s")  # raw series, the flag's
     expect(page.locator('nav a[aria-current="page"]')).to_have_text("Fleet")
     expect(page.locator('[data-testid="fleet-nodes"] [data-key]')).to_have_count(len(NODES))
     nodes = table_rows(tab, "fleet-nodes")
