@@ -210,16 +210,26 @@ def test_the_answer_size_is_capped_and_cancelled_work_frees_memory(fanout: Fanou
         pid = server.proc.pid
         before = memory_mib(pid)
         status, body = post(server.url, attacks(fanout.big_id)["aliases"])
-        peak, after = memory_mib(pid, "VmHWM"), memory_mib(pid)
+        peak = memory_mib(pid, "VmHWM")
+
+        def given_back(after: float) -> bool:
+            return after - before < 0.6 * (peak - before) and after < before + 50
+
+        # Every object is freed at once (tracemalloc sees ~0.5 MB left); what stays in RSS is
+        # the allocators' fragmentation, which varies from run to run, until the server has
+        # been quiet for its idle trim (6 s, model.memory): by then most of the rise is back.
+        deadline = time.monotonic() + 12
+        after = memory_mib(pid)
+        while not given_back(after) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            after = memory_mib(pid)
     finally:
         server.stop()
     assert status == 400, body
     assert "the answer would be larger than 16777216 bytes" in body["errors"][0]["message"]  # type: ignore[index]
     assert peak > before + 20, "the query should have done real work"
-    # Every object is freed (tracemalloc sees ~0.5 MB left); what stays in RSS is the
-    # allocators' fragmentation, which varies from run to run: most of the rise comes back.
     report = f"RSS {after:.0f} MiB after, {before:.0f} before, {peak:.0f} peak"
-    assert after - before < 0.6 * (peak - before) and after < before + 50, report
+    assert given_back(after), report
 
 
 def raw_query(port: int, query: str) -> socket.socket:
