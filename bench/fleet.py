@@ -14,7 +14,6 @@ in its head block, its RSS, a scrape's duration).
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 import urllib.request
@@ -25,11 +24,11 @@ from tests.prometheus_server import Prometheus, launch_prometheus
 
 from bench.budget import record
 from bench.fleet_targets import Targets
+from bench.measure import p50_p99
 from bench.objects import many_programs
-from bench.server import AgentProcess, Client
+from bench.server import CACHE_AGE, AgentProcess, Client, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_AGE = 1.1  # seconds: past the server's response cache (one snapshot, at most 1 s)
 Row = tuple[str, str]
 
 # What the fleet page sends on each poll, by operation name (pages/fleet.js), and the values
@@ -59,36 +58,18 @@ def record_agent_metrics(programs: int) -> str:
 
 
 def wait_scraped(prom: Prometheus, nodes: int, timeout: float = 300) -> float:
-    """Seconds until every target was scraped up and the fleet rules had three evaluations'
-    worth of samples (rate() needs two scrapes)."""
+    """Seconds until every target was scraped up and the fleet rules were evaluated on each
+    node (rate() needs two scrapes)."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            up = prom.series('count(up{job="devagent"} == 1)')
-            nodes_seen = prom.series("count(devagent:ebpf_node_cpu_cores:rate5m)")
-        except OSError:
-            up, nodes_seen = [], []
-        if (
-            up
-            and float(up[0]["value"][1]) == nodes
-            and nodes_seen
-            and float(nodes_seen[0]["value"][1]) >= nodes
-        ):
-            return time.monotonic() - start
-        time.sleep(2)
-    raise RuntimeError(f"Prometheus did not hold {nodes} nodes after {timeout:.0f} s")
+    prom.wait_for('up{job="devagent"} == 1', nodes, timeout)
+    prom.wait_for("devagent:ebpf_node_cpu_cores:rate5m", nodes, timeout)
+    return time.monotonic() - start
 
 
 def head_series(prom: Prometheus) -> int:
     url = prom.url + "/api/v1/status/tsdb"  # the Prometheus this run started, on loopback
     with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310
         return int(json.load(resp)["data"]["headStats"]["numSeries"])
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return kib / 1024
 
 
 def scalar(prom: Prometheus, promql: str) -> float:
@@ -120,10 +101,9 @@ def time_page(
     return each, polls
 
 
-def p50_p99(values: list[float]) -> str:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered):.0f} ms, p99 {p99:.0f} ms (n={len(ordered)})"
+def summary(values: list[float]) -> str:
+    p50, p99 = p50_p99(values)
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (n={len(values)})"
 
 
 def bench_fleet(nodes: int = 500, programs: int = 50, rounds: int = 20) -> list[Row]:
@@ -150,12 +130,12 @@ def bench_fleet(nodes: int = 500, programs: int = 50, rounds: int = 20) -> list[
             finally:
                 viewer.stop()
             head = head_series(prom)
-            prom_rss = rss_mib(prom.proc.pid)
+            prom_rss = rss_kib(prom.proc.pid) / 1024
             scrape = scalar(prom, 'quantile(0.5, scrape_duration_seconds{job="devagent"})')
     finally:
         targets.stop()
     if nodes >= 500:  # the budget line's size (a --quick run is smaller)
-        record("fleet_page_p50", statistics.median(polls))
+        record("fleet_page_p50", p50_p99(polls)[0])
     rows: list[Row] = [
         ("simulated nodes (one recorded agent each, own node label and pace)", f"{nodes}"),
         (f"series one agent exports ({programs} programs + {programs} maps)", f"{series_per_node}"),
@@ -163,9 +143,9 @@ def bench_fleet(nodes: int = 500, programs: int = 50, rounds: int = 20) -> list[
         ("Prometheus: RSS", f"{prom_rss:.0f} MiB"),
         ("Prometheus: a scrape of one agent (median)", f"{scrape * 1000:.1f} ms"),
         (f"time until Prometheus held all {nodes} nodes and the fleet rules", f"{settle:.0f} s"),
-        ("fleet page poll (its four questions, one connection)", p50_p99(polls)),
+        ("fleet page poll (its four questions, one connection)", summary(polls)),
     ]
-    rows += [(f"`{name}` ({sizes[name]} rows)", p50_p99(values)) for name, values in each.items()]
+    rows += [(f"`{name}` ({sizes[name]} rows)", summary(values)) for name, values in each.items()]
     return rows
 
 

@@ -73,6 +73,12 @@ def time_interleaved(argvs: Sequence[Sequence[str]], repeat: int) -> list[Summar
     return [Summary.of(samples) for samples in walls]
 
 
+def p50_p99(samples: Sequence[float]) -> tuple[float, float]:
+    """The median and the 99th percentile (the sample at index int(n * 0.99) in order)."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def time_calls(func: Callable[[], object], repeat: int) -> Summary:
     """Wall time of `repeat` calls, after one warm-up call."""
     func()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from bench.budget import record
+from bench.measure import p50_p99
 from bench.objects import many_programs
 from bench.server import NAVIGATION, AgentProcess, Client, FloorProcess
 
@@ -23,10 +24,10 @@ Row = tuple[str, str]
 APART = 1.1  # seconds between two requests: past the agent's 1 s snapshot age
 
 
-def p50_p99(samples: list[float]) -> str:
-    samples = sorted(samples)
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    return f"p50 {statistics.median(samples) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
+def latency_text(samples: list[float]) -> str:
+    """Seconds as `p50 X ms, p99 Y ms`."""
+    p50, p99 = p50_p99(samples)
+    return f"p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
 
 
 def fresh_polls(client: Client, make_query: Callable[[int], str], count: int) -> list[float]:
@@ -104,9 +105,9 @@ def bench_small(count: int) -> list[Row]:
         for fd in fds:
             fd.close()
     return [("Navigation on a fresh snapshot, ~50 objects (25 programs + 25 maps)",
-             p50_p99(polls)),
+             latency_text(polls)),
             (f"the same requests, right after, to a bare asyncio server answering {size} "
-             "bytes (this VM's floor at that moment)", p50_p99(floors))]  # fmt: skip
+             "bytes (this VM's floor at that moment)", latency_text(floors))]  # fmt: skip
 
 
 def bench_big(programs: int, count: int) -> list[Row]:
@@ -125,17 +126,21 @@ def bench_big(programs: int, count: int) -> list[Row]:
         rows.append(("server RSS after its first scrape and query",
                      f"{agent.rss_kib() / 1024:.1f} MiB"))  # fmt: skip
         polls = fresh_polls(client, navigation_text, count)
-        rows.append((f"Navigation on a fresh snapshot, {loaded}", p50_p99(polls)))
+        rows.append((f"Navigation on a fresh snapshot, {loaded}", latency_text(polls)))
         record("nav_big_p50", statistics.median(polls) * 1e3)
         polls = fresh_polls(client, lambda i: "{ programs { id } }" + f"\n# {i}", count)
-        rows.append((f"`{{ programs {{ id }} }}` on a fresh snapshot, {loaded}", p50_p99(polls)))
+        rows.append(
+            (f"`{{ programs {{ id }} }}` on a fresh snapshot, {loaded}", latency_text(polls))
+        )
         scrapes = []
         for _ in range(count):
             time.sleep(APART)
             start = time.perf_counter()
             client.get("/metrics")
             scrapes.append(time.perf_counter() - start)
-        rows.append((f"/metrics without --etm on a fresh snapshot, {loaded}", p50_p99(scrapes)))
+        rows.append(
+            (f"/metrics without --etm on a fresh snapshot, {loaded}", latency_text(scrapes))
+        )
         record("metrics_p50", statistics.median(scrapes) * 1e3)
         for name, make in (("distinct texts of one selection (answers shared per snapshot)",
                             navigation_text),

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -25,10 +24,17 @@ from typing import Any
 
 from bench.budget import record, table
 from bench.fleet import bench_fleet
-from bench.measure import Summary, peak_rss_kib, time_calls, time_interleaved, time_processes
+from bench.measure import (
+    Summary,
+    p50_p99,
+    peak_rss_kib,
+    time_calls,
+    time_interleaved,
+    time_processes,
+)
 from bench.objects import big_program, filled_hash, many_programs, raise_fd_limit
 from bench.poll import bench_big, bench_small, distinct_selection, throughput
-from bench.server import ENTRIES, NAVIGATION, AgentProcess, Client
+from bench.server import CACHE_AGE, ENTRIES, NAVIGATION, AgentProcess, Client
 from bench.ui import bench_ui
 from devagent.bpf.objects import map_info
 
@@ -172,11 +178,7 @@ def latencies(func: Callable[[], object], count: int) -> tuple[float, float]:
         start = time.perf_counter()
         func()
         samples.append(time.perf_counter() - start)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-
-
-CACHE_AGE = 1.05  # the agent shares snapshots and scrapes for 1 s
+    return p50_p99(samples)
 
 
 def cold(func: Callable[[], object], count: int) -> Summary:
@@ -278,8 +280,7 @@ def cpu_ms(func: Callable[[], object], count: int) -> tuple[float, float]:
         start = time.thread_time()
         func()
         samples.append((time.thread_time() - start) * 1e3)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return p50_p99(samples)
 
 
 def bench_live(programs: int, repeat: int) -> list[Row]:

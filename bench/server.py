@@ -25,6 +25,20 @@ ENTRIES = (
 )
 
 
+# Seconds past the agent's shared snapshot, scrape body and response cache (1 s): a request
+# after this pause meets expired caches, as a UI poll every few seconds does.
+CACHE_AGE = 1.05
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a running process (0 when /proc has no VmRSS line for it)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,11 +117,7 @@ class ServerProcess:
         return self.proc.pid
 
     def rss_kib(self) -> int:
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.pid}/stat") as f:

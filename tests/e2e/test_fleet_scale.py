@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +35,13 @@ class BigFleet:
     viewer: PhydevServer
 
 
-def scrape(server: PhydevServer) -> str:
-    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as resp:
-        return str(resp.read().decode())
-
-
 @pytest.fixture(scope="module")
 def big_fleet(packet_fixture: PacketFixture) -> Iterator[BigFleet]:
     bpf_dir = packet_fixture.bpf_dir  # its programs and maps make the recorded inventory
     recorder = PhydevServer("--node-name", "recorded", bpf_dir=bpf_dir)
     try:
         recorder.wait_ready()
-        recorded = scrape(recorder)
+        recorded, _ = recorder.get("/metrics")
     finally:
         recorder.stop()
     targets = Targets(recorded, NODES)

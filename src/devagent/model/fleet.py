@@ -29,6 +29,8 @@ HISTORY_SERIES = 50  # nodes per history chart: the highest at each point
 # rules file of this version (Fleet.recorded).
 RULES_PROBE = "count(devagent:ebpf_node_programs:count)"
 RULES_WINDOW = "5m"  # the range of the rules' rate()s
+# The recording rules' name for a program counter's rate (devagent:ebpf_prog_<name>:rate5m).
+_RULE_OF = {"run_seconds_total": "cpu_share", "runs_total": "events"}
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 
 
@@ -134,15 +136,15 @@ class Fleet:
         ("runs_total"), of the programs `ids` (a PromQL regex string) or of all."""
         only = f"{{id=~{ids}}}" if ids else ""
         if self.recorded:
-            rule = "cpu_share" if metric == "run_seconds_total" else "events"
-            return f"devagent:ebpf_prog_{rule}:rate5m{only}"
+            return f"devagent:ebpf_prog_{_RULE_OF[metric]}:rate5m{only}"
         return f"rate(devagent_ebpf_prog_{metric}{only}[{self.window}])"
 
     def _node_rate(self, metric: str) -> str:
         """Per node: every program's CPU share or events/s together."""
+        if self.recorded and metric == "run_seconds_total":
+            return "devagent:ebpf_node_cpu_cores:rate5m"  # recorded by node already
         if self.recorded:
-            rule = "cpu_share" if metric == "run_seconds_total" else "events"
-            return f"sum by (node) (devagent:ebpf_node_{rule}:rate5m {NODE})"
+            return f"sum by (node) (devagent:ebpf_node_{_RULE_OF[metric]}:rate5m {NODE})"
         return f"sum by (node) ({self._prog_rate(metric)} {NODE})"
 
     def _node_count(self, kind: str) -> str:
@@ -300,8 +302,6 @@ class Fleet:
             "events": self._node_rate("runs_total"),
             "programs": self._node_count("program"),
         }[metric]
-        if metric == "cpu" and self.recorded:
-            promql = "devagent:ebpf_node_cpu_cores:rate5m"  # the same, recorded by node
         end = self.clock()
         series = self.api.query_range(f"topk({HISTORY_SERIES}, {promql})", end - seconds, end, step)
         return sorted(
