@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,10 @@ import pytest
 
 from devagent.bpf.stats import SYSCTL, holds_stats_fd
 from tests.conftest import ROOT, PacketFixture, PhydevServer, bpftool_json, run_phydev
+from tests.e2e.terminal import PHYDEV, Terminal
 from tests.pump import PROG_NAME, PacketPump
 
 RATE = 300.0
-PHYDEV = str(Path(sys.executable).parent / "phydev")
 TOKEN = "top-token"
 
 
@@ -157,43 +155,6 @@ def test_no_enable_stats_holds_no_fd(packet_pump: PacketPump) -> None:
 # ---------------------------------------------------------------- a real terminal
 
 
-class Tmux:
-    """A detached tmux session running one command (its own server socket, so nothing
-    else of the machine's tmux is touched); the pane stays after the command exits.
-    COLUMNS and LINES are unset for the command: under pytest they say 80x24, and
-    Textual would believe them rather than the pane's real size."""
-
-    def __init__(self, command: str, width: int = 160, height: int = 40) -> None:
-        self.socket = f"phydev-top-test-{os.getpid()}"
-        self.name = "top"
-        self.tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
-                  f"exec env -u COLUMNS -u LINES {command}")  # fmt: skip
-        self.tmux("set-option", "-t", self.name, "remain-on-exit", "on")
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True,
-                              capture_output=True, text=True).stdout  # fmt: skip
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def pane(self, fmt: str) -> str:
-        return self.tmux("display-message", "-p", "-t", self.name, fmt).strip()
-
-    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
-        """The screen once it shows every text (fails after `timeout` seconds)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if all(t in screen for t in texts):
-                return screen
-            assert time.monotonic() < deadline, f"never showed {texts}:\n{screen}"
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
-
-
 README = ROOT / "README.md"
 SCREEN_START, SCREEN_END = "<!-- top-screen: start -->", "<!-- top-screen: end -->"
 
@@ -206,12 +167,13 @@ def update_readme(screen: str) -> None:
     README.write_text(f"{text[:start]}\n```text\n{body}\n```\n{text[end:]}")
 
 
-def test_real_terminal_under_tmux(pumping: PacketPump, packet_fixture: PacketFixture) -> None:
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed (scripts/test installs it)")
-    term = Tmux(f"{PHYDEV} top --interval 0.5 --bpf-dir {packet_fixture.bpf_dir}", 150, 34)
+def test_real_terminal_under_tmux(
+    pumping: PacketPump, packet_fixture: PacketFixture, tmp_path: Path
+) -> None:
+    term = Terminal(f"{PHYDEV} top --interval 0.5 --bpf-dir {packet_fixture.bpf_dir}",
+                    tmp_path / "rc", 150, 34)  # fmt: skip
     try:
-        pid = int(term.pane("#{pane_pid}"))
+        pid = term.command_pid()
         screen = term.wait_for("kernel", "stats:", PROG_NAME, "Events/s")
         header = screen.splitlines()[0]
         assert os.uname().release in header and "programs" in header and "maps" in header
@@ -219,19 +181,12 @@ def test_real_terminal_under_tmux(pumping: PacketPump, packet_fixture: PacketFix
         assert str(pumping.prog_id) in row and "SocketFilter" in row
         assert "held by phydev top" in screen or "kernel.bpf_stats_enabled=1" in screen
         assert holds_stats_fd(pid)
-        term.tmux("send-keys", "-t", term.name, *["Up"] * 40, "Enter")  # the top row's details
+        term.keys(*["Up"] * 40, "Enter")  # the top row's details
         screen = term.wait_for("attached:", "maps:", "history")
         if os.environ.get("DEVAGENT_UPDATE_DOCS") == "1":
             update_readme(screen)
-        term.tmux("send-keys", "-t", term.name, "q")
-        # tmux marks the pane dead when the pty closes and records the exit status when it
-        # reaps the process, a moment later: wait for the status.
-        deadline = time.monotonic() + 20
-        status = "/"
-        while status == "/" and time.monotonic() < deadline:
-            time.sleep(0.1)
-            status = term.pane("#{pane_dead_status}/#{pane_dead_signal}")
-        assert status == "0/", (status, term.screen())
+        term.keys("q")
+        assert term.exit_status() == 0, term.screen()
         assert not Path(f"/proc/{pid}").exists() or not holds_stats_fd(pid)
     finally:
         term.close()

@@ -13,8 +13,7 @@ from devagent.cli.top.help_screen import HelpScreen
 from devagent.cli.top.keys import KEYS, help_text
 from devagent.cli.top.view import COLUMNS
 from tests.conftest import require_kernel
-from tests.e2e.test_top_cli import PHYDEV
-from tests.e2e.test_top_hostile import Terminal, _tmux
+from tests.e2e.terminal import PHYDEV, Terminal
 
 
 def test_every_binding_has_a_help_line() -> None:
@@ -29,22 +28,21 @@ def test_every_binding_has_a_help_line() -> None:
 
 def test_question_mark_shows_every_key_in_a_real_terminal(tmp_path: Path) -> None:
     require_kernel()
-    _tmux()
     term = Terminal(f"{PHYDEV} top --interval 0.5 --no-enable-stats", tmp_path / "rc", 160, 40)
     try:
         term.wait_for("sorted by CPU %", "Help")  # the footer names the key
-        term.tmux("send-keys", "-t", term.name, "?")
+        term.keys("?")
         screen = term.wait_for("phydev top: keys", "this help")
         for shown, _, what in KEYS:
             assert shown in screen, f"{shown} missing:\n{screen}"
             assert what[:40] in screen.replace("\n", " ") or what[:25] in screen, (what, screen)
-        term.tmux("send-keys", "-t", term.name, "Escape")
+        term.keys("Escape")
         deadline = time.monotonic() + 15
         while "phydev top: keys" in term.screen():
             assert time.monotonic() < deadline, term.screen()
             time.sleep(0.2)
         term.wait_for("sorted by CPU %")
-        term.tmux("send-keys", "-t", term.name, "q")
+        term.keys("q")
         assert term.exit_status() == 0, term.screen()
     finally:
         term.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_top_cli import PHYDEV, Tmux
+from tests.e2e.terminal import PHYDEV, Terminal
 from tests.hostile_agent import (
     HOST,
     PROGRAM,
@@ -185,35 +184,9 @@ def test_a_trickled_status_line_ends_at_the_deadline(agent: HostileAgent, tmp_pa
 # ---------------------------------------------------------------- the full-screen view
 
 
-def _tmux() -> None:
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed (scripts/test installs it)")
-
-
-class Terminal(Tmux):
-    """Tmux running `command` under sh, which writes its exit status to a file: tmux itself
-    may take its time to reap a dead pane's process (a zombie for 20 s and more was seen on
-    a busy machine), and its pane_dead_status stays empty until it does."""
-
-    def __init__(self, command: str, status_file: Path, width: int, height: int) -> None:
-        self.status_file = status_file
-        super().__init__(f"sh -c '{command}; echo $? > {status_file}'", width, height)
-
-    def exit_status(self, timeout: float = 20.0) -> int | None:
-        """The command's exit status once it has exited (None: still running)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.status_file.read_text() if self.status_file.exists() else ""
-            if text.endswith("\n"):
-                return int(text)
-            time.sleep(0.1)
-        return None
-
-
 def test_full_screen_shows_agent_errors_and_keeps_polling(
     agent: HostileAgent, tmp_path: Path
 ) -> None:
-    _tmux()
     shown = valid_answer()
     program = shown["data"]["programs"][0]
     program["fullName"] = "[bold]x[/]"  # an agent may send any string
@@ -233,7 +206,7 @@ def test_full_screen_shows_agent_errors_and_keeps_polling(
         while "programs is not a list" in term.screen():
             assert time.monotonic() < deadline, term.screen()
             time.sleep(0.2)
-        term.tmux("send-keys", "-t", term.name, "q")
+        term.keys("q")
         assert term.exit_status() == 0, term.screen()
     finally:
         term.close()
@@ -256,7 +229,6 @@ def test_a_process_named_with_markup_is_shown_as_text(tmp_path: Path) -> None:
     """A process can name itself anything (prctl PR_SET_NAME): `[/]` is a Rich closing tag
     with nothing to close, ESC [2J would clear the screen, \\xff is not UTF-8. The owner
     column shows all of it as text, escaped; the view neither crashes nor is cleared."""
-    _tmux()
     name = "[/]\x1b[2J\xff"
     child = subprocess.Popen([sys.executable, "-c", CHILD, name], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -266,17 +238,17 @@ def test_a_process_named_with_markup_is_shown_as_text(tmp_path: Path) -> None:
         prog_id = int(child.stdout.readline())
         term = Terminal(f"{PHYDEV} top --interval 0.5", tmp_path / "rc", 200, 40)
         term.wait_for("Events/s", "stats:")
-        term.tmux("send-keys", "-t", term.name, "/")
+        term.keys("/")
         term.wait_for("filter by name")  # the box has the focus: type into it
-        term.tmux("send-keys", "-t", term.name, "markup_owner")
+        term.keys("markup_owner")
         term.wait_for("filter: markup_owner")
-        term.tmux("send-keys", "-t", term.name, "Enter")
+        term.keys("Enter")
         owner = f"[/]\\x1b[2J\\xff[{child.pid}]"
         screen = term.wait_for(str(prog_id), "markup_owner", owner)
         assert "Traceback" not in screen and "MarkupError" not in screen
-        term.tmux("send-keys", "-t", term.name, "Enter")  # its detail pane: owners again
+        term.keys("Enter")  # its detail pane: owners again
         screen = term.wait_for("owners:   " + owner)
-        term.tmux("send-keys", "-t", term.name, "q")
+        term.keys("q")
         assert term.exit_status() == 0, term.screen()
     finally:
         if term is not None:
@@ -299,7 +271,6 @@ main()
 
 def test_a_crash_in_the_full_screen_view_exits_non_zero(tmp_path: Path) -> None:
     """Textual prints the traceback when the screen is gone; the exit status says so too."""
-    _tmux()
     script = tmp_path / "crash.py"
     script.write_text(CRASH)
     term = Terminal(f"{sys.executable} {script}", tmp_path / "rc", 160, 40)
