@@ -217,7 +217,7 @@ def test_the_answer_size_is_capped_and_cancelled_work_frees_memory(fanout: Fanou
 
         # Every object is freed at once (tracemalloc sees ~0.5 MB left); what stays in RSS is
         # the allocators' fragmentation, which varies from run to run, until the server has
-        # been quiet for its idle trim (6 s, model.memory): by then most of the rise is back.
+        # been quiet for its idle trim (6 s, runtime.memory): by then most of the rise is back.
         deadline = time.monotonic() + 12
         after = memory_mib(pid)
         while not given_back(after) and time.monotonic() < deadline:

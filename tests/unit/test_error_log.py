@@ -1,4 +1,4 @@
-"""devagent.api.error_log and api.budget: what the log says about failed requests, and how a
+"""devagent.api.error_log and runtime.budget: what the log says about failed requests, and how a
 request's deadline, cancellation and answer allowance stop it."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import logging
 import pytest
 from graphql import GraphQLError
 
-from devagent.api.budget import QueryAborted, RequestBudget
 from devagent.api.error_log import ErrorLog
 from devagent.bpf.errors import NotFound
+from devagent.runtime.budget import QueryAborted, RequestBudget
 
 
 class Clock:

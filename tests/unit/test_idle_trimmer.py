@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devagent.model import memory
-from devagent.model.memory import IdleTrimmer
+from devagent.runtime import memory
+from devagent.runtime.memory import IdleTrimmer
 
 
 def test_trims_once_after_a_quiet_period(monkeypatch: pytest.MonkeyPatch) -> None:

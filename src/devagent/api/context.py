@@ -1,5 +1,5 @@
 """What every resolver of one GraphQL request shares: one snapshot, the pager, the settings,
-and the request's budget (deadline, cancellation, answer bytes; see api.budget)."""
+and the request's budget (deadline, cancellation, answer bytes; see runtime.budget)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from ..model.rates import Rates
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
-from .budget import RequestBudget
+from ..runtime.budget import RequestBudget
 from .entries import EntryPager
 
 if TYPE_CHECKING:
-    from .test_run_lane import TestRunLane
+    from ..runtime.lanes import Lane
 
 
 @dataclass
@@ -33,7 +33,7 @@ class RequestContext:
     # The latest rates, fetched once per request by the first field that needs them.
     rates: tuple[Rates | None] | None = None
     # The server's bound on test runs at once (api.test_run); None: no bound (tests' contexts).
-    test_runs: TestRunLane | None = None
+    test_runs: Lane | None = None
 
     @property
     def snapshot(self) -> Snapshot:

@@ -23,7 +23,7 @@ from ..model.btf_fields import map_value_fields as value_fields
 from ..model.codec import CodecError, Format, bulk_format, format_bytes, parse_text, sort_order
 from ..model.entry_order import EntryView, OrderError, choose, field_totals, totals
 from ..model.inventory import Inventory
-from ..model.memory import later, release_free_memory
+from ..runtime.memory import later, release_free_memory
 
 if TYPE_CHECKING:  # numpy loads when a map is first paged (codec.sort_order)
     import numpy as np

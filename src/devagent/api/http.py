@@ -4,7 +4,7 @@ One request, in order: the method and body are checked on the event loop; then, 
 thread (resolvers make bpf() calls and must not block the loop): the text is parsed (with a
 bound on tokens), the operation picked (a GET runs queries only), its cost measured against
 the list sizes of the current snapshot (api.limits), and it is validated and executed by
-graphql-core under a RequestBudget (api.budget): a deadline, the answer-size allowance, and
+graphql-core under a RequestBudget (runtime.budget): a deadline, the answer-size allowance, and
 cancellation when the client goes away (watched on the event loop meanwhile) or the server
 stops (cancel_all). Each request gets its own RequestContext, hence one consistent snapshot.
 """
@@ -31,12 +31,13 @@ from starlette.responses import JSONResponse, Response
 
 from ..bpf.maps import possible_cpus
 from ..model.inventory import Inventory
-from ..model.memory import release_free_memory
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
-from .budget import CostlyLane, QueryAborted, RequestBudget
-from .client_gone import cancelled_if_client_leaves
+from ..runtime.budget import QueryAborted, RequestBudget
+from ..runtime.disconnect import cancelled_if_client_leaves
+from ..runtime.lanes import Lane
+from ..runtime.memory import release_free_memory
 from .context import RequestContext
 from .entries import EntryPager
 from .error_log import ErrorLog
@@ -44,7 +45,6 @@ from .fastpath import FastPath
 from .limits import CostMeter, QueryRefused, check_cost, parse_query
 from .list_sizes import HistoryBound, ListSizes
 from .response_cache import ResponseCache, cache_key
-from .test_run_lane import TestRunLane
 
 # Ariadne would log each error with its traceback and source excerpt: ErrorLog does it.
 _ARIADNE_LOG = logging.getLogger("devagent.graphql.ariadne")
@@ -52,11 +52,13 @@ _ARIADNE_LOG.addHandler(logging.NullHandler())
 _ARIADNE_LOG.propagate = False
 # Answers past this size give their transient memory back to the system at once.
 BIG_ANSWER = 4 << 20
-# Costly requests (api.budget.CostlyLane): a query text longer than this (parsing it is the
+# Costly requests (runtime.lanes): a query text longer than this (parsing it is the
 # cost), or a measured cost above this; at most COSTLY_AT_ONCE of them run at a time.
 COSTLY_TEXT = 8 << 10
 COSTLY_COST = 20_000
 COSTLY_AT_ONCE = 2
+# Test runs (api.test_run) at once: each holds a worker thread while the kernel runs it.
+TEST_RUNS_AT_ONCE = 2
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -143,8 +145,8 @@ class GraphQLEndpoint:
         self.responses = ResponseCache()
         self._sizes: tuple[Snapshot, ListSizes] | None = None
         self._running: set[RequestBudget] = set()
-        self.costly = CostlyLane(COSTLY_AT_ONCE, wait=1.0)
-        self.test_runs = TestRunLane()
+        self.costly = Lane(COSTLY_AT_ONCE, wait=1.0)
+        self.test_runs = Lane(TEST_RUNS_AT_ONCE, wait=0.5)
 
     def list_sizes(self, snapshot: Snapshot) -> ListSizes:
         """The list sizes of a snapshot, computed once per snapshot."""
@@ -234,7 +236,7 @@ class GraphQLEndpoint:
         in the lane."""
         with ExitStack() as lane:
             if len(data["query"]) > COSTLY_TEXT:
-                lane.enter_context(self.costly.turn())
+                lane.enter_context(self.costly.turn_or_busy())
             document, operation, cost = self.check(data, queries_only, snapshot)
             if operation is not None and operation.operation == OperationType.MUTATION:
                 self.responses.clear()
@@ -250,7 +252,7 @@ class GraphQLEndpoint:
                 if cached is not None:
                     return 200, cached
             if cost > COSTLY_COST and len(data["query"]) <= COSTLY_TEXT:
-                lane.enter_context(self.costly.turn())
+                lane.enter_context(self.costly.turn_or_busy())
             ctx = RequestContext(
                 self.settings, self.inventory, self.pager, snapshot, budget, sampler=self.sampler
             )

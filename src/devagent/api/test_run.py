@@ -6,7 +6,7 @@ hours past --query-timeout and kept the server from stopping. So the runs are ma
 (bpf.replay_slices): between slices the query timeout, the client leaving and the server
 stopping are honoured. Runs that cannot end within the query timeout are refused after a short
 measure, with the time of one run and how many runs fit. And a few test runs at once are
-allowed (api.test_run_lane), so that they cannot take every worker thread.
+allowed (a runtime.lanes.Lane), so that they cannot take every worker thread.
 """
 
 from __future__ import annotations

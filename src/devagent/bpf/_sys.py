@@ -278,7 +278,7 @@ def _load_libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-libc = _load_libc()  # also used for malloc_trim (devagent.model.memory)
+libc = _load_libc()  # also used for malloc_trim (devagent.runtime.memory)
 # A typed prototype of syscall(2): ctypes converts the arguments straight from Python ints
 # (no c_int/c_uint objects per call), which saves ~1.3 us of each of the thousands of calls a
 # walk makes. Passing the variadic arguments as fixed ones is what the Linux x86-64, arm64,

@@ -24,9 +24,9 @@ from prometheus_client.registry import CollectorRegistry
 from ..bpf.maps import MapDump
 from ..model.inventory import Inventory
 from ..model.map_fill import map_fill, map_memlocks
-from ..model.memory import later, release_free_memory
 from ..model.settings import Settings
 from ..model.snapshot import Snapshot
+from ..runtime.memory import later, release_free_memory
 from .attachment_family import attachment_family
 from .columns import ColumnRenderer
 from .families import (
@@ -149,7 +149,7 @@ class MetricsExporter:
             if self._last is not None and self._last.snapshot is snap:
                 self._last = None
         # A big body alone needs nothing more: allocations past the mmap threshold go back
-        # to the kernel when freed (model.memory.tune_allocator). Map reads for --etm leave
+        # to the kernel when freed (runtime.memory.tune_allocator). Map reads for --etm leave
         # many smaller pieces: collect and trim then. Not otherwise: a full collection
         # holds the GIL for ms, and this runs 1 s after every big scrape, when the next UI
         # poll or scrape may be arriving.

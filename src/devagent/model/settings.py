@@ -67,7 +67,7 @@ class Settings:
     node_url_template: str | None = None
     # Export devagent_ebpf_prog_owner_info: where each program's owning processes run.
     metrics_owner_labels: bool = False
-    # What one GraphQL request may cost (api.limits, api.budget): values in the answer as
+    # What one GraphQL request may cost (api.limits, runtime.budget): values in the answer as
     # estimated before it runs, seconds while it runs, bytes of the answer.
     max_query_cost: int = 200_000
     query_timeout: float = 10.0

@@ -18,11 +18,11 @@ from starlette.routing import Route
 from ..model.health import kernel_unreadable_reason
 from ..model.history import History
 from ..model.inventory import Inventory
-from ..model.memory import IdleTrimmer, freeze_long_lived
 from ..model.sampler import WatchedSampler
 from ..model.settings import Settings
 from ..model.stats_hold import StatsHold
 from ..model.stats_mode import StatsProbe
+from ..runtime.memory import IdleTrimmer, freeze_long_lived
 from .pages import graphiql_page, page_headers, ui_page
 from .security import Guard
 from .static_files import StaticFiles

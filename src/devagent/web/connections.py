@@ -29,12 +29,9 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..model.settings import Settings
+from ..runtime.disconnect import ON_DISCONNECT
 
 HEAD, BODY = "head", "body"
-# The scope key of the set of callables run when the request's connection is lost (read by
-# api.client_gone; an extension of ours: a task waiting for `http.disconnect` cost ~0.1 ms
-# per request).
-ON_DISCONNECT = "phydev.on_disconnect"
 
 
 def _plain_response(status: str, text: str) -> bytes:
@@ -71,7 +68,7 @@ class GuardedProtocol(HttpToolsProtocol):
         # it is whole); the timer follows it after each read, not within one.
         self._receiving: str | None = HEAD
         # Called when the connection is lost: the app registers one per running request
-        # (api.client_gone), through the scope, to stop work nobody will receive.
+        # (runtime.disconnect), through the scope, to stop work nobody will receive.
         self._on_disconnect: set[Callable[[], None]] = set()
 
     # ------------------------------------------------------------ asyncio.Protocol

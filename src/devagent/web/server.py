@@ -177,7 +177,7 @@ def serve(settings: Settings) -> None:
     """Run the server until SIGINT/SIGTERM (uvicorn handles both and drains requests)."""
     import uvicorn
 
-    from ..model.memory import freeze_long_lived, tune_allocator
+    from ..runtime.memory import freeze_long_lived, tune_allocator
 
     tune_allocator()
     for name in ("stdout", "stderr"):

@@ -16,8 +16,9 @@ from starlette.requests import Request
 
 from .budget import RequestBudget
 
-# The scope key under which web.connections gives the hooks it runs when a connection is
-# lost (spelled out here too: the api layer imports nothing from web).
+# The scope key under which web.connections gives the set of callables it runs when the
+# request's connection is lost (an extension of ours: a task waiting for `http.disconnect`
+# cost ~0.1 ms per request).
 ON_DISCONNECT = "phydev.on_disconnect"
 
 

@@ -11,10 +11,8 @@ must stop the whole operation at once and free what it built.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 
 class QueryAborted(BaseException):
@@ -77,27 +75,3 @@ class RequestBudget:
                 400,
             )
         self.check()
-
-
-class CostlyLane:
-    """At most `width` costly requests (big documents, or a high measured cost) run at once,
-    so that a few clients cannot take every CPU and all the memory while cheap requests (the
-    explorer's pages, scrapes) go on at their usual speed. A costly request waits at most
-    `wait` seconds for its turn, then is turned away with 503: waiting longer would hold a
-    worker thread that cheap requests need."""
-
-    def __init__(self, width: int, wait: float) -> None:
-        self._slots = threading.BoundedSemaphore(width)
-        self.wait = wait
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        if not self._slots.acquire(timeout=self.wait):
-            raise QueryAborted(
-                "the server is busy with other costly queries: retry in a moment, or ask for less",
-                503,
-            )
-        try:
-            yield
-        finally:
-            self._slots.release()
