@@ -250,8 +250,3 @@ def format_insn(insn: Insn, next_insn: Insn | None = None, names: Names | None =
             return f"{head}r{insn.dst} = {names.imm_text(insn, imm64, hi)}"
         return f"BUG_ld_{insn.code:02x}"
     return head + _jmp(insn, cls, names)  # JMP, JMP32
-
-
-def class_name(insn: Insn) -> str:
-    """`alu64`, `jmp32`, ...: the instruction's class, for structured output."""
-    return _CLASS_NAMES[insn.cls]

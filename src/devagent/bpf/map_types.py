@@ -94,8 +94,3 @@ def is_always_full(info: MapInfo) -> bool:
 # entry for each type, preallocated or not, LRU maps after evictions included
 # (tests/kernel/test_bpf_iter.py); other types have no count (the kfunc answers 0).
 KERNEL_COUNTED_TYPES = frozenset({1, 5, 9, 10, 13})  # Hash, PerCPUHash, LRU(CPU)Hash, HashOfMaps
-
-
-def kernel_keeps_count(info: MapInfo) -> bool:
-    """Whether the kernel keeps this map's entry count (bpf.iter.maps reads it)."""
-    return info.type in KERNEL_COUNTED_TYPES

@@ -99,7 +99,7 @@ def prog_type_name(value: int) -> str:
 
 
 def link_type_name(value: int) -> str:
-    """Name of a link type (issue 5 fixes these), `LinkType(N)` when unknown."""
+    """Contract name of a link type, `LinkType(N)` when unknown."""
     return _name(LINK_TYPES, value, "LinkType")
 
 

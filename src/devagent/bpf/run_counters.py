@@ -136,8 +136,3 @@ def _check_end(cmd: Cmd, prog_id: int = 0) -> None:
     exc = _sys.last_error(cmd, f"program {prog_id}" if prog_id else "programs")
     if exc.errno != errno.ENOENT:
         raise exc
-
-
-def read_counters() -> ProgramCounters:
-    """One reading with a fresh reader (loops should keep one CounterReader)."""
-    return CounterReader().read()

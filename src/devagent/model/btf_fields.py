@@ -185,21 +185,3 @@ def field_column(values: npt.NDArray[np.uint8], field: NumericField) -> Column:
         sign = np.int64(1 << (field.bits - 1))
         signed = (signed ^ sign) - sign
     return signed
-
-
-def field_value(data: bytes, field: NumericField) -> int | float:
-    """`field` of one value's bytes (as field_column reads it, without numpy)."""
-    import struct
-
-    first = field.bit_offset // 8
-    if field.kind == "float":
-        return float(struct.unpack_from("=f" if field.bits == 32 else "=d", data, first)[0])
-    shift = field.bit_offset % 8
-    nbytes = (shift + field.bits + 7) // 8
-    raw = int.from_bytes(data[first : first + nbytes], "little") >> shift
-    raw &= (1 << field.bits) - 1
-    if field.kind == "bool":
-        return int(raw != 0)
-    if field.signed and raw >> (field.bits - 1):
-        raw -= 1 << field.bits
-    return raw

@@ -302,10 +302,6 @@ class Snapshot:
                 shared = self._memos[key] = _Shared()
         return shared.get(compute)  # type: ignore[return-value]
 
-    def memo_size(self) -> int:
-        """How many memos the snapshot holds (callers bound what they keep here)."""
-        return len(self._memos)
-
     # ------------------------------------------------------------ lookups
 
     def program(self, prog_id: int) -> ProgramInfo:

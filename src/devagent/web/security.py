@@ -157,11 +157,6 @@ class AllowedHosts:
         )
 
 
-def host_allowed(host_header: str | None, settings: Settings) -> bool:
-    """Whether `Host: host_header` is served under these settings."""
-    return AllowedHosts.from_settings(settings).allows(host_header)
-
-
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message}]}, status_code=status, headers=headers)
 
