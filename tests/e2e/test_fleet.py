@@ -6,6 +6,7 @@ all three nodes, with its own id; the pump's socket filter runs at a known rate.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PacketFixture, PhydevServer
+from tests.conftest import PacketFixture, PhydevServer, run_phydev
+from tests.e2e.terminal import PHYDEV, Terminal
 from tests.fleet import NODES, RATE, Fleet, gql, running_fleet
 from tests.pump import PROG_NAME, PacketPump
 
@@ -175,3 +177,70 @@ def test_dashboard_fleet_panels_show_every_node(fleet: Fleet) -> None:
     cpu = fleet.prometheus.series(expr("Fleet: eBPF CPU per node"))
     assert {s["metric"]["node"] for s in cpu} == set(NODES)
     assert all(float(s["value"][1]) > 0 for s in cpu), cpu
+
+
+def test_top_fleet_json_lists_every_node_and_ranks_programs_across_them(fleet: Fleet) -> None:
+    """`phydev top --agent VIEWER --fleet --json`: the nodes Prometheus scrapes, and the
+    pump's filter on each of them, at about the pump's rate."""
+    done = run_phydev("top", "--agent", fleet.viewer.url, "--fleet", "--json", "--count", "1",
+                      "--interval", "0.5")  # fmt: skip
+    line = json.loads(done.stdout.splitlines()[-1])
+    assert sorted(n["name"] for n in line["nodes"]) == sorted(NODES)
+    assert all(n["up"] and n["programCount"] >= 2 for n in line["nodes"]), line["nodes"]
+    assert line["prometheus"] == fleet.prometheus.url and line["rateWindow"] == "10s"
+    ours = [p for p in line["programs"] if p["id"] == fleet.pump.prog_id]
+    assert sorted(p["node"] for p in ours) == sorted(NODES)
+    now = time.time()
+    sent = fleet.pump.sent_between(now - 12, now) / 12
+    for p in ours:
+        assert p["name"] == PROG_NAME and p["type"] == "SocketFilter"
+        assert sent * 0.5 <= p["eventsPerSecond"] <= sent * 1.5, (p, sent)
+    keys = [(p["node"], p["id"]) for p in line["programs"]]
+    assert len(keys) == len(set(keys))  # once per node and id, whichever ranking had it
+
+
+def test_top_fleet_needs_an_agent_with_prometheus(fleet: Fleet) -> None:
+    done = run_phydev("top", "--fleet", "--json", "--count", "1", check=False)
+    assert done.returncode == 2 and "--fleet needs --agent URL" in done.stderr
+    alone = fleet.agents["node-a"]
+    done = run_phydev("top", "--agent", alone.url, "--fleet", "--json", "--count", "1",
+                      check=False)  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"the agent at {alone.url}/query has no fleet to show" in done.stderr
+    assert "--prometheus" in done.stderr
+
+
+def test_top_fleet_in_a_real_terminal(fleet: Fleet, tmp_path: Path) -> None:
+    """The full-screen fleet view under tmux: the fleet's header, a Node column, the pump's
+    filter on every node; sorting by node with 1; q ends it with status 0."""
+    term = Terminal(f"{PHYDEV} top --agent {fleet.viewer.url} --fleet --interval 1",
+                    tmp_path / "rc", 160, 30)  # fmt: skip
+    try:
+        screen = term.wait_for("fleet via", "nodes 3 (3 up)", "Node", "Workload", *NODES)
+        rows = [line for line in screen.splitlines() if PROG_NAME in line]
+        assert {n for n in NODES if any(line.split()[0] == n for line in rows)} == set(NODES)
+        if os.environ.get("DEVAGENT_UPDATE_DOCS") == "1":
+            update_fleet_screen(screen)
+        term.keys("1")  # sort by Node, A to Z
+        screen = term.wait_for("sorted by Node ▲")
+        firsts = [line.split()[0] for line in screen.splitlines() if line.split()[:1]
+                  and line.split()[0] in NODES]  # fmt: skip
+        assert firsts == sorted(firsts)
+        term.keys("q")
+        assert term.exit_status() == 0, term.screen()
+    finally:
+        term.close()
+
+
+TOP_DOC = Path(__file__).resolve().parents[2] / "docs" / "TOP.md"
+FLEET_START, FLEET_END = "<!-- top-fleet-screen: start -->", "<!-- top-fleet-screen: end -->"
+
+
+def update_fleet_screen(screen: str) -> None:
+    """Put a real capture of the fleet view in docs/TOP.md (DEVAGENT_UPDATE_DOCS=1 only)."""
+    text = TOP_DOC.read_text()
+    start, end = text.index(FLEET_START) + len(FLEET_START), text.index(FLEET_END)
+    lines = [line.rstrip(" ▂▁▃▄▅▆▇█▏") for line in screen.rstrip().splitlines()]  # no scrollbar
+    TOP_DOC.write_text(
+        f"{text[:start]}\n```text\n" + "\n".join(lines[:18]) + f"\n```\n{text[end:]}"
+    )

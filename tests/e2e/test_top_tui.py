@@ -96,7 +96,9 @@ def test_rows_sort_filter_pause_and_detail(
 
             await pilot.press("slash", *"RATE_pro")  # any case, on name/type/owner
             await pilot.press("enter")
-            assert column(app, "Name") == [PROG_NAME]
+            # (another test run on this host may pump its own filter of the same name)
+            assert set(column(app, "Name")) == {PROG_NAME}
+            assert str(pumping.prog_id) in column(app, "ID")
             await pilot.press("slash", "escape")  # Esc clears the filter
             assert {PROG_NAME, "count_packets"} <= set(column(app, "Name"))
 

@@ -27,9 +27,18 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Sparkline, Static
 
-from .frame import Detail, Frame, Header, Row, Source, SourceError, shown_rows
+from .frame import Detail, Frame, Row, Source, SourceError, shown_rows
 from .plain import printable
-from .view import COLUMNS, cell_texts, detail_text, filter_rows, header_lines, sort_rows
+from .view import (
+    COLUMNS,
+    FLEET_COLUMNS,
+    TEXT_COLUMNS,
+    cell_texts,
+    detail_text,
+    filter_rows,
+    header_lines,
+    sort_rows,
+)
 
 
 class TopApp(App[None]):
@@ -74,7 +83,8 @@ class TopApp(App[None]):
         self.count = count
         self.frame: Frame | None = None
         self.frames = 0  # frames shown so far (tests wait on it)
-        self.sort_column = COLUMNS.index("CPU %")
+        self.columns = FLEET_COLUMNS if source.fleet else COLUMNS
+        self.sort_column = self.columns.index("CPU %")
         self.sort_reverse = True
         self.filter_text = ""
         self.paused = False
@@ -98,7 +108,7 @@ class TopApp(App[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for name in COLUMNS:
+        for name in self.columns:
             table.add_column(name, key=name)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -159,7 +169,7 @@ class TopApp(App[None]):
 
     def status_line(self) -> str:
         arrow = "▼" if self.sort_reverse else "▲"
-        parts = [f"sorted by {COLUMNS[self.sort_column]} {arrow}"]
+        parts = [f"sorted by {self.columns[self.sort_column]} {arrow}"]
         if self.filter_text:
             parts.append(f"filter: {printable(self.filter_text)}")
         hidden = 0 if self.show_agent or not self.frame else len(self.frame.rows) - len(
@@ -173,30 +183,32 @@ class TopApp(App[None]):
         return " · ".join(parts)
 
     def show_header(self) -> None:
-        header: Header | None = self.frame.header if self.frame else None
+        header = self.frame.header if self.frame else None
         lines = header_lines(header) if header else ["waiting for the first reading ...", ""]
         text = Text("\n".join([*lines, self.status_line()]))
         self.query_one("#header", Static).update(text)
 
     def visible_rows(self) -> list[Row]:
         rows = shown_rows(self.frame.rows, self.show_agent) if self.frame else []
-        return sort_rows(filter_rows(rows, self.filter_text), self.sort_column, self.sort_reverse)
+        rows = filter_rows(rows, self.filter_text)
+        return sort_rows(rows, self.columns[self.sort_column], self.sort_reverse)
 
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
         keep = self.highlighted_id()
         table.clear()
         for row in self.visible_rows():
-            table.add_row(*cell_texts(row), key=str(row.id))
-        if keep is not None and str(keep) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(keep)), scroll=False)
+            table.add_row(*cell_texts(row, self.columns), key=row.key)
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), scroll=False)
 
-    def highlighted_id(self) -> int | None:
+    def highlighted_id(self) -> str | None:
+        """The key (Row.key) of the row under the cursor."""
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key is not None else None
+        key: str | None = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return key
 
     def show_detail(self, detail: Detail | None) -> None:
         pane = self.query_one("#detail")
@@ -219,12 +231,12 @@ class TopApp(App[None]):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column = column
-            self.sort_reverse = COLUMNS[column] not in ("ID", "Name", "Type", "Attach", "Owner")
+            self.sort_reverse = self.columns[column] not in TEXT_COLUMNS
         self.show_header()
         self.show_rows()
 
     def action_next_sort(self) -> None:
-        self.action_sort((self.sort_column + 1) % len(COLUMNS))
+        self.action_sort((self.sort_column + 1) % len(self.columns))
 
     def action_reverse_sort(self) -> None:
         self.action_sort(self.sort_column)
@@ -234,7 +246,7 @@ class TopApp(App[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value
-        if key is None:
+        if key is None or self.source.fleet:  # a fleet row has no detail pane
             return
         self.source.selected = int(key)
         self.show_detail(None)

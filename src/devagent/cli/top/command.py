@@ -15,9 +15,9 @@ from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option,
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
-    default=1.0,
-    show_default=True,
-    help="Seconds between refreshes.",
+    default=None,
+    help="Seconds between refreshes: 1 by default, 5 with --fleet (Prometheus' rates change "
+    "once per scrape).",
 )
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N refreshes.")
 @click.option(
@@ -58,11 +58,17 @@ from ..options import bpf_dir_option, kernel_errors, no_program_iterator_option,
     metavar="N",
     help="With --agent: refuse an answer longer than N bytes (64 MiB by default).",
 )
+@click.option(
+    "--fleet",
+    is_flag=True,
+    help="With --agent: the programs of every node, ranked across the fleet by CPU and "
+    "events/s, through that agent's Prometheus (it must run with --prometheus).",
+)
 @auth_token_options("Token for --agent")
 @show_agent_option
 @bpf_dir_option
 def top(
-    interval: float,
+    interval: float | None,
     count: int | None,
     as_json: bool,
     no_enable_stats: bool,
@@ -70,6 +76,7 @@ def top(
     agent: str | None,
     agent_timeout: float,
     max_answer_bytes: int,
+    fleet: bool,
     auth_token: str | None,
     auth_token_file: str | None,
     show_agent: bool,
@@ -81,19 +88,29 @@ def top(
     misses/s), a header with the host's totals, and a detail pane with sparklines, links,
     owners and maps. Keys: 1-9 or click a header to sort, / filter, a show or hide the
     agent's own programs (hidden unless --show-agent), p pause, Enter details, ? every
-    key, q quit.
+    key, q quit. With --agent URL --fleet: the programs of every node the agent's
+    Prometheus scrapes, with their node, and the fleet's totals.
     Unless the kernel.bpf_stats_enabled sysctl is on, top holds a BPF_ENABLE_STATS fd while
     it runs (the sysctl is never changed).
     """
     from .frame import SourceError
     from .run import make_source, run_top
 
+    if fleet and not agent:
+        raise click.UsageError(
+            "--fleet needs --agent URL: the fleet is asked of an agent started with "
+            "--prometheus (phydev top --agent http://HOST:8080 --fleet)"
+        )
+    if interval is None:
+        from .fleet import INTERVAL
+
+        interval = INTERVAL if fleet else 1.0
     auth_token = resolve_auth_token(auth_token, auth_token_file)
     with kernel_errors():
         try:
             source = make_source(
                 agent, auth_token, bpf_dir, interval, not no_enable_stats, not no_program_iterator,
-                agent_timeout=agent_timeout, max_answer_bytes=max_answer_bytes,
+                agent_timeout=agent_timeout, max_answer_bytes=max_answer_bytes, fleet=fleet,
             )  # fmt: skip
             run_top(source, interval, count, as_json, show_agent)
         except SourceError as exc:

@@ -37,6 +37,12 @@ class Row:
     cpu_percent: float | None
     recursion_misses_per_second: float | None
     agent_own: bool = False  # one of the agent's own iterators (bpf.agent_objects)
+    node: str = ""  # the node it runs on (fleet mode; "" for one host)
+
+    @property
+    def key(self) -> str:
+        """Unique among a frame's rows: ids repeat across the nodes of a fleet."""
+        return f"{self.node}/{self.id}" if self.node else str(self.id)
 
 
 def shown_rows(rows: list[Row], show_agent: bool) -> list[Row]:
@@ -72,13 +78,43 @@ class Detail:
 
 
 @dataclass(frozen=True)
+class FleetNode:
+    """One node of the fleet, as Prometheus last saw its agent."""
+
+    name: str
+    up: bool
+    version: str | None
+    kernel: str | None
+    programs: int | None
+    maps: int | None
+    cpu_cores: float | None
+    events_per_second: float | None
+    stats_enabled: bool | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class FleetHeader:
+    """The fleet's totals (fleet mode): every node, through the agent's --prometheus."""
+
+    prometheus: str
+    rate_window: str
+    nodes: list[FleetNode]
+
+    def total(self, attr: str) -> float | None:
+        """The sum of a node attribute over the nodes that have it (None: none has)."""
+        values = [v for n in self.nodes if (v := getattr(n, attr)) is not None]
+        return sum(values) if values else None
+
+
+@dataclass(frozen=True)
 class Frame:
     """One refresh: `interval` is the measured time since the previous reading (None for
     the first), `wall_time` Unix time of this reading."""
 
     wall_time: float
     interval: float | None
-    header: Header
+    header: Header | FleetHeader
     rows: list[Row]
     detail: Detail | None = None
 
@@ -88,6 +124,7 @@ class Source(Protocol):
     carries (None: no detail)."""
 
     selected: int | None
+    fleet: bool  # rows are programs of many nodes (Row.node), the header a FleetHeader
 
     def refresh(self) -> Frame: ...
 

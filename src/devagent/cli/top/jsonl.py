@@ -7,13 +7,15 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .frame import Frame, Source, shown_rows
+from .frame import FleetHeader, Frame, Source, shown_rows
 
 
 def frame_json(frame: Frame, show_agent: bool = False) -> dict[str, Any]:
     """The documented shape: time (RFC 3339, UTC), interval (s), programs (with their
     attachPoint: every attachment, model.attachments) and totals. The agent's own programs
-    are left out unless `show_agent` (totals are the host's)."""
+    are left out unless `show_agent` (totals are the host's). Fleet mode: fleet_json."""
+    if isinstance(frame.header, FleetHeader):
+        return fleet_json(frame, frame.header)
     return {
         "time": datetime.fromtimestamp(frame.wall_time, tz=timezone.utc).isoformat(),
         "interval": frame.interval,
@@ -35,6 +37,50 @@ def frame_json(frame: Frame, show_agent: bool = False) -> dict[str, Any]:
         "total": {
             "cpuPercent": frame.header.cpu_percent,
             "eventsPerSecond": frame.header.events_per_second,
+        },
+    }
+
+
+def fleet_json(frame: Frame, h: FleetHeader) -> dict[str, Any]:
+    """Fleet mode (--fleet): every node, and the programs ranked across them, each with
+    its node (ids repeat across nodes)."""
+    return {
+        "time": datetime.fromtimestamp(frame.wall_time, tz=timezone.utc).isoformat(),
+        "interval": frame.interval,
+        "prometheus": h.prometheus,
+        "rateWindow": h.rate_window,
+        "nodes": [
+            {
+                "name": n.name,
+                "up": n.up,
+                "version": n.version,
+                "kernel": n.kernel,
+                "programCount": n.programs,
+                "mapCount": n.maps,
+                "cpuPercent": None if n.cpu_cores is None else n.cpu_cores * 100,
+                "eventsPerSecond": n.events_per_second,
+                "statsEnabled": n.stats_enabled,
+                "url": n.url,
+            }
+            for n in h.nodes
+        ],
+        "programs": [
+            {
+                "node": r.node,
+                "id": r.id,
+                "name": r.name,
+                "type": r.type,
+                "attachPoint": None if r.attach == "-" else r.attach,
+                "workload": None if r.owner == "-" else r.owner,
+                "eventsPerSecond": r.events_per_second,
+                "avgRunTimeNs": r.avg_run_time_ns,
+                "cpuPercent": r.cpu_percent,
+            }
+            for r in frame.rows
+        ],
+        "total": {
+            "cpuPercent": None if (c := h.total("cpu_cores")) is None else c * 100,
+            "eventsPerSecond": h.total("events_per_second"),
         },
     }
 

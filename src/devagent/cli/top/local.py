@@ -40,6 +40,8 @@ class LocalSource:
     """Frames of this host. `close()` releases the stats fd (also on SIGINT/SIGTERM: the
     command's handlers turn both into a normal exit that reaches it)."""
 
+    fleet = False  # one host's programs (frame.Source)
+
     def __init__(
         self,
         bpf_dir: str = "/sys/fs/bpf",

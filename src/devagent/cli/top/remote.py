@@ -61,6 +61,8 @@ class RemoteSource:
     """Frames of the agent at `url` (e.g. http://host:8080, with or without /query). Each
     request ends within `timeout` seconds and reads at most `max_bytes` of answer."""
 
+    fleet = False  # one host's programs (frame.Source)
+
     def __init__(
         self,
         url: str,

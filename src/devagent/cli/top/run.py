@@ -32,11 +32,13 @@ def make_source(
     program_iterator: bool = True,
     agent_timeout: float | None = None,
     max_answer_bytes: int | None = None,
+    fleet: bool = False,
 ) -> Source:
     if agent:
         from . import remote
+        from .fleet import FleetSource
 
-        return remote.RemoteSource(
+        return (FleetSource if fleet else remote.RemoteSource)(
             agent,
             token,
             timeout=agent_timeout or remote.TIMEOUT,

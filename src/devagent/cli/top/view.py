@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from .frame import Detail, Header, Row
+from .frame import Detail, FleetHeader, Header, Row
 from .plain import printable, shown
 
 COLUMNS = ["ID", "Name", "Type", "Attach", "Owner", "Events/s", "Avg ns", "CPU %", "RecMiss/s"]
-_TEXT_COLUMNS = {"ID": "id", "Name": "name", "Type": "type", "Attach": "attach", "Owner": "owner"}
+# Fleet mode (--fleet): programs of every node; the owner is the workload Prometheus knows.
+FLEET_COLUMNS = ["Node", "ID", "Name", "Type", "Attach", "Workload", "Events/s", "Avg ns", "CPU %"]
+TEXT_COLUMNS = {"Node": "node", "ID": "id", "Name": "name", "Type": "type", "Attach": "attach",
+                "Owner": "owner", "Workload": "owner"}  # fmt: skip
 _NUMBER_COLUMNS = {
-    "Events/s": "events_per_second",
-    "Avg ns": "avg_run_time_ns",
-    "CPU %": "cpu_percent",
-    "RecMiss/s": "recursion_misses_per_second",
+    "Events/s": ("events_per_second", 1),
+    "Avg ns": ("avg_run_time_ns", 0),
+    "CPU %": ("cpu_percent", 2),
+    "RecMiss/s": ("recursion_misses_per_second", 1),
 }
 
 
@@ -26,22 +29,21 @@ def number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def cell_texts(row: Row) -> list[Text]:
+def cell_texts(row: Row, columns: list[str] = COLUMNS) -> list[Text]:
     """The row's cells as Text: a str cell would be parsed as Rich markup by the table."""
-    return [
-        shown(str(row.id)),
-        shown(row.name),
-        shown(row.type),
-        shown(row.attach),
-        shown(row.owner),
-        shown(number(row.events_per_second)),
-        shown(number(row.avg_run_time_ns, 0)),
-        shown(number(row.cpu_percent, 2)),
-        shown(number(row.recursion_misses_per_second)),
-    ]
+    cells = []
+    for name in columns:
+        if name in TEXT_COLUMNS:
+            cells.append(shown(str(getattr(row, TEXT_COLUMNS[name]))))
+        else:
+            attr, digits = _NUMBER_COLUMNS[name]
+            cells.append(shown(number(getattr(row, attr), digits)))
+    return cells
 
 
-def header_lines(h: Header) -> list[str]:
+def header_lines(h: Header | FleetHeader) -> list[str]:
+    if isinstance(h, FleetHeader):
+        return fleet_header_lines(h)
     cpu = "-" if h.cpu_percent is None else f"{h.cpu_percent:.2f}% of one core"
     host_cpu = "" if h.host_cpu_percent is None else f" ({h.host_cpu_percent:.2f}% of the host)"
     return [
@@ -52,21 +54,35 @@ def header_lines(h: Header) -> list[str]:
     ]
 
 
+def fleet_header_lines(h: FleetHeader) -> list[str]:
+    up = sum(n.up for n in h.nodes)
+    cores = h.total("cpu_cores")
+    cpu = "-" if cores is None else f"{cores * 100:.2f}% of one core"
+    unknown = [n.name for n in h.nodes if n.stats_enabled is False]
+    stats = f"  no run statistics on {len(unknown)} node(s)" if unknown else ""
+    programs, maps = h.total("programs"), h.total("maps")
+    return [
+        f"fleet via {printable(h.prometheus)}  nodes {len(h.nodes)} ({up} up)  "
+        f"programs {number(programs, 0)}  maps {number(maps, 0)}  rates over "
+        f"{printable(h.rate_window)}",
+        f"eBPF CPU {cpu}  events/s {number(h.total('events_per_second'))}{stats}",
+    ]
+
+
 def filter_rows(rows: list[Row], text: str) -> list[Row]:
-    """Rows whose name, type or owner contains `text` (any case)."""
+    """Rows whose name, type, owner or node contains `text` (any case)."""
     needle = text.lower()
     if not needle:
         return rows
-    return [r for r in rows if needle in f"{r.name}\0{r.type}\0{r.owner}".lower()]
+    return [r for r in rows if needle in f"{r.name}\0{r.type}\0{r.owner}\0{r.node}".lower()]
 
 
-def sort_rows(rows: list[Row], column: int, reverse: bool) -> list[Row]:
-    """Rows sorted by a column; unknown rates (`-`) always last, then by id."""
-    name = COLUMNS[column]
-    if name in _TEXT_COLUMNS:
-        attr = _TEXT_COLUMNS[name]
-        return sorted(rows, key=lambda r: (getattr(r, attr), r.id), reverse=reverse)
-    attr = _NUMBER_COLUMNS[name]
+def sort_rows(rows: list[Row], name: str, reverse: bool) -> list[Row]:
+    """Rows sorted by the column `name`; unknown rates (`-`) always last, then by id."""
+    if name in TEXT_COLUMNS:
+        attr = TEXT_COLUMNS[name]
+        return sorted(rows, key=lambda r: (getattr(r, attr), r.node, r.id), reverse=reverse)
+    attr = _NUMBER_COLUMNS[name][0]
     known = [r for r in rows if getattr(r, attr) is not None]
     unknown = [r for r in rows if getattr(r, attr) is None]
     known.sort(key=lambda r: (getattr(r, attr), -r.id if reverse else r.id), reverse=reverse)
