@@ -2,21 +2,26 @@
 all answer it): instant and range queries, with a bearer token or basic auth.
 
 The fleet views (model.fleet) ask it; the agent builds no fan-out of its own. Standard
-library only (urllib): a few requests per UI poll do not need a client library, and the
-agent's dependencies stay as they are.
+library only (urllib, through model.bounded_http): a few requests per UI poll do not need a
+client library. Each request ends within `timeout` seconds however slowly Prometheus (or a
+proxy before it) sends, and reads at most MAX_BYTES: a request thread of the agent is never
+held longer.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from .bounded_http import TooBig, TooSlow, fetch
+
 Labels = dict[str, str]
+MAX_BYTES = 64 << 20  # of one answer: a range query over 500 nodes is a few MiB
 
 
 class PrometheusError(Exception):
@@ -34,17 +39,26 @@ class PrometheusAPI:
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         target = f"{self.url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(target, headers={"Accept": "application/json"})  # noqa: S310 (http(s) checked in fleet_settings)
+        headers = {"Accept": "application/json"}
         if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            headers["Authorization"] = f"Bearer {self.token}"
         elif self.basic:
             pair = base64.b64encode(f"{self.basic[0]}:{self.basic[1]}".encode()).decode()
-            request.add_header("Authorization", f"Basic {pair}")
+            headers["Authorization"] = f"Basic {pair}"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read(64 << 20)
+            body = fetch(target, None, headers, seconds=self.timeout, max_bytes=MAX_BYTES)
+        except TooSlow:
+            raise PrometheusError(f"Prometheus at {self.url} gave no complete answer within "
+                                  f"{self.timeout:g} s") from None  # fmt: skip
+        except TooBig:
+            raise PrometheusError(f"Prometheus at {self.url} answered more than "
+                                  f"{MAX_BYTES >> 20} MiB") from None  # fmt: skip
         except urllib.error.HTTPError as exc:
             raise PrometheusError(self._refusal(exc)) from None
+        except http.client.HTTPException as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.url} answered something that is not HTTP ({exc!r})"
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise PrometheusError(f"Prometheus at {self.url} is unreachable: {reason}") from None
@@ -60,11 +74,15 @@ class PrometheusAPI:
     def _refusal(self, exc: urllib.error.HTTPError) -> str:
         try:
             error = json.loads(exc.read(1 << 16)).get("error")
-        except (ValueError, AttributeError, OSError):
+        except (ValueError, AttributeError, OSError, http.client.HTTPException):
             error = None
         if exc.code in (401, 403):
             return (f"Prometheus at {self.url} refused access (HTTP {exc.code}): check "
                     "--prometheus-token-file / --prometheus-basic-auth-file")  # fmt: skip
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location", "?") if exc.headers else "?"
+            return (f"Prometheus at {self.url} answered HTTP {exc.code}, a redirect to {where}: "
+                    "give --prometheus the URL that answers")  # fmt: skip
         return f"Prometheus at {self.url} answered HTTP {exc.code}" + (
             f": {error}" if error else ""
         )

@@ -17,10 +17,10 @@ import json
 import time
 import urllib.error
 
+from ...model.bounded_http import TooBig, TooSlow, fetch
 from . import answer
 from .agent_url import agent_endpoint
 from .answer import NAME_FIELD, Node, ShapeError
-from .fetch import TooBig, TooSlow, post
 from .frame import Frame, SourceError
 from .plain import printable
 
@@ -89,7 +89,7 @@ class RemoteSource:
             headers["Authorization"] = f"Bearer {self.token}"
         body = json.dumps({"query": text}).encode()
         try:
-            return post(self.endpoint, body, headers, seconds=self.timeout,
+            return fetch(self.endpoint, body, headers, seconds=self.timeout,
                         max_bytes=self.max_bytes)  # fmt: skip
         except TooBig:
             raise self._fail(

@@ -1,15 +1,17 @@
-"""One HTTP POST with the two bounds a socket timeout does not give.
+"""One HTTP request with the two bounds a socket timeout does not give: `phydev top
+--agent` asks an agent with it, the fleet views (model.prometheus_api) ask Prometheus.
 
 A socket timeout bounds each wait for the next bytes only: a server that sends one byte
 every few seconds keeps a request going for ever, and `read()` keeps all it is sent (a
-512 MiB answer took `top --agent` to 1 GiB). Here a timer shuts the connection's socket
+512 MiB answer took `top --agent` to 1 GiB; in the server, a request thread blocked for as
+long as the other side trickles). Here a timer shuts the connection's socket
 down at the deadline of the whole exchange (connect, TLS, status line, headers, body),
 which wakes any read blocked on it; and the body is read in chunks and refused once it
 passes `max_bytes` (a declared Content-Length past it is refused before anything is read).
 
 urllib still does the rest: proxies from the environment, TLS, HTTPError for a 4xx/5xx.
-Redirects are not followed: the agent's /query never redirects, and urllib would follow
-one to another host or to ftp:.
+Redirects are not followed: the agent's /query and Prometheus' API never redirect, and
+urllib would follow one to another host or to ftp:.
 """
 
 from __future__ import annotations
@@ -135,12 +137,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx status
 
 
-def post(
-    url: str, body: bytes, headers: dict[str, str], *, seconds: float, max_bytes: int
+def fetch(
+    url: str, body: bytes | None, headers: dict[str, str], *, seconds: float, max_bytes: int
 ) -> bytearray:
-    """The body of the answer to a POST of `body` to `url` (http or https, checked by the
-    caller). Raises TooSlow, TooBig, urllib.error.HTTPError / URLError, OSError or
-    http.client.HTTPException."""
+    """The body of the answer to a POST of `body` to `url` (a GET when `body` is None; http
+    or https, checked by the caller). Raises TooSlow, TooBig, urllib.error.HTTPError /
+    URLError, OSError or http.client.HTTPException."""
     deadline = _Deadline(seconds)
     tls = [_TLS(deadline)] if url.lower().startswith("https:") else []  # no CAs loaded else
     opener = urllib.request.build_opener(_Plain(deadline), *tls, _NoRedirect())
