@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from devagent.bpf.names import PROG_TYPE_IDS
+from devagent.bpf.progs import load_program, return_imm
 from tests.conftest import PacketFixture, PhydevServer
 from tests.prometheus_server import Prometheus, launch_prometheus
 from tests.pump import PacketPump
@@ -71,3 +73,35 @@ def running_fleet(packet_fixture: PacketFixture, packet_pump: PacketPump) -> Ite
         packet_pump.stop()
         for server in [*agents.values(), *([viewer] if viewer else [])]:
             server.stop()
+
+
+@contextmanager
+def swapped_programs(fleet: Fleet) -> Iterator[int]:
+    """Programs that change while Prometheus watches: `fleet_gone` runs, then is unloaded;
+    `fleet_new` is loaded; `fleet_twice` goes from one copy to two. Yields `seconds` such
+    that `seconds` ago lands between the first sighting of the old set and the swap, for
+    Query.fleet.changes; unloads everything at the end."""
+    kind = PROG_TYPE_IDS["SocketFilter"]
+    gone = load_program(kind, return_imm(0), name="fleet_gone")
+    held = [load_program(kind, return_imm(1), name="fleet_twice")]
+    try:
+        fleet.prometheus.wait_for('devagent_ebpf_program_info{name=~"fleet_gone|fleet_twice"}',
+                                  2 * len(NODES))  # fmt: skip
+        seen = time.monotonic()
+        time.sleep(12)  # six scrapes of the first set (and the 10 s minimum of `seconds`)
+        swapped = time.monotonic()
+        gone.close()
+        held.append(load_program(kind, return_imm(2), name="fleet_new"))
+        held.append(load_program(kind, return_imm(1), name="fleet_twice"))
+        fleet.prometheus.wait_for('devagent_ebpf_program_info{name=~"fleet_new|fleet_twice"}',
+                                  3 * len(NODES))  # fmt: skip
+        deadline = time.monotonic() + 30
+        while fleet.prometheus.series('devagent_ebpf_program_info{name="fleet_gone"}'):
+            assert time.monotonic() < deadline, "fleet_gone never left Prometheus' answers"
+            time.sleep(0.5)
+        seconds = max(10, int(time.monotonic() - swapped) + 3)
+        assert time.monotonic() - seconds > seen
+        yield seconds
+    finally:
+        for fd in [gone, *held]:
+            fd.close()

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import Tab
 from tests.browser.test_ui_pages import open_ui, table_rows
 from tests.conftest import ROOT, PacketFixture, PhydevServer
-from tests.fleet import NODES, Fleet, running_fleet
+from tests.fleet import NODES, Fleet, running_fleet, swapped_programs
 from tests.pump import PROG_NAME, PacketPump
 
 UPDATE = os.environ.get("DEVAGENT_UPDATE_SCREENSHOTS") == "1"
@@ -75,3 +75,26 @@ def test_without_prometheus_the_page_says_how(tab: Tab, ro_agent: PhydevServer) 
     off = tab.page.get_by_test_id("fleet-off")
     expect(off).to_contain_text("--prometheus")
     expect(off).to_contain_text("--node-name")
+
+
+def test_what_changed_on_the_fleet_page(tab: Tab, fleet: Fleet) -> None:
+    """The page's "What changed" section, deep-linked to a window Prometheus holds (?since=):
+    the unloaded program gone, the new one new, the doubled one 1 → 2, on every node; the
+    window select then asks for the last day, which this young Prometheus cannot answer."""
+    page = tab.page
+    with swapped_programs(fleet) as seconds:
+        open_ui(tab, fleet.viewer, f"fleet?since={seconds}")
+        for node in NODES:
+            row = page.locator(f'[data-testid="fleet-changes"] [data-key^="{node}/fleet_new/"]')
+            expect(row).to_be_visible()
+        changes = table_rows(tab, "fleet-changes")
+    expect(page.get_by_label("changed over")).to_have_value(str(seconds))
+    ours = {key.rsplit("/", 1)[0]: cells for key, cells in changes.items() if "/fleet_" in key}
+    for node in NODES:
+        assert ours[f"{node}/fleet_gone"][4] == "gone (1)"
+        assert ours[f"{node}/fleet_new"][4] == "new (1)"
+        assert ours[f"{node}/fleet_twice"][4] == "1 → 2"
+        assert ours[f"{node}/fleet_new"][2] == "SocketFilter"
+    page.get_by_label("changed over").select_option("86400")
+    expect(page.locator("main")).to_contain_text("holds no inventory from 86400 s ago")
+    assert "since=86400" in page.url

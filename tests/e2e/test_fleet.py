@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import PacketFixture, PhydevServer, run_phydev
 from tests.e2e.terminal import PHYDEV, Terminal
-from tests.fleet import NODES, RATE, Fleet, gql, running_fleet
+from tests.fleet import NODES, RATE, Fleet, gql, running_fleet, swapped_programs
 from tests.pump import PROG_NAME, PacketPump
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "grafana-devagent.json"
@@ -244,3 +244,27 @@ def update_fleet_screen(screen: str) -> None:
     TOP_DOC.write_text(
         f"{text[:start]}\n```text\n" + "\n".join(lines[:18]) + f"\n```\n{text[end:]}"
     )
+
+
+def test_what_changed_on_the_fleet(fleet: Fleet) -> None:
+    """Query.fleet.changes: a program that ran and was unloaded vanished on every node, one
+    loaded since appeared, a second copy changed the count; a window longer than Prometheus
+    holds is named."""
+    with swapped_programs(fleet) as seconds:
+        answer = gql(fleet.viewer, f"{{ fleet {{ changes(seconds: {seconds}) {{ node name tag "
+                                   "type change before after url } } }")  # fmt: skip
+    assert "errors" not in answer, answer
+    ours = {(c["node"], c["name"]): c for c in answer["data"]["fleet"]["changes"]
+            if c["name"].startswith("fleet_")}  # fmt: skip
+    for node in NODES:
+        gone, new, twice = (ours[(node, f"fleet_{n}")] for n in ("gone", "new", "twice"))
+        assert (gone["change"], gone["before"], gone["after"]) == ("VANISHED", 1, 0)
+        assert (new["change"], new["before"], new["after"]) == ("APPEARED", 0, 1)
+        assert new["type"] == "SocketFilter" and len(new["tag"]) == 16
+        assert (twice["change"], twice["before"], twice["after"]) == ("COUNT", 1, 2)
+        assert twice["url"] == fleet.agents[node].url + "/ui/"
+    too_far = gql(fleet.viewer, "{ fleet { changes(seconds: 2592000) { node } } }")
+    assert too_far["data"]["fleet"]["changes"] is None
+    assert "holds no inventory from 2592000 s ago" in too_far["errors"][0]["message"]
+    bad = gql(fleet.viewer, "{ fleet { changes(seconds: 5) { node } } }")
+    assert "seconds must be 10..2592000, not 5" in bad["errors"][0]["message"]

@@ -36,6 +36,7 @@ from devagent.bpf.maps import create_map, possible_cpus
 from devagent.bpf.names import MAP_TYPE_IDS, PROG_TYPE_IDS
 from devagent.bpf.objects import map_info, program_info
 from devagent.bpf.progs import load_program, return_imm
+from devagent.cli.top.fleet import fleet_query
 from devagent.cli.top.remote import top_query
 from devagent.model.inventory import Inventory
 from devagent.model.settings import Settings
@@ -412,7 +413,7 @@ def ui_values(crowd: Crowd) -> dict[str, object]:
         # the fleet page (answered with its "not configured" error here: no --prometheus)
         "topPrograms.by": "CPU", "topPrograms.limit": 15, "fullestMaps.limit": 15,
         "programsWhere.name": "crowd", "programsWhere.tag": None,
-        "history.seconds": 3600, "history.step": 30,
+        "history.seconds": 3600, "history.step": 30, "changes.seconds": 86400,
     }  # fmt: skip
 
 
@@ -430,7 +431,8 @@ def test_every_ui_and_top_query_fits_the_default_limits_on_a_crowded_host(crowd:
         operations = [(str(op), op.text, variables_for(op.text, values)) for op in ui_operations()]
         selected = crowd.program_ids[0]
         operations += [("top", top_query(None), {}),
-                       ("top, a program selected", top_query(selected), {})]  # fmt: skip
+                       ("top, a program selected", top_query(selected), {}),
+                       ("top --fleet", fleet_query(), {})]  # fmt: skip
         limit = Settings().max_query_cost
         meter = CostMeter(build_schema(), Settings().max_entries_limit)
         sizes = ListSizes.of(Inventory(str(mount.path)).snapshot(), possible_cpus())

@@ -9,7 +9,7 @@ from typing import Any
 
 from ariadne import EnumType, ObjectType, QueryType
 
-from ..model.fleet import Fleet
+from ..model.fleet import Fleet, NoPast
 from ..model.prometheus_api import PrometheusAPI, PrometheusError
 from ..model.settings import Settings
 from .context import request_context
@@ -25,6 +25,10 @@ fleet_query = QueryType()
 fleet_type = ObjectType("Fleet")
 fleet_order = EnumType("FleetOrder", {"CPU": "cpu", "EVENTS": "events"})
 fleet_metric = EnumType("FleetMetric", {"CPU": "cpu", "EVENTS": "events", "PROGRAMS": "programs"})
+fleet_change = EnumType(
+    "FleetChangeKind", {"APPEARED": "appeared", "VANISHED": "vanished", "COUNT": "count"}
+)
+MIN_CHANGE_SECONDS, MAX_CHANGE_SECONDS = 10, 30 * 86400
 series_type = ObjectType("FleetSeries")
 
 
@@ -65,7 +69,7 @@ def _ask(view: FleetView, question: Any) -> Any:
         return []
     try:
         return question(fleet)
-    except PrometheusError as exc:
+    except (PrometheusError, NoPast) as exc:
         raise FleetError(str(exc)) from None
 
 
@@ -154,9 +158,21 @@ def resolve_history(
     return list(_ask(view, lambda f: f.history(metric, seconds, step)))
 
 
+@fleet_type.field("changes")
+def resolve_changes(
+    view: FleetView, _info: Any, seconds: int = 86400, limit: int = 500
+) -> list[dict[str, Any]]:
+    if not MIN_CHANGE_SECONDS <= seconds <= MAX_CHANGE_SECONDS:
+        raise FleetError(
+            f"seconds must be {MIN_CHANGE_SECONDS}..{MAX_CHANGE_SECONDS}, not {seconds}"
+        )
+    n = _limit(limit)
+    return _rows(_ask(view, lambda f: f.changes(seconds, n)))
+
+
 @series_type.field("points")
 def resolve_points(series: Any, _info: Any) -> list[dict[str, float]]:
     return [{"t": t, "v": v} for t, v in series.points]
 
 
-FLEET_BINDABLES = [fleet_query, fleet_type, fleet_order, fleet_metric, series_type]
+FLEET_BINDABLES = [fleet_query, fleet_type, fleet_order, fleet_metric, fleet_change, series_type]

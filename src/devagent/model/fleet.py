@@ -25,6 +25,14 @@ OWN_MAPS = 'unless on(instance, job, id) devagent_ebpf_agent_object_info{kind="m
 # Arrays hold max_entries entries from creation: never "filling up".
 GROWING = 'type!~"Array|PerCPUArray|CgroupArray|PerfEventArray|ProgramArray|ArrayOfMaps"'
 HISTORY_SERIES = 50  # nodes per history chart: the highest at each point
+# Programs compared across time by what survives a reload (ids do not).
+PROGRAM_KIND = "count by (node, name, tag, type) (devagent_ebpf_program_info{offset})"
+
+
+class NoPast(Exception):
+    """Prometheus holds no inventory from the time asked about."""
+
+
 # The newest series deploy/prometheus/rules.yml records: present when Prometheus evaluates a
 # rules file of this version (Fleet.recorded).
 RULES_PROBE = "count(devagent:ebpf_node_programs:count)"
@@ -82,6 +90,21 @@ class FleetMap:
     fill: float
     max_entries: int | None = None
     entries: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetChange:
+    """Programs of one name, tag and type on one node: how many ran `seconds` ago and now
+    (appeared: 0 before; vanished: 0 after; else the count changed)."""
+
+    node: str
+    name: str
+    tag: str | None
+    type: str | None
+    change: str  # "appeared", "vanished" or "count"
+    before: int
+    after: int
     url: str | None = None
 
 
@@ -308,3 +331,34 @@ class Fleet:
             (FleetSeries(labels.get("node", ""), points) for labels, points in series),
             key=lambda s: s.node,
         )
+
+    def changes(self, seconds: int = 86400, limit: int = 500) -> list[FleetChange]:
+        """What changed on every node over the last `seconds`: programs (by name, tag and
+        type: ids change with every reload) that appeared, vanished or whose count changed,
+        by node and name. NoPast when Prometheus has no inventory from then (its retention,
+        or it started later): everything would look new."""
+        past = f" offset {int(seconds)}s"
+        if not self.api.query(f"count(devagent_ebpf_program_info{past})"):
+            raise NoPast(
+                f"Prometheus holds no inventory from {seconds} s ago (it started later, or its "
+                "retention is shorter): nothing to compare with"
+            )
+        now, then = PROGRAM_KIND.format(offset=""), PROGRAM_KIND.format(offset=past)
+        found: dict[tuple[str, str, str, str], list[int]] = {}
+        for promql, slot in ((f"{now} unless {then}", 1), (f"{then} unless {now}", 0),
+                             (f"{now} != {then}", 1), (f"{then} != {now}", 0)):  # fmt: skip
+            for labels, value in self.api.query(promql):
+                key = (labels.get("node", ""), labels.get("name", ""), labels.get("tag", ""),
+                       labels.get("type", ""))  # fmt: skip
+                found.setdefault(key, [0, 0])[slot] = int(value)
+        instances = self._instances() if found else {}
+        out = []
+        for (node, name, tag, kind), (before, after) in sorted(found.items())[:limit]:
+            change = "appeared" if before == 0 else "vanished" if after == 0 else "count"
+            out.append(
+                FleetChange(
+                    node=node, name=name, tag=tag or None, type=kind or None, change=change,
+                    before=before, after=after, url=self._url(node, instances.get(node, "")),
+                )
+            )  # fmt: skip
+        return out

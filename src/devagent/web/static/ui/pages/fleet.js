@@ -1,9 +1,12 @@
 // /ui/fleet : every node's agent, as the Prometheus given with --prometheus sees them: the
 // nodes, the programs costing the most CPU (or running most often) anywhere, the fullest maps,
-// where a program runs, and the fleet's eBPF CPU over the last hour. Each section asks its
+// where a program runs, what changed (programs appeared, vanished, counts) over the last hour,
+// day or week (`?since=SECONDS` for any other window), and the fleet's eBPF CPU over the last
+// hour. Each section asks its
 // own query, so one Prometheus refusal leaves the others standing. Refreshed every 15 s (the
 // data moves once per scrape).
 import { html, useState } from "../lib.js";
+import { setQuery, useRoute } from "../router.js";
 import { useQuery } from "../api.js";
 import { FillBar, Loader, Sparkline } from "../components.js";
 import { TimeChart } from "../chart.js";
@@ -28,6 +31,11 @@ const HISTORY = `query FleetHistory($seconds: Int!, $step: Int!) {
   fleet { history(metric: CPU, seconds: $seconds, step: $step) { node points { t v } } }
 }`;
 
+const CHANGES = `query FleetChanges($seconds: Int!) {
+  fleet { changes(seconds: $seconds) { node name tag type change before after url } }
+}`;
+const WINDOWS = [[3600, "last hour"], [86400, "last day"], [604800, "last week"]];
+
 const EVERY = 15000;
 const cores = (v) => (v === null || v === undefined ? DASH : `${(v * 100).toFixed(2)}%`);
 
@@ -46,6 +54,7 @@ export function Fleet() {
       <${Nodes}/>
       <${History}/>
       <div class="two-col"><${TopPrograms}/><${FullestMaps}/></div>
+      <${Changes}/>
       <${Where}/>` : html`<div class="card" data-testid="fleet-off">
         <p>${data.fleet.error}</p>
         <p class="muted">Point it at the Prometheus (or Thanos, Mimir, VictoriaMetrics) that
@@ -163,4 +172,32 @@ function Where() {
           <td>${p.workload || DASH}</td></tr>`)}</tbody></table></div>`;
     }}</${Loader}>` : null}
   </div>`;
+}
+
+function Changes() {
+  const { query } = useRoute();
+  const asked = /^\d+$/.test(query.get("since") || "") ? Number(query.get("since")) : 86400;
+  const windows = WINDOWS.some(([s]) => s === asked) ? WINDOWS
+    : [...WINDOWS, [asked, `last ${asked} s`]];
+  const state = useQuery(CHANGES, { seconds: asked }, [asked], 60000);
+  const counts = (c) => c.change === "COUNT" ? `${c.before} → ${c.after}`
+    : c.change === "APPEARED" ? `new (${c.after})` : `gone (${c.before})`;
+  return html`<div class="card"><h2>What changed</h2>
+    <div class="toolbar"><label>over the <select value=${String(asked)} aria-label="changed over"
+      onChange=${(e) => setQuery({ since: e.currentTarget.value })}>
+      ${windows.map(([s, label]) => html`<option value=${String(s)}>${label}</option>`)}
+      </select></label></div>
+    <${Loader} state=${state} what="what changed">${(data) => {
+      const rows = data.fleet.changes;
+      if (rows.length === 0) return html`<p class="muted" data-testid="fleet-changes-none">
+        No program appeared, vanished or changed its count on any node.</p>`;
+      return html`<div class="table-scroll"><table class="grid" data-testid="fleet-changes">
+        <thead><tr><th>node</th><th>program</th><th>type</th><th>tag</th><th>change</th>
+        </tr></thead>
+        <tbody>${rows.map((c) => html`<tr data-key=${`${c.node}/${c.name}/${c.tag}`}>
+          <td><${NodeName} name=${c.node} url=${c.url}/></td><td>${c.name}</td>
+          <td>${c.type || DASH}</td><td><code>${c.tag || DASH}</code></td>
+          <td class=${c.change === "VANISHED" ? "error-text" : ""}>${counts(c)}</td>
+        </tr>`)}</tbody></table></div>`;
+    }}</${Loader}></div>`;
 }
