@@ -23,6 +23,7 @@ import socket
 import ssl
 import threading
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 CHUNK = 1 << 16
@@ -98,18 +99,26 @@ class _WatchedTLS(_Watched, http.client.HTTPSConnection):
     """connect() is _Watched's around HTTPSConnection's (TCP, then the TLS handshake)."""
 
 
+def _watched(
+    kind: type[_Watched], deadline: _Deadline
+) -> Callable[..., http.client.HTTPConnection]:
+    """The connection factory urllib's do_open calls: connections of `kind` under `deadline`."""
+
+    def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = kind(host, **kwargs)
+        conn.deadline = deadline
+        return conn
+
+    return connection
+
+
 class _Plain(urllib.request.HTTPHandler):
     def __init__(self, deadline: _Deadline) -> None:
         super().__init__()
         self.deadline = deadline
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            conn = _Watched(host, **kwargs)
-            conn.deadline = self.deadline
-            return conn
-
-        return self.do_open(connection, req)
+        return self.do_open(_watched(_Watched, self.deadline), req)
 
 
 @functools.cache
@@ -124,12 +133,7 @@ class _TLS(urllib.request.HTTPSHandler):
         self.deadline = deadline
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-            conn = _WatchedTLS(host, **kwargs)
-            conn.deadline = self.deadline
-            return conn
-
-        return self.do_open(connection, req, context=_tls_context())
+        return self.do_open(_watched(_WatchedTLS, self.deadline), req, context=_tls_context())
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

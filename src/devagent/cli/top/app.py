@@ -195,14 +195,14 @@ class TopApp(App[None]):
 
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
-        keep = self.highlighted_id()
+        keep = self.highlighted_key()
         table.clear()
         for row in self.visible_rows():
             table.add_row(*cell_texts(row, self.columns), key=row.key)
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), scroll=False)
 
-    def highlighted_id(self) -> str | None:
+    def highlighted_key(self) -> str | None:
         """The key (Row.key) of the row under the cursor."""
         table = self.query_one(DataTable)
         if not table.row_count:

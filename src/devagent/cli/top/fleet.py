@@ -88,9 +88,7 @@ class FleetSource(RemoteSource):
 
     def refresh(self) -> Frame:
         data = self.query(fleet_query())
-        now = time.monotonic()
-        interval = None if self._last is None else now - self._last
-        self._last = now
+        interval = self._interval(time.monotonic())
         try:
             return fleet_frame(data, interval)
         except ShapeError as err:

@@ -145,9 +145,13 @@ class RemoteSource:
             detail = answer.detail(data) if self.selected is not None else None
         except ShapeError as err:
             raise self._fail(f"answered an unexpected shape: {err}") from None
+        return Frame(time.time(), self._interval(now), header, rows, detail)
+
+    def _interval(self, now: float) -> float | None:
+        """Seconds since the previous reading (None for the first); `now` becomes it."""
         interval = None if self._last is None else now - self._last
         self._last = now
-        return Frame(time.time(), interval, header, rows, detail)
+        return interval
 
     def close(self) -> None:
         """Nothing is held."""
